@@ -1,0 +1,53 @@
+import superjson from 'superjson';
+import { FsmError } from './errors.js';
+
+/**
+ * Turns instance data into a string for storage and back. Async, so an implementation may
+ * encrypt or compress. The default keeps Date, BigInt, Map, Set, undefined and RegExp.
+ */
+export interface Serializer {
+  stringify(value: unknown): Promise<string> | string;
+  parse(text: string): Promise<unknown> | unknown;
+}
+
+export const superjsonSerializer: Serializer = {
+  stringify: (value) => superjson.stringify(value),
+  parse: (text) => superjson.parse(text),
+};
+
+/** Plain JSON: faster, but Dates come back as strings and BigInt fails. */
+export const jsonSerializer: Serializer = {
+  stringify: (value) => JSON.stringify(value),
+  parse: (text) => JSON.parse(text) as unknown,
+};
+
+export async function serialize(serializer: Serializer, value: unknown, context: Record<string, unknown>): Promise<string> {
+  try {
+    return await serializer.stringify(value);
+  } catch (cause) {
+    throw new FsmError('FSM_SERIALIZE', `could not serialize the data of ${describe(context)}: ${message(cause)}`, {
+      cause,
+      context,
+    });
+  }
+}
+
+export async function deserialize(serializer: Serializer, text: string, context: Record<string, unknown>): Promise<unknown> {
+  try {
+    return await serializer.parse(text);
+  } catch (cause) {
+    throw new FsmError(
+      'FSM_DESERIALIZE',
+      `stored data of ${describe(context)} cannot be read: ${message(cause)}. Other instances are unaffected; repair or delete this row.`,
+      { cause, context },
+    );
+  }
+}
+
+function describe(context: Record<string, unknown>): string {
+  return `${String(context['machine'] ?? 'machine')} instance ${String(context['id'] ?? '?')}`;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

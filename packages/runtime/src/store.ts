@@ -1,0 +1,55 @@
+import type { FsmEvent, HistoryRecord, InstanceRecord, InstanceStatus } from './records.js';
+
+/** What one commit writes, atomically: the instance, its new history rows and its events. */
+export interface Commit {
+  record: InstanceRecord;
+  /** The version the writer read; the commit fails with FSM_STALE_VERSION if the stored one differs. */
+  expectedVersion: number;
+  history: HistoryRecord[];
+  events: FsmEvent[];
+  /**
+   * The store keeps `pauseRequested` as it is (another process may have set it) unless this is
+   * true, in which case it clears it.
+   */
+  clearPauseRequest?: boolean;
+  /** Lease tokens the writer holds; a store that supports fencing refuses a stale one. */
+  fence?: Array<{ key: string; token: number }>;
+}
+
+export interface CommitResult {
+  /** The stored flag after the commit, so a runner learns of `pause(id)` from elsewhere. */
+  pauseRequested: boolean;
+  pauseReason: string | null;
+}
+
+export interface ListFilter {
+  userId?: string;
+  status?: InstanceStatus | InstanceStatus[];
+  currentState?: string | string[];
+  createdAfter?: Date;
+  createdBefore?: Date;
+  updatedAfter?: Date;
+  updatedBefore?: Date;
+  /** Default `id` (time of creation), ascending. */
+  orderBy?: 'id' | 'createdAt' | 'updatedAt';
+  order?: 'asc' | 'desc';
+  limit?: number;
+  offset?: number;
+}
+
+/**
+ * Where instances live. The memory store is the embedded default; @fsmkit/mysql provides the
+ * production one. Every method is scoped to one machine type, since stores keep a table each.
+ */
+export interface Store {
+  insert(record: InstanceRecord, events: FsmEvent[]): Promise<void>;
+  commit(commit: Commit): Promise<CommitResult>;
+  get(machine: string, id: string): Promise<InstanceRecord | undefined>;
+  list(machine: string, filter?: ListFilter): Promise<InstanceRecord[]>;
+  history(machine: string, id: string): Promise<HistoryRecord[]>;
+  /** Sets the pause flag without touching the version; false when no such instance. */
+  requestPause(machine: string, id: string, reason: string | null): Promise<boolean>;
+  /** Current state of many instances in one call; unknown ids are absent from the map. */
+  currentStates(machine: string, ids: string[]): Promise<Map<string, string>>;
+  close?(): Promise<void>;
+}
