@@ -1,0 +1,16 @@
+export * from '@fsmkit/decorators';
+export { createRunner, EVENT_SCHEMA_VERSION, type CreateOptions, type MachineRunner, type RunnerOptions } from './runner.js';
+export type { Instance, HistoryEntry } from './instance.js';
+export { FsmError, isFsmError, errorInfo, type ErrorInfo, type FsmErrorCode } from './errors.js';
+export type { InstanceRecord, HistoryRecord, FsmEvent, FsmEventType, InstanceStatus, Direction } from './records.js';
+export type { Store, Commit, CommitResult, ListFilter } from './store.js';
+export type { Locker, Lease, AcquireMode, AcquireOptions } from './locker.js';
+export type { EventSink } from './event-sink.js';
+export { MemorySink } from './event-sink.js';
+export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export { MemoryLocker, processLocker } from './memory-locker.js';
+export { superjsonSerializer, jsonSerializer, serialize, deserialize, type Serializer } from './serializer.js';
+export { noopLogger, consoleLogger, type Logger } from './logger.js';
+export { uuidv7, uuidv7Time } from './ids.js';
+export { definitionHash } from './definition-hash.js';
+export { toJsonSafe } from './json-safe.js';

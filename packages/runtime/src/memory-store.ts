@@ -1,0 +1,167 @@
+import { FsmError } from './errors.js';
+import type { EventSink } from './event-sink.js';
+import { noopLogger, type Logger } from './logger.js';
+import type { FsmEvent, HistoryRecord, InstanceRecord } from './records.js';
+import type { Commit, CommitResult, ListFilter, Store } from './store.js';
+
+export interface MemoryStoreOptions {
+  /** Receives events after each commit, in order, best effort (failures are logged, not thrown). */
+  sink?: EventSink;
+  logger?: Logger;
+}
+
+/**
+ * The embedded default store: everything in process memory, with the same contract as the
+ * MySQL store (copies in and out, optimistic versions, atomic commits). Records keep data in
+ * serialized form, so what works here survives a real store's round trip too.
+ */
+export class MemoryStore implements Store {
+  private readonly instances = new Map<string, Map<string, InstanceRecord>>();
+  private readonly historyRows = new Map<string, HistoryRecord[]>();
+  /** Every committed event, in commit order: the in-memory outbox. */
+  readonly outbox: FsmEvent[] = [];
+  private readonly sink: EventSink | undefined;
+  private readonly logger: Logger;
+  private publishing: Promise<void> = Promise.resolve();
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.sink = options.sink;
+    this.logger = options.logger ?? noopLogger;
+  }
+
+  async insert(record: InstanceRecord, events: FsmEvent[]): Promise<void> {
+    const table = this.table(record.machine);
+    if (table.has(record.id)) {
+      throw new FsmError('FSM_STORE', `instance ${record.id} of ${record.machine} already exists`, {
+        context: { machine: record.machine, id: record.id },
+      });
+    }
+    table.set(record.id, copy(record));
+    this.emit(events);
+  }
+
+  async commit(c: Commit): Promise<CommitResult> {
+    const { record } = c;
+    const table = this.table(record.machine);
+    const stored = table.get(record.id);
+    if (!stored) {
+      throw new FsmError('FSM_NOT_FOUND', `no ${record.machine} instance ${record.id}`, {
+        context: { machine: record.machine, id: record.id },
+      });
+    }
+    if (stored.version !== c.expectedVersion) {
+      throw new FsmError(
+        'FSM_STALE_VERSION',
+        `${record.machine} instance ${record.id} changed since it was read (version ${c.expectedVersion}, now ${stored.version}); reload it and try again`,
+        { context: { machine: record.machine, id: record.id, expected: c.expectedVersion, actual: stored.version } },
+      );
+    }
+    const next = copy(record);
+    next.version = c.expectedVersion + 1;
+    if (c.clearPauseRequest) {
+      next.pauseRequested = false;
+    } else if (stored.pauseRequested) {
+      next.pauseRequested = true;
+      next.pauseReason = stored.pauseReason;
+    }
+    table.set(record.id, next);
+    if (c.history.length > 0) {
+      let rows = this.historyRows.get(record.id);
+      if (!rows) this.historyRows.set(record.id, (rows = []));
+      for (const h of c.history) rows.push({ ...h });
+    }
+    this.emit(c.events);
+    return { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason };
+  }
+
+  async get(machine: string, id: string): Promise<InstanceRecord | undefined> {
+    const r = this.instances.get(machine)?.get(id);
+    return r && copy(r);
+  }
+
+  async list(machine: string, filter: ListFilter = {}): Promise<InstanceRecord[]> {
+    const statuses = toSet(filter.status);
+    const states = toSet(filter.currentState);
+    const rows = [...(this.instances.get(machine)?.values() ?? [])].filter(
+      (r) =>
+        (filter.userId === undefined || r.userId === filter.userId) &&
+        (!statuses || statuses.has(r.status)) &&
+        (!states || states.has(r.currentState)) &&
+        (!filter.createdAfter || r.createdAt >= filter.createdAfter) &&
+        (!filter.createdBefore || r.createdAt < filter.createdBefore) &&
+        (!filter.updatedAfter || r.updatedAt >= filter.updatedAfter) &&
+        (!filter.updatedBefore || r.updatedAt < filter.updatedBefore),
+    );
+    const key = filter.orderBy ?? 'id';
+    const sign = filter.order === 'desc' ? -1 : 1;
+    rows.sort((a, b) => sign * compare(a, b, key));
+    const offset = filter.offset ?? 0;
+    return rows.slice(offset, filter.limit === undefined ? undefined : offset + filter.limit).map(copy);
+  }
+
+  async history(_machine: string, id: string): Promise<HistoryRecord[]> {
+    return (this.historyRows.get(id) ?? []).map((h) => ({ ...h }));
+  }
+
+  async requestPause(machine: string, id: string, reason: string | null): Promise<boolean> {
+    const r = this.instances.get(machine)?.get(id);
+    if (!r) return false;
+    r.pauseRequested = true;
+    r.pauseReason = reason;
+    return true;
+  }
+
+  async currentStates(machine: string, ids: string[]): Promise<Map<string, string>> {
+    const table = this.instances.get(machine);
+    const out = new Map<string, string>();
+    for (const id of ids) {
+      const r = table?.get(id);
+      if (r) out.set(id, r.currentState);
+    }
+    return out;
+  }
+
+  /** Resolves once every event committed so far has been handed to the sink. */
+  flush(): Promise<void> {
+    return this.publishing;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+  }
+
+  private table(machine: string): Map<string, InstanceRecord> {
+    let t = this.instances.get(machine);
+    if (!t) this.instances.set(machine, (t = new Map()));
+    return t;
+  }
+
+  private emit(events: FsmEvent[]): void {
+    if (events.length === 0) return;
+    this.outbox.push(...events);
+    const sink = this.sink;
+    if (!sink) return;
+    // One chain keeps events in commit order even when publishes are slow.
+    this.publishing = this.publishing.then(() =>
+      sink.publish(events).catch((error: unknown) => {
+        this.logger.error('event publish failed; events stay in the in-memory outbox', {
+          error,
+          eventIds: events.map((e) => e.eventId),
+        });
+      }),
+    );
+  }
+}
+
+function copy(r: InstanceRecord): InstanceRecord {
+  return { ...r, lastError: r.lastError && { ...r.lastError } };
+}
+
+function toSet<T>(v: T | T[] | undefined): Set<T> | undefined {
+  return v === undefined ? undefined : new Set(Array.isArray(v) ? v : [v]);
+}
+
+function compare(a: InstanceRecord, b: InstanceRecord, key: 'id' | 'createdAt' | 'updatedAt'): number {
+  if (key === 'id') return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  return a[key].getTime() - b[key].getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}

@@ -1,0 +1,44 @@
+import type { StepContext } from '@fsmkit/decorators';
+import type { Direction } from './records.js';
+
+/** The context one handler attempt sees; the engine reads back data, pause and metadata. */
+export class RunningStepContext<TData> implements StepContext<TData> {
+  data: TData;
+  pauseReason: string | null = null;
+  paused = false;
+  metadata: Record<string, unknown> = {};
+  private readonly controller = new AbortController();
+
+  constructor(
+    readonly instanceId: string,
+    readonly machine: string,
+    readonly userId: string | null,
+    readonly step: string,
+    readonly direction: Direction,
+    readonly attempt: number,
+    data: TData,
+  ) {
+    this.data = data;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  set(patch: Partial<TData>): void {
+    this.data = { ...this.data, ...patch };
+  }
+
+  pause(reason?: string): void {
+    this.paused = true;
+    this.pauseReason = reason ?? null;
+  }
+
+  annotate(metadata: Record<string, unknown>): void {
+    Object.assign(this.metadata, metadata);
+  }
+
+  abort(reason: unknown): void {
+    this.controller.abort(reason);
+  }
+}
