@@ -10,8 +10,40 @@ export interface Serializer {
   parse(text: string): Promise<unknown> | unknown;
 }
 
+/**
+ * True when JSON.stringify keeps the value exactly: no Date, BigInt, Map, Set, undefined,
+ * NaN, -0 or class instance anywhere in it.
+ */
+function isPlainJson(value: unknown, depth = 0): boolean {
+  if (value === null) return true;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case 'object': {
+      if (depth > 64) return false;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!isPlainJson(value[i], depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const k in value) if (!isPlainJson((value as Record<string, unknown>)[k], depth + 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/**
+ * superjson's format. Plain JSON data, the common case, skips superjson's walker: the output
+ * `{"json":...}` is exactly what superjson writes for such data, so either side reads the other.
+ */
 export const superjsonSerializer: Serializer = {
-  stringify: (value) => superjson.stringify(value),
+  stringify: (value) => (isPlainJson(value) ? `{"json":${JSON.stringify(value)}}` : superjson.stringify(value)),
   parse: (text) => superjson.parse(text),
 };
 
