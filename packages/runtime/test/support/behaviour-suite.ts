@@ -4,11 +4,12 @@
  * uses, so a store with tables can create them.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import type {
+  MemorySink} from '../../src/index.js';
 import {
   createRunner,
   FsmError,
   MemoryLocker,
-  MemorySink,
   type MachineDefinition,
   type RunnerOptions,
   type Store,
