@@ -12,6 +12,8 @@ export interface SchemaOptions {
 
 export const DEFAULT_TABLE_PREFIX = 'fsm_';
 const PREFIX_PATTERN = /^[a-z][a-z0-9_]{0,15}$/;
+/** MySQL and MariaDB refuse longer table names. */
+const MAX_IDENTIFIER = 64;
 
 /** Table names, derived from validated parts only; nothing user-written is spliced unchecked. */
 export interface TableNames {
@@ -39,7 +41,11 @@ export function machineTables(machine: string, options: SchemaOptions = {}): Tab
     throw new TypeError(`machine name "${machine}" must match ${NAME_PATTERN} before it reaches SQL`);
   }
   const base = tablePrefix(options) + machine;
-  return { instances: base, history: `${base}_history` };
+  const history = `${base}_history`;
+  if (history.length > MAX_IDENTIFIER) {
+    throw new TypeError(`table name "${history}" is longer than MySQL's ${MAX_IDENTIFIER} characters: shorten the machine name or the table prefix`);
+  }
+  return { instances: base, history };
 }
 
 export function sharedTables(options: SchemaOptions = {}): SharedTableNames {

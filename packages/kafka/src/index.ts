@@ -1,0 +1,8 @@
+export type { EventSink } from '@fsmkit/runtime';
+export type { Outbox, OutboxRow, OutboxId } from './outbox.js';
+export { MemoryOutbox, type MemoryOutboxOptions, type PendingRow } from './memory-outbox.js';
+export { KafkaSink, type KafkaSinkOptions } from './kafka-sink.js';
+export { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.js';
+export { KafkaPublisher, defaultBrokers, type BatchPublisher, type KafkaOptions } from './publisher.js';
+export { EVENT_HEADERS, eventHeaders } from './messages.js';
+export { orderBatch } from './batch-order.js';

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '@fsmkit/runtime';
+import { MemoryOutbox, OutboxRelay, orderBatch, type OutboxRow } from '../src/index.js';
+import { event, interleaved, perInstanceSequences, range } from './support/events.js';
+import { RecordingPublisher } from './support/recording-publisher.js';
+
+const until = async (check: () => boolean, timeoutMs = 5000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('orderBatch', () => {
+  it('puts each instance in sequence order, instances by their oldest row', () => {
+    const row = (id: number, instanceId: string, sequence: number): OutboxRow => ({
+      id, eventId: `${instanceId}${sequence}`, topic: 't', key: instanceId, instanceId, sequence, type: 'x', payload: '{}', headers: {},
+    });
+    const ordered = orderBatch([row(5, 'b', 2), row(3, 'a', 2), row(4, 'b', 1), row(1, 'a', 1), row(9, 'c', 1)]);
+    expect(ordered.map((r) => `${r.instanceId}${r.sequence}`)).toEqual(['b1', 'b2', 'a1', 'a2', 'c1']);
+  });
+});
+
+describe('OutboxRelay over a MemoryOutbox', () => {
+  it('sends a claim in one batch, each instance in sequence order, and marks it sent', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    outbox.enqueue(interleaved(['a', 'b', 'c'], 4));
+    const relay = new OutboxRelay({ outbox, publisher, batchSize: 100 });
+    expect(await relay.drainOnce()).toBe(12);
+    expect(publisher.batches).toHaveLength(1);
+    expect(publisher.delivered.map((d) => `${d.key}${d.sequence}`)).toEqual([
+      'a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'b3', 'b4', 'c1', 'c2', 'c3', 'c4',
+    ]);
+    expect(outbox.size).toBe(0);
+  });
+
+  it('groups a batch by topic', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    outbox.enqueue([event('a', 1, 't1'), event('b', 1, 't2'), event('a', 2, 't1')]);
+    await new OutboxRelay({ outbox, publisher }).drainOnce();
+    expect(publisher.batches[0]!.map((t) => [t.topic, t.messages.length])).toEqual([
+      ['t1', 2],
+      ['t2', 1],
+    ]);
+  });
+
+  it('keeps every row and its order through failures, and reports them', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    const errors: unknown[] = [];
+    outbox.enqueue(interleaved(['a', 'b'], 3));
+    publisher.failNext = 3;
+    const relay = new OutboxRelay({ outbox, publisher, batchSize: 4, backoff: { initialMs: 1, maxMs: 5 }, onError: (e) => errors.push(e) });
+    relay.start();
+    await until(() => outbox.size === 0);
+    await relay.stop();
+    expect(errors).toHaveLength(3);
+    const seqs = perInstanceSequences(publisher.delivered);
+    expect(seqs.get('a')).toEqual(range(3));
+    expect(seqs.get('b')).toEqual(range(3));
+    expect(publisher.closed).toBe(false); // a publisher passed in belongs to the caller
+  });
+
+  it('drainOnce rejects with the failure and leaves the rows unsent and unclaimed', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    outbox.enqueue([event('a', 1)]);
+    publisher.failNext = 1;
+    const relay = new OutboxRelay({ outbox, publisher });
+    await expect(relay.drainOnce()).rejects.toThrow('broker away');
+    expect(outbox.pending()).toMatchObject([{ claimedBy: null, lastError: { message: 'broker away' } }]);
+    expect(await relay.drainOnce()).toBe(1);
+  });
+
+  it('several relays at once deliver each event once, each instance in order', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    publisher.jitterMs = 8;
+    const instances = range(20).map((i) => `i${i}`);
+    const relays = range(4).map(() => new OutboxRelay({ outbox, publisher, batchSize: 7, pollIntervalMs: 1 }));
+    for (const r of relays) r.start();
+    // Events keep arriving while the relays run, as commits would.
+    for (let seq = 1; seq <= 10; seq++) {
+      outbox.enqueue(instances.map((id) => event(id, seq)));
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    await until(() => outbox.size === 0);
+    await Promise.all(relays.map((r) => r.stop()));
+    expect(publisher.delivered).toHaveLength(200);
+    expect(new Set(publisher.delivered.map((d) => d.eventId)).size).toBe(200);
+    for (const [, seqs] of perInstanceSequences(publisher.delivered)) expect(seqs).toEqual(range(10));
+    expect(publisher.maxInFlight).toBeGreaterThan(1); // the relays really did overlap
+  });
+
+  it('stop lets the publish in flight finish and marks it sent', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    publisher.delayMs = 100;
+    outbox.enqueue([event('a', 1)]);
+    const relay = new OutboxRelay({ outbox, publisher });
+    relay.start();
+    await until(() => publisher.inFlight === 1);
+    await relay.stop();
+    expect(publisher.delivered).toHaveLength(1);
+    expect(outbox.size).toBe(0);
+  });
+
+  it('notify wakes an idle relay at once', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    const relay = new OutboxRelay({ outbox, publisher, pollIntervalMs: 60_000 });
+    relay.start();
+    await new Promise((r) => setTimeout(r, 20));
+    outbox.enqueue([event('a', 1)]);
+    relay.notify();
+    await until(() => publisher.delivered.length === 1, 1000);
+    await relay.stop();
+  });
+
+  it('drains what a MemoryStore commits when the outbox is its sink', async () => {
+    const outbox = new MemoryOutbox();
+    const store = new MemoryStore({ sink: outbox });
+    const publisher = new RecordingPublisher();
+    const e = event('a', 1);
+    const record = {
+      id: 'a', machine: 'order', userId: null, currentState: 's1', status: 'ready' as const, direction: 'forward' as const,
+      resumeFromStep: 1, saveAfterStep: true, kafkaEventTopic: 'orders.fsm', serializedState: '{}', version: 1,
+      definitionHash: '0123456789abcdef', definitionVersion: 1, isGlobalLock: false, isLocalLock: false,
+      pauseRequested: false, pauseReason: null, lastError: null, attempts: 0, nextRunAt: null, historySeq: 0, eventSeq: 1,
+      createdAt: new Date(), updatedAt: new Date(),
+    };
+    await store.insert(record, [e]);
+    await store.flush();
+    expect(await new OutboxRelay({ outbox, publisher }).drainOnce()).toBe(1);
+    expect(publisher.delivered[0]!.eventId).toBe(e.eventId);
+  });
+
+  it('refuses nonsense options', () => {
+    expect(() => new OutboxRelay({ outbox: new MemoryOutbox(), publisher: new RecordingPublisher(), batchSize: 0 })).toThrow(RangeError);
+  });
+
+  it('is constructed without touching Kafka', () => {
+    // A relay over an unreachable broker is created fine; only publishing fails (FSM_EVENTS, see the integration suite).
+    expect(new OutboxRelay({ outbox: new MemoryOutbox(), brokers: ['127.0.0.1:1'] }).owner).toMatch(/-\d+-[0-9a-f]{8}$/);
+  });
+});

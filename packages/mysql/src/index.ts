@@ -1,0 +1,7 @@
+export { createMysqlStore, MysqlStore, type MysqlStoreOptions } from './store.js';
+export { MysqlOutbox, type MysqlOutboxOptions, type MysqlOutboxRow } from './outbox.js';
+export { createPool, defaultUrl, DEFAULT_MYSQL_URL, type PoolSettings } from './pool.js';
+export { migrate, type MigrateOptions, type MigrateResult, type PlannedStatement } from './migrate.js';
+export { splitStatements } from './sql-split.js';
+export { QueryTimeoutError } from './store-error.js';
+export * from './schema.js';

@@ -1,0 +1,283 @@
+import type { ErrorInfo, FsmEvent, HistoryRecord, InstanceRecord } from '@fsmkit/runtime';
+
+/**
+ * Column lists and the mapping between records and row values. Booleans are TINYINT(1),
+ * dates DATETIME(3) in UTC (the pool runs with `timezone: 'Z'`), structured values JSON text.
+ */
+
+export type SqlValue = string | number | Date | null;
+
+export const INSTANCE_COLUMNS = [
+  'id',
+  'name',
+  'user_id',
+  'current_state',
+  'direction',
+  'resume_from_step',
+  'save_after_step',
+  'kafka_event_topic',
+  'serialized_state',
+  'created_at',
+  'updated_at',
+  'is_global_lock',
+  'is_local_lock',
+  'status',
+  'version',
+  'definition_hash',
+  'definition_version',
+  'pause_requested',
+  'pause_reason',
+  'last_error',
+  'attempts',
+  'next_run_at',
+  'history_seq',
+  'event_seq',
+] as const;
+
+/** What a commit rewrites; `id`, `name`, `created_at`, `version` and the pause flag are handled apart. */
+export const UPDATE_COLUMNS = [
+  'user_id',
+  'current_state',
+  'direction',
+  'resume_from_step',
+  'save_after_step',
+  'kafka_event_topic',
+  'serialized_state',
+  'updated_at',
+  'is_global_lock',
+  'is_local_lock',
+  'status',
+  'definition_hash',
+  'definition_version',
+  'last_error',
+  'attempts',
+  'next_run_at',
+  'history_seq',
+  'event_seq',
+] as const;
+
+export const HISTORY_COLUMNS = [
+  'id',
+  'instance_id',
+  'seq',
+  'handler',
+  'step',
+  'direction',
+  'state_before',
+  'state_after',
+  'data_before',
+  'data_after',
+  'metadata',
+  'error',
+  'attempt',
+  'started_at',
+  'finished_at',
+] as const;
+
+export const OUTBOX_COLUMNS = [
+  'event_id',
+  'topic',
+  'message_key',
+  'machine',
+  'instance_id',
+  'sequence',
+  'event_type',
+  'payload',
+  'headers',
+  'created_at',
+] as const;
+
+export type InstanceRow = Record<(typeof INSTANCE_COLUMNS)[number], unknown>;
+export type HistoryRow = Record<(typeof HISTORY_COLUMNS)[number], unknown>;
+
+const bit = (v: boolean): number => (v ? 1 : 0);
+
+/** JSON text of the record's structured fields, computed once so sizes can be checked before writing. */
+export interface EncodedInstance {
+  record: InstanceRecord;
+  lastError: string | null;
+}
+
+export function insertValues({ record: r, lastError }: EncodedInstance): SqlValue[] {
+  return [
+    r.id,
+    r.machine,
+    r.userId,
+    r.currentState,
+    r.direction,
+    r.resumeFromStep,
+    bit(r.saveAfterStep),
+    r.kafkaEventTopic,
+    r.serializedState,
+    r.createdAt,
+    r.updatedAt,
+    bit(r.isGlobalLock),
+    bit(r.isLocalLock),
+    r.status,
+    r.version,
+    r.definitionHash,
+    r.definitionVersion,
+    bit(r.pauseRequested),
+    r.pauseReason,
+    lastError,
+    r.attempts,
+    r.nextRunAt,
+    r.historySeq,
+    r.eventSeq,
+  ];
+}
+
+/** Values in UPDATE_COLUMNS order. */
+export function updateValues({ record: r, lastError }: EncodedInstance): SqlValue[] {
+  return [
+    r.userId,
+    r.currentState,
+    r.direction,
+    r.resumeFromStep,
+    bit(r.saveAfterStep),
+    r.kafkaEventTopic,
+    r.serializedState,
+    r.updatedAt,
+    bit(r.isGlobalLock),
+    bit(r.isLocalLock),
+    r.status,
+    r.definitionHash,
+    r.definitionVersion,
+    lastError,
+    r.attempts,
+    r.nextRunAt,
+    r.historySeq,
+    r.eventSeq,
+  ];
+}
+
+export function instanceFromRow(row: InstanceRow): InstanceRecord {
+  return {
+    id: row.id as string,
+    machine: row.name as string,
+    userId: row.user_id as string | null,
+    currentState: row.current_state as string,
+    status: row.status as InstanceRecord['status'],
+    direction: row.direction as InstanceRecord['direction'],
+    resumeFromStep: row.resume_from_step as number | null,
+    saveAfterStep: row.save_after_step === 1,
+    kafkaEventTopic: row.kafka_event_topic as string | null,
+    serializedState: row.serialized_state as string,
+    version: row.version as number,
+    definitionHash: row.definition_hash as string,
+    definitionVersion: row.definition_version as number,
+    isGlobalLock: row.is_global_lock === 1,
+    isLocalLock: row.is_local_lock === 1,
+    pauseRequested: row.pause_requested === 1,
+    pauseReason: row.pause_reason as string | null,
+    lastError: parseErrorInfo(row.last_error),
+    attempts: row.attempts as number,
+    nextRunAt: row.next_run_at as Date | null,
+    historySeq: row.history_seq as number,
+    eventSeq: row.event_seq as number,
+    createdAt: row.created_at as Date,
+    updatedAt: row.updated_at as Date,
+  };
+}
+
+export interface EncodedHistory {
+  record: HistoryRecord;
+  metadata: string;
+  error: string | null;
+}
+
+export function historyValues({ record: h, metadata, error }: EncodedHistory): SqlValue[] {
+  return [
+    h.id,
+    h.instanceId,
+    h.seq,
+    h.handler,
+    h.step,
+    h.direction,
+    h.stateBefore,
+    h.stateAfter,
+    h.dataBefore,
+    h.dataAfter,
+    metadata,
+    error,
+    h.attempt,
+    h.startedAt,
+    h.finishedAt,
+  ];
+}
+
+export function historyFromRow(machine: string, row: HistoryRow): HistoryRecord {
+  return {
+    id: row.id as string,
+    instanceId: row.instance_id as string,
+    machine,
+    seq: row.seq as number,
+    handler: row.handler as string,
+    step: row.step as string,
+    direction: row.direction as HistoryRecord['direction'],
+    stateBefore: row.state_before as string,
+    stateAfter: row.state_after as string,
+    dataBefore: row.data_before as string,
+    dataAfter: row.data_after as string,
+    metadata: parseMetadata(row.metadata),
+    error: parseErrorInfo(row.error),
+    attempt: row.attempt as number,
+    startedAt: row.started_at as Date,
+    finishedAt: row.finished_at as Date,
+  };
+}
+
+export interface EncodedEvent {
+  event: FsmEvent;
+  payload: string;
+}
+
+/** The Kafka message headers the outbox relay publishes with. */
+export function eventHeaders(e: FsmEvent): string {
+  return JSON.stringify({
+    'fsm-event-type': e.type,
+    'fsm-schema-version': String(e.schemaVersion),
+    'fsm-machine': e.machine,
+    'fsm-event-id': e.eventId,
+  });
+}
+
+export function outboxValues({ event: e, payload }: EncodedEvent, fallbackTime: Date): SqlValue[] {
+  const time = new Date(e.time);
+  return [
+    e.eventId,
+    e.topic,
+    e.instanceId,
+    e.machine,
+    e.instanceId,
+    e.sequence,
+    e.type,
+    payload,
+    eventHeaders(e),
+    Number.isNaN(time.getTime()) ? fallbackTime : time,
+  ];
+}
+
+/** Rows written by hand or by older versions may hold anything; reading them must not throw. */
+function parseJson(text: unknown): unknown {
+  if (typeof text !== 'string') return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseErrorInfo(text: unknown): ErrorInfo | null {
+  if (text === null) return null;
+  const value = parseJson(text);
+  if (typeof value === 'object' && value !== null && typeof (value as ErrorInfo).message === 'string') {
+    return value as ErrorInfo;
+  }
+  return { name: 'UnreadableError', message: String(text) };
+}
+
+function parseMetadata(text: unknown): Record<string, unknown> {
+  const value = parseJson(text);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
