@@ -3,11 +3,12 @@ export { createRunner, EVENT_SCHEMA_VERSION, type CreateOptions, type MachineRun
 export type { Instance, HistoryEntry } from './instance.js';
 export { FsmError, isFsmError, errorInfo, type ErrorInfo, type FsmErrorCode } from './errors.js';
 export type { InstanceRecord, HistoryRecord, FsmEvent, FsmEventType, InstanceStatus, Direction } from './records.js';
-export type { Store, Commit, CommitResult, ListFilter } from './store.js';
+export type { Store, Commit, CommitResult, ListFilter, ClaimOptions } from './store.js';
+export { Worker, type WorkOptions } from './worker.js';
 export type { Locker, Lease, AcquireMode, AcquireOptions } from './locker.js';
 export type { EventSink } from './event-sink.js';
 export { MemorySink } from './event-sink.js';
-export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export { MemoryStore, isClaimable, type MemoryStoreOptions } from './memory-store.js';
 export { MemoryLocker, processLocker } from './memory-locker.js';
 export { superjsonSerializer, jsonSerializer, serialize, deserialize, type Serializer } from './serializer.js';
 export { noopLogger, consoleLogger, type Logger } from './logger.js';

@@ -2,7 +2,7 @@ import { FsmError } from './errors.js';
 import type { EventSink } from './event-sink.js';
 import { noopLogger, type Logger } from './logger.js';
 import type { FsmEvent, HistoryRecord, InstanceRecord } from './records.js';
-import type { Commit, CommitResult, ListFilter, Store } from './store.js';
+import type { ClaimOptions, Commit, CommitResult, ListFilter, Store } from './store.js';
 
 export interface MemoryStoreOptions {
   /** Receives events after each commit, in order, best effort (failures are logged, not thrown). */
@@ -121,6 +121,20 @@ export class MemoryStore implements Store {
     return out;
   }
 
+  async claim(machine: string, options: ClaimOptions): Promise<string[]> {
+    const now = Date.now();
+    const claimed: InstanceRecord[] = [];
+    for (const r of this.instances.get(machine)?.values() ?? []) {
+      if (claimed.length >= options.limit) break;
+      if (isClaimable(r, now)) claimed.push(r);
+    }
+    for (const r of claimed) {
+      r.leaseOwner = options.owner;
+      r.leaseExpiresAt = new Date(now + options.leaseMs);
+    }
+    return claimed.map((r) => r.id);
+  }
+
   /** Resolves once every event committed so far has been handed to the sink. */
   flush(): Promise<void> {
     return this.publishing;
@@ -151,6 +165,13 @@ export class MemoryStore implements Store {
       }),
     );
   }
+}
+
+/** Ready, or waiting and due, and not leased; or running with a lease that ran out (its runner died). */
+export function isClaimable(r: InstanceRecord, now: number): boolean {
+  const leased = r.leaseExpiresAt != null && r.leaseExpiresAt.getTime() > now;
+  if (r.status === 'ready' || r.status === 'waiting') return !leased && (r.nextRunAt === null || r.nextRunAt.getTime() <= now);
+  return r.status === 'running' && !leased;
 }
 
 function copy(r: InstanceRecord): InstanceRecord {

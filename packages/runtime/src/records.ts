@@ -36,6 +36,9 @@ export interface InstanceRecord {
   attempts: number;
   /** When a worker may next pick the instance up (retry backoff, scheduled continuation). */
   nextRunAt: Date | null;
+  /** Process driving the instance and until when: a worker takes over an expired lease. */
+  leaseOwner?: string | null;
+  leaseExpiresAt?: Date | null;
   /** Counters for history rows and events, so both are strictly ordered per instance. */
   historySeq: number;
   eventSeq: number;

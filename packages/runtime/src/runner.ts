@@ -22,6 +22,7 @@ import type { Direction, FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, 
 import { deserialize, serialize, superjsonSerializer, type Serializer } from './serializer.js';
 import { RunningStepContext } from './step-context.js';
 import type { ListFilter, Store } from './store.js';
+import { Worker, type WorkOptions } from './worker.js';
 
 export const EVENT_SCHEMA_VERSION = 1;
 
@@ -49,6 +50,14 @@ export interface RunnerOptions {
   immediate?: boolean;
   /** Waits between retry attempts. Default: a timer. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Retry backoff as a durable timer: a failed attempt leaves the instance `waiting` with
+   * `nextRunAt` set, for a worker to pick up, instead of sleeping in this process. Always on
+   * for instances a worker drives.
+   */
+  durableTimers?: boolean;
+  /** How long a running instance's lease lasts; a worker takes over an instance whose lease ran out. Default 30 s. */
+  instanceLeaseMs?: number;
 }
 
 export interface CreateOptions {
@@ -56,6 +65,8 @@ export interface CreateOptions {
   userId?: string | null;
   /** Defaults to a new UUIDv7. */
   id?: string;
+  /** Earliest time a worker may start it. */
+  runAt?: Date;
 }
 
 /** The typed API a generated runner exposes. */
@@ -88,6 +99,8 @@ export interface MachineRunner<TData = unknown, TState extends string = string> 
   exportInstance(id: string): Promise<string>;
   /** Stores an exported instance (in this runner's store) as it was; run or resume it next. */
   importInstance(text: string): Promise<Instance<TData, TState>>;
+  /** Starts a worker that claims and runs this machine's runnable instances from the store. */
+  work(options?: WorkOptions): Worker;
 }
 
 type HandlerFn = (ctx: RunningStepContext<unknown>) => unknown;
@@ -95,6 +108,8 @@ type HandlerFn = (ctx: RunningStepContext<unknown>) => unknown;
 /** What a drive does: how many steps at most, which way, and what to merge first. */
 interface DriveIntent {
   maxSteps: number;
+  /** Driven by a worker: durable timers, and stop at the next boundary when the worker stops. */
+  worker?: Worker;
   direction?: Direction;
   resume?: { patch: Record<string, unknown> | undefined };
 }
@@ -200,7 +215,9 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       pauseReason: null,
       lastError: null,
       attempts: 0,
-      nextRunAt: null,
+      nextRunAt: options.runAt ?? null,
+      leaseOwner: null,
+      leaseExpiresAt: null,
       historySeq: 0,
       eventSeq: 0,
       createdAt: now,
@@ -318,6 +335,25 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     return this.instance(record);
   }
 
+  work(options: WorkOptions = {}): Worker {
+    const store = this.store;
+    if (!store.claim) {
+      throw new FsmError('FSM_INVALID_STATE', `the store of machine "${this.model.name}" cannot feed workers (it has no claim())`, {
+        context: { machine: this.model.name },
+      });
+    }
+    const claim = store.claim.bind(store);
+    return new Worker(
+      {
+        claim: (limit, leaseMs) => claim(this.model.name, { owner: this.owner, limit, leaseMs }),
+        drive: (id, worker) => this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, worker }),
+        owner: this.owner,
+        logger: this.logger,
+      },
+      options,
+    );
+  }
+
   // ---- the engine ---------------------------------------------------------------------------
 
   private async drive(id: string, intent: DriveIntent): Promise<Instance<TData, TState>> {
@@ -359,6 +395,9 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     const save = async (status: InstanceStatus) => {
       rec.status = status;
       rec.updatedAt = new Date();
+      // A running instance is leased to this process; a worker takes over if the lease runs out.
+      rec.leaseOwner = status === 'running' ? this.owner : null;
+      rec.leaseExpiresAt = status === 'running' ? new Date(rec.updatedAt.getTime() + (this.options.instanceLeaseMs ?? 30_000)) : null;
       rec.serializedState = serialized;
       rec.version = version + 1;
       const result = await this.store.commit({ record: rec, expectedVersion: version, history, events, clearPauseRequest: clearPause, fence });
@@ -392,7 +431,8 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     for (;;) {
       const local = this.localPauses.get(rec.id);
       if (local !== undefined) pauseWanted = { reason: local };
-      const stop = this.terminal(rec) ?? (pauseWanted ? 'paused' : ran >= intent.maxSteps ? 'waiting' : null);
+      const stop =
+        this.terminal(rec) ?? (pauseWanted ? 'paused' : ran >= intent.maxSteps || intent.worker?.stopping ? 'waiting' : null);
       if (stop) {
         if (stop === 'paused') {
           rec.pauseReason = pauseWanted?.reason ?? null;
@@ -400,6 +440,7 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
           this.localPauses.delete(rec.id);
         }
         rec.resumeFromStep = stop === 'done' || stop === 'compensated' ? null : this.stepAt(rec).order;
+        if (stop !== 'waiting') rec.nextRunAt = null;
         const type: FsmEventType = stop === 'paused' ? 'instance.paused' : stop === 'waiting' ? 'instance.waiting' : stop === 'done' ? 'instance.done' : 'instance.compensated';
         this.event(events, rec, type, rec.currentState, rec.currentState, null, data, new Date());
         await save(stop);
@@ -413,12 +454,22 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       const after = this.following(rec);
       let ctx: RunningStepContext<TData> | null = null;
       if (method !== undefined) {
-        const outcome = await this.attempt(rec, step, method, data, serialized, history);
+        const durable = intent.worker !== undefined || (this.options.durableTimers ?? false);
+        const outcome = await this.attempt(rec, step, method, data, serialized, history, durable);
+        if (outcome.ok === 'later') {
+          // The retry is a durable timer: whoever claims the instance when it is due runs it.
+          data = outcome.data;
+          rec.nextRunAt = new Date(Date.now() + outcome.delayMs);
+          rec.resumeFromStep = step.order;
+          await save('waiting');
+          return toInstance(rec, data);
+        }
         if (!outcome.ok) {
           data = outcome.data;
           if (direction === 'forward' && this.model.onError === 'compensate') {
             // Saga: a failed step undoes the ones before it instead of stopping.
             this.turnBack(rec);
+            rec.attempts = 0;
             this.event(events, rec, 'step.failed', before, rec.currentState, step.name, data, new Date());
             if (this.terminal(rec) === null && this.saveAfterStep) await save('running');
             continue;
@@ -459,11 +510,17 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     data: TData,
     serialized: string,
     history: HistoryRecord[],
-  ): Promise<{ ok: true; ctx: RunningStepContext<TData>; startedAt: Date } | { ok: false; error: unknown; data: TData }> {
+    durable: boolean,
+  ): Promise<
+    | { ok: true; ctx: RunningStepContext<TData>; startedAt: Date }
+    | { ok: false; error: unknown; data: TData }
+    | { ok: 'later'; delayMs: number; data: TData }
+  > {
     const fn = (this.handlers as Record<string, HandlerFn>)[method]!;
     const maxAttempts = step.retry?.maxAttempts ?? 1;
     let current = data;
-    for (let attempt = 1; ; attempt++) {
+    // Attempts already made (before a durable retry timer) count against the policy.
+    for (let attempt = rec.attempts + 1; ; attempt++) {
       const ctx = new RunningStepContext<TData>(rec.id, rec.machine, rec.userId, step.name, rec.direction, attempt, current);
       const startedAt = new Date();
       try {
@@ -477,7 +534,9 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
         // The failed attempt may have changed data in place: start again from what was saved.
         current = (await deserialize(this.serializer, serialized, { machine: rec.machine, id: rec.id })) as TData;
         if (attempt >= maxAttempts) return { ok: false, error, data: current };
-        await this.sleep(retryDelay(step.retry!, attempt));
+        const delayMs = retryDelay(step.retry!, attempt);
+        if (durable) return { ok: 'later', delayMs, data: current };
+        await this.sleep(delayMs);
       }
     }
   }

@@ -51,5 +51,17 @@ export interface Store {
   requestPause(machine: string, id: string, reason: string | null): Promise<boolean>;
   /** Current state of many instances in one call; unknown ids are absent from the map. */
   currentStates(machine: string, ids: string[]): Promise<Map<string, string>>;
+  /**
+   * Claims up to `limit` instances a worker may run now (ready; waiting and due; running with
+   * an expired lease), leasing them to `owner` for `leaseMs`. Concurrent callers never get
+   * the same instance. Optional: stores without it cannot feed workers.
+   */
+  claim?(machine: string, options: ClaimOptions): Promise<string[]>;
   close?(): Promise<void>;
+}
+
+export interface ClaimOptions {
+  owner: string;
+  limit: number;
+  leaseMs: number;
 }

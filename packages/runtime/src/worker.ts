@@ -1,0 +1,117 @@
+import { isFsmError } from './errors.js';
+import type { FsmErrorCode } from './errors.js';
+import type { Logger } from './logger.js';
+
+const RACES: FsmErrorCode[] = ['FSM_LOCK_TIMEOUT', 'FSM_LOCK_BUSY', 'FSM_STALE_VERSION', 'FSM_INVALID_STATE'];
+
+export interface WorkOptions {
+  /** Instances driven at once by this worker. Default 4. */
+  concurrency?: number;
+  /** Wait between claims when nothing is runnable. Default 200 ms. */
+  pollMs?: number;
+  /** How long a claim holds an instance before the worker starts it. Default 10 s. */
+  claimLeaseMs?: number;
+  /** Stop on SIGTERM and SIGINT (finish the current steps, release the rest). Default false. */
+  handleSignals?: boolean;
+}
+
+/** What a worker needs from its runner. */
+export interface WorkSource {
+  claim(limit: number, leaseMs: number): Promise<string[]>;
+  drive(id: string, worker: Worker): Promise<unknown>;
+  owner: string;
+  logger: Logger;
+}
+
+/**
+ * Claims runnable instances from the store and drives them, up to `concurrency` at once.
+ * `stop()` lets the steps in flight finish and commit, leaves their instances `waiting` for
+ * any worker to continue, and resolves when all is released.
+ */
+export class Worker {
+  readonly owner: string;
+  /** Counters, for monitoring and tests. */
+  readonly stats = { claimed: 0, driven: 0, errors: 0 };
+  private stopRequested = false;
+  private readonly inflight = new Set<Promise<void>>();
+  private wake: (() => void) | null = null;
+  readonly done: Promise<void>;
+  private readonly onSignal = () => void this.stop();
+
+  constructor(
+    private readonly source: WorkSource,
+    private readonly options: WorkOptions = {},
+  ) {
+    this.owner = source.owner;
+    if (options.handleSignals) {
+      process.once('SIGTERM', this.onSignal);
+      process.once('SIGINT', this.onSignal);
+    }
+    this.done = this.loop();
+  }
+
+  /** True once `stop()` was called: drives end at the next step boundary. */
+  get stopping(): boolean {
+    return this.stopRequested;
+  }
+
+  async stop(): Promise<void> {
+    this.stopRequested = true;
+    this.wake?.();
+    process.off('SIGTERM', this.onSignal);
+    process.off('SIGINT', this.onSignal);
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    const concurrency = this.options.concurrency ?? 4;
+    const pollMs = this.options.pollMs ?? 200;
+    while (!this.stopRequested) {
+      const free = concurrency - this.inflight.size;
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          const ids = await this.source.claim(free, this.options.claimLeaseMs ?? 10_000);
+          claimed = ids.length;
+          this.stats.claimed += ids.length;
+          for (const id of ids) this.start(id);
+        } catch (error) {
+          this.stats.errors++;
+          this.source.logger.error('claiming runnable instances failed; retrying', { error });
+        }
+      }
+      // Claim again at once if the store may hold more; otherwise wait for a slot or the poll.
+      if (claimed > 0 && claimed === free) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, free > 0 ? pollMs : 60_000);
+        this.wake = done;
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      this.wake = null;
+    }
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private start(id: string): void {
+    const run = this.source
+      .drive(id, this)
+      .then(
+        () => void this.stats.driven++,
+        (error: unknown) => {
+          // A busy lock or a race lost to another worker is normal: the instance stays claimable,
+          // or another worker already finished it.
+          if (RACES.some((code) => isFsmError(error, code))) return;
+          this.stats.errors++;
+          this.source.logger.error('driving an instance failed', { id, error });
+        },
+      )
+      .finally(() => {
+        this.inflight.delete(run);
+        this.wake?.();
+      });
+    this.inflight.add(run);
+  }
+}
