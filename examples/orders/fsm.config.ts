@@ -1,4 +1,4 @@
-import { defineConfig } from '@fsmkit/generator';
+import { defineConfig } from '@fsmkit/generator/config';
 
 export default defineConfig({
   include: ['src/**/*.machine.ts'],

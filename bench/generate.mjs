@@ -1,0 +1,146 @@
+/**
+ * generate: wall time and peak RSS of `fsm generate` over 1,000 machine classes of 5 steps
+ * each (every artefact written to an empty output folder), against the floor: a bare ts-morph
+ * script that adds the same files and reads every decorator's name and arguments. Both run in
+ * child processes, alternating, measured by /usr/bin/time; the figures are medians.
+ * The files live on tmpfs (/dev/shm) when there is one, BENCH_TMPDIR otherwise: creating 4,000
+ * files on a disk that a database is fsyncing to at the same time can take seconds, and that
+ * would measure the neighbours rather than the generator.
+ * Last line: the JSON result (DESIGN.md section 10). ratio = floor / ours, higher is better.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const MACHINES = Number(process.env.BENCH_MACHINES ?? 1000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const STEPS = 5;
+const TIME = '/usr/bin/time';
+const fsmBin = fileURLToPath(new URL('../packages/cli/bin/fsm.mjs', import.meta.url));
+const tsMorph = import.meta.resolve('ts-morph');
+
+function machineSource(i) {
+  const id = String(i).padStart(4, '0');
+  const data = `Order${id}Data`;
+  const steps = Array.from({ length: STEPS }, (_, k) => {
+    const n = k + 1;
+    const options = [];
+    if (n < STEPS) options.push(`back: 'undo${n}'`);
+    if (n === 3) options.push('retry: { maxAttempts: 3, backoffMs: 100, factor: 2 }');
+    if (n === 4) options.push('immediate: false');
+    return `  @Step(${n}${options.length ? `, { ${options.join(', ')} }` : ''})
+  async step${n}(ctx: StepContext<${data}>): Promise<void> {
+    ctx.data.amountCents += ${n};
+    ctx.annotate({ step: ${n} });
+  }
+`;
+  });
+  const undos = Array.from({ length: STEPS - 1 }, (_, k) => `  async undo${k + 1}(ctx: StepContext<${data}>): Promise<void> {
+    ctx.data.amountCents -= ${k + 1};
+  }
+`);
+  return `import { Lock, Machine, Step, type StepContext } from '@fsmkit/decorators';
+
+export interface Order${id}Line {
+  sku: string;
+  qty: number;
+}
+
+export interface ${data} {
+  orderId: string;
+  amountCents: number;
+  lines: Order${id}Line[];
+  status?: 'new' | 'paid' | 'shipped';
+  placedAt: Date;
+  tags: Set<string>;
+}
+
+/** Machine ${i} of the generate benchmark. */
+@Machine({ name: 'order_${id}', topic: 'bench.orders.fsm' })
+@Lock('local', { by: 'user' })
+export class Order${id}Machine {
+${steps.join('\n')}
+${undos.join('\n')}}
+`;
+}
+
+const FLOOR = `
+import { Project } from ${JSON.stringify(tsMorph)};
+import { readdirSync } from 'node:fs';
+const dir = process.argv[1];
+const project = new Project({ skipAddingFilesFromTsConfig: true, skipFileDependencyResolution: true });
+for (const f of readdirSync(dir)) project.addSourceFileAtPath(dir + '/' + f);
+let decorators = 0;
+const read = (d) => { decorators++; return d.getName() + d.getArguments().map((a) => a.getText()).join(); };
+for (const file of project.getSourceFiles())
+  for (const cls of file.getClasses()) {
+    cls.getDecorators().forEach(read);
+    for (const method of cls.getMethods()) method.getDecorators().forEach(read);
+  }
+console.log(decorators + ' decorators');
+`;
+
+/** Runs a command under /usr/bin/time; returns wall seconds and peak RSS in MiB. */
+function measure(args, cwd) {
+  const stats = join(cwd, '.time');
+  const run = spawnSync(TIME, ['-f', '%e %M', '-o', stats, process.execPath, ...args], { cwd, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`${args.join(' ')} failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
+  const [wall, rssKiB] = readFileSync(stats, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+  return { wall, rss: rssKiB / 1024, stdout: run.stdout };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+
+if (!existsSync(TIME)) throw new Error(`${TIME} is needed to measure peak RSS (apt-get install time)`);
+const base = process.env.BENCH_TMPDIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+const work = mkdtempSync(join(base, 'fsm-bench-generate-'));
+try {
+  const src = join(work, 'src');
+  mkdirSync(src);
+  for (let i = 0; i < MACHINES; i++) writeFileSync(join(src, `order${String(i).padStart(4, '0')}.machine.ts`), machineSource(i));
+  writeFileSync(join(work, 'fsm.config.ts'), `export default { include: ['src/**/*.machine.ts'], outDir: 'generated' };\n`);
+  const outDir = join(work, 'generated');
+  const floor = () => measure(['--input-type=module', '-e', FLOOR, src], work);
+  const ours = () => {
+    rmSync(outDir, { recursive: true, force: true });
+    const m = measure([fsmBin, 'generate'], work);
+    const files = readdirSync(outDir).length;
+    if (files !== MACHINES * 4 + 4) throw new Error(`expected ${MACHINES * 4 + 4} files, found ${files}`);
+    return m;
+  };
+
+  // Warm the disk cache and tsx's transform cache; not counted.
+  floor();
+  ours();
+  const rounds = [];
+  for (let r = 0; r < RUNS; r++) {
+    const f = floor();
+    const o = ours();
+    rounds.push({ f, o });
+    console.log(`round ${r + 1}: floor ${f.wall.toFixed(2)} s ${f.rss.toFixed(0)} MiB | fsm generate ${o.wall.toFixed(2)} s ${o.rss.toFixed(0)} MiB`);
+  }
+  const value = median(rounds.map((r) => r.o.wall));
+  const baselineValue = median(rounds.map((r) => r.f.wall));
+  const result = {
+    bench: 'generate',
+    metric: 'wall_s',
+    value,
+    baseline: 'ts-morph parse+decorator walk',
+    baselineValue,
+    ratio: Number((baselineValue / value).toFixed(3)),
+    unit: 's',
+    peakRssMiB: Math.round(median(rounds.map((r) => r.o.rss))),
+    baselinePeakRssMiB: Math.round(median(rounds.map((r) => r.f.rss))),
+  };
+  const mode = existsSync(new URL('../packages/cli/dist/index.js', import.meta.url)) ? 'built CLI (dist)' : 'CLI sources through tsx';
+  console.log(`${MACHINES} machines x ${STEPS} steps in ${base}, ${mode}, ${RUNS} rounds (medians)`);
+  console.log(JSON.stringify(result));
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,48 @@
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const PLAIN = /^[\w .:/@#-]*$/;
+const WIDTH = 100;
+
+/** A value printed on one line, with its parts kept in case it must be spread over several. */
+interface Printed {
+  inline: string;
+  parts?: { open: string; close: string; items: Array<{ prefix: string; value: Printed }> };
+}
+
+/**
+ * A JSON value as a TypeScript literal: single quotes, bare keys, objects and arrays on one
+ * line when they fit in 100 columns, one entry per line otherwise. The same value always
+ * prints the same text.
+ */
+export function tsLiteral(value: unknown, indent = ''): string {
+  return layout(print(value), indent);
+}
+
+function print(value: unknown): Printed {
+  if (typeof value === 'string') return { inline: quote(value) };
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return { inline: String(value) };
+  if (Array.isArray(value)) {
+    const items = value.map((v) => ({ prefix: '', value: print(v) }));
+    return { inline: `[${items.map((i) => i.value.inline).join(', ')}]`, parts: { open: '[', close: ']', items } };
+  }
+  if (typeof value === 'object') {
+    const items = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => ({ prefix: `${IDENTIFIER.test(k) ? k : quote(k)}: `, value: print(v) }));
+    const body = items.map((i) => i.prefix + i.value.inline).join(', ');
+    return { inline: items.length === 0 ? '{}' : `{ ${body} }`, parts: { open: '{', close: '}', items } };
+  }
+  throw new TypeError(`cannot print ${typeof value} as a literal`);
+}
+
+function layout(printed: Printed, indent: string): string {
+  const { parts } = printed;
+  if (!parts || parts.items.length === 0 || printed.inline.length + indent.length <= WIDTH) return printed.inline;
+  const inner = `${indent}  `;
+  const lines = parts.items.map((i) => `${inner}${i.prefix}${layout(i.value, inner)},\n`);
+  return `${parts.open}\n${lines.join('')}${indent}${parts.close}`;
+}
+
+function quote(text: string): string {
+  if (PLAIN.test(text)) return `'${text}'`;
+  return `'${JSON.stringify(text).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`;
+}

@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ts } from 'ts-morph';
+import { ConfigError } from './config.js';
+import { scanMachines } from './extract/classes.js';
+import { dataTypeRef } from './extract/data-type.js';
+import { scopeOf } from './extract/file-scope.js';
+import { locate } from './extract/literals.js';
+import { SchemaCollector } from './extract/data-schema.js';
+import { parse } from './extract/parse.js';
+import type { DataTypeInfo, Extraction, ExtractedMachine } from './extract/types.js';
+
+export type { LiteralValue } from './extract/literals.js';
+export type * from './extract/types.js';
+
+export interface ExtractOptions {
+  /** Absolute paths of the files to read. */
+  files: readonly string[];
+  /** A tsconfig whose compiler options (paths, baseUrl) help resolve imported data types. */
+  tsconfig?: string;
+}
+
+/**
+ * Reads machine classes from source without running them. Files are parsed with ts-morph's
+ * compiler API directly (a ts-morph Project wrapper costs about as much again as the parse
+ * itself); the type checker is used for data types alone (see SchemaCollector), so it stays
+ * cheap on a thousand files.
+ */
+export function extract(options: ExtractOptions): Extraction {
+  const files = [...new Set(options.files)].sort();
+  const schemas = new SchemaCollector(options.tsconfig ? tsconfigOptions(options.tsconfig) : {});
+  const pending: Array<{ machine: Omit<ExtractedMachine, 'data'>; data: Omit<DataTypeInfo, 'schema'>; schema?: number }> = [];
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    // No `Machine` and no fsmkit import: no machine can be declared here, so skip the parse.
+    if (!text.includes('Machine') && !text.includes('@fsmkit/')) continue;
+    const scope = scopeOf(parse(file, text));
+    // Everything needed from the tree is taken now, so it can be collected before the next file.
+    for (const { dataNodes, ...machine } of scanMachines(scope)) {
+      const node = dataNodes[0];
+      if (!node) {
+        pending.push({ machine, data: { ref: { kind: 'unknown', reason: 'none' }, conflicts: [] } });
+        continue;
+      }
+      const written = normalized(node, scope.sourceFile);
+      pending.push({
+        machine,
+        data: {
+          ref: dataTypeRef(node, scope),
+          loc: locate(node, scope.sourceFile),
+          conflicts: dataNodes.filter((n) => normalized(n, scope.sourceFile) !== written).map((n) => locate(n, scope.sourceFile)),
+        },
+        schema: schemas.add(scope.sourceFile, node),
+      });
+    }
+  }
+  const derived = schemas.derive();
+  const machines = pending.map(({ machine, data, schema }) => ({
+    ...machine,
+    data: { ...data, schema: schema === undefined ? {} : derived[schema]! },
+  }));
+  return { machines, files };
+}
+
+function normalized(node: ts.Node, sourceFile: ts.SourceFile): string {
+  return node.getText(sourceFile).replace(/\s+/g, '');
+}
+
+/** Compiler options of a tsconfig (its `paths` and `baseUrl` matter here). */
+function tsconfigOptions(tsconfig: string): ts.CompilerOptions {
+  const read = ts.readConfigFile(tsconfig, ts.sys.readFile);
+  if (read.error) throw new ConfigError(`tsconfig ${tsconfig}: ${ts.flattenDiagnosticMessageText(read.error.messageText, '\n')}`);
+  // Only the options are wanted: an empty directory listing skips matching the project's files.
+  const host = { ...ts.sys, readDirectory: () => [] };
+  return ts.parseJsonConfigFileContent(read.config, host, dirname(tsconfig)).options;
+}

@@ -1,0 +1,166 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ts } from 'ts-morph';
+import { resolveRelative } from './data-type.js';
+import { parse } from './parse.js';
+import { typeToSchema } from './type-schema.js';
+import type { JsonSchema } from './types.js';
+
+const LIB_FILE = '/__fsmkit__/lib.d.ts';
+
+/**
+ * The few globals data types use, declared shape-only. The checker needs no more to resolve
+ * interfaces, aliases, unions, generics and imports between the given files, and this costs
+ * nothing to parse, where the standard lib (and Date, Map, Set from it) costs a large share of
+ * a generate run. Anything not declared here resolves to `any`, whose schema is `{}`.
+ */
+const MINIMAL_LIB = `
+interface Array<T> { length: number; [n: number]: T; }
+interface ReadonlyArray<T> { readonly length: number; readonly [n: number]: T; }
+interface TemplateStringsArray extends ReadonlyArray<string> {}
+interface Boolean {}
+interface Number {}
+interface String {}
+interface BigInt {}
+interface Symbol {}
+interface Object {}
+interface Function {}
+interface CallableFunction extends Function {}
+interface NewableFunction extends Function {}
+interface IArguments {}
+interface RegExp {}
+interface Promise<T> {}
+interface Date { getTime(): number; }
+interface Map<K, V> { readonly size: number; }
+interface ReadonlyMap<K, V> { readonly size: number; }
+interface Set<T> { readonly size: number; }
+interface ReadonlySet<T> { readonly size: number; }
+type Partial<T> = { [P in keyof T]?: T[P] };
+type Required<T> = { [P in keyof T]-?: T[P] };
+type Readonly<T> = { readonly [P in keyof T]: T[P] };
+type Pick<T, K extends keyof T> = { [P in K]: T[P] };
+type Record<K extends keyof any, T> = { [P in K]: T };
+type Exclude<T, U> = T extends U ? never : T;
+type Extract<T, U> = T extends U ? T : never;
+type Omit<T, K extends keyof any> = Pick<T, Exclude<keyof T, K>>;
+type NonNullable<T> = T & {};
+`;
+
+const ALIAS = '__fsmkitData';
+
+/**
+ * JSON Schemas of data types, through the type checker, cheaply: the checker sees a type-only
+ * copy of each file (relative imports, interfaces, type aliases, enums, plain classes; no
+ * machine classes, no function bodies) plus an alias per requested type, the files those
+ * import relatively, and a minimal lib. Binding a thousand full machine files would cost more
+ * than parsing them; this keeps the checker's share small while it still resolves aliases,
+ * generics, intersections and imports between files. The full syntax trees can be dropped as
+ * soon as `add` has seen them.
+ */
+export class SchemaCollector {
+  private readonly texts = new Map<string, string[]>();
+  private readonly follow: string[] = [];
+  private readonly requests: Array<{ file: string; alias: string }> = [];
+
+  /** `compilerOptions` come from the project's tsconfig: its `paths` let imports through aliases resolve. */
+  constructor(private readonly compilerOptions: ts.CompilerOptions = {}) {}
+
+  /** Asks for the schema of `node` (a type written in `sourceFile`); returns its index in `derive()`. */
+  add(sourceFile: ts.SourceFile, node: ts.TypeNode): number {
+    let lines = this.texts.get(sourceFile.fileName);
+    if (!lines) this.texts.set(sourceFile.fileName, (lines = [this.typeOnlyText(sourceFile)]));
+    const alias = `${ALIAS}${lines.length - 1}`;
+    lines.push(`export type ${alias} = ${node.getText(sourceFile)};`);
+    return this.requests.push({ file: sourceFile.fileName, alias }) - 1;
+  }
+
+  /** Every requested schema, in the order of `add`. */
+  derive(): JsonSchema[] {
+    if (this.requests.length === 0) return [];
+    const texts = new Map([...this.texts].map(([file, lines]) => [file, lines.join('\n')]));
+    // Files reached through imports, followed transitively, each reduced the same way.
+    for (let file = this.follow.pop(); file !== undefined; file = this.follow.pop()) {
+      if (!texts.has(file) && existsSync(file)) texts.set(file, this.typeOnlyText(parse(file, readFileSync(file, 'utf8'))));
+    }
+    const files = new Map([...texts].map(([file, text]) => [file, parse(file, text)]));
+    const checker = createChecker(files, this.compilerOptions);
+    return this.requests.map(({ file, alias }) => {
+      const declaration = files
+        .get(file)!
+        .statements.find((s): s is ts.TypeAliasDeclaration => ts.isTypeAliasDeclaration(s) && s.name.text === alias);
+      return declaration ? typeToSchema(checker.getTypeFromTypeNode(declaration.type), checker) : {};
+    });
+  }
+
+  /** The declarations of a file that types can refer to; the files it imports go to `follow`. */
+  private typeOnlyText(sourceFile: ts.SourceFile): string {
+    const kept: string[] = [];
+    for (const statement of sourceFile.statements) {
+      if (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) {
+        const specifier = statement.moduleSpecifier;
+        if (specifier && ts.isStringLiteral(specifier)) {
+          // Packages are not read (their types come out as `any`): only imports of project files are kept.
+          const target = this.projectFile(specifier.text, sourceFile.fileName);
+          if (target === undefined) continue;
+          this.follow.push(target);
+        }
+        kept.push(statement.getText(sourceFile));
+      } else if (
+        ts.isInterfaceDeclaration(statement) ||
+        ts.isTypeAliasDeclaration(statement) ||
+        ts.isEnumDeclaration(statement) ||
+        ts.isModuleDeclaration(statement) ||
+        (ts.isClassDeclaration(statement) && !ts.getDecorators(statement)?.length)
+      ) {
+        kept.push(statement.getText(sourceFile));
+      }
+    }
+    return kept.join('\n');
+  }
+
+  /** The project file an import names: a relative path, or a tsconfig `paths` alias; not a package. */
+  private projectFile(specifier: string, from: string): string | undefined {
+    if (specifier.startsWith('.')) return resolveRelative(resolve(dirname(from), specifier));
+    const aliased = Object.keys(this.compilerOptions.paths ?? {}).some((key) => {
+      const [prefix, suffix = ''] = key.split('*');
+      return key.includes('*') ? specifier.startsWith(prefix!) && specifier.endsWith(suffix) : specifier === key;
+    });
+    if (!aliased) return undefined;
+    const options = { ...this.compilerOptions, moduleResolution: ts.ModuleResolutionKind.Bundler, module: ts.ModuleKind.ESNext };
+    const resolved = ts.resolveModuleName(specifier, from, options, ts.sys).resolvedModule;
+    return resolved && !resolved.isExternalLibraryImport ? resolved.resolvedFileName : undefined;
+  }
+}
+
+/** A checker over the given files and the minimal lib, resolving nothing from disk. */
+function createChecker(files: ReadonlyMap<string, ts.SourceFile>, baseOptions: ts.CompilerOptions): ts.TypeChecker {
+  const lib = parse(LIB_FILE, MINIMAL_LIB);
+  const options: ts.CompilerOptions = {
+    ...baseOptions,
+    strict: true,
+    noLib: true,
+    noResolve: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    composite: false,
+    incremental: false,
+    declaration: false,
+  };
+  const host: ts.CompilerHost = {
+    getSourceFile: (name) => (name === LIB_FILE ? lib : files.get(name)),
+    getDefaultLibFileName: () => LIB_FILE,
+    writeFile: () => undefined,
+    getCurrentDirectory: () => '/',
+    getCanonicalFileName: (name) => name,
+    useCaseSensitiveFileNames: () => true,
+    getNewLine: () => '\n',
+    fileExists: (name) => files.has(name),
+    readFile: () => undefined,
+    directoryExists: () => true,
+  };
+  return ts.createProgram({ rootNames: [LIB_FILE, ...files.keys()], options, host }).getTypeChecker();
+}

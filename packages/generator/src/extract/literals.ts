@@ -1,0 +1,71 @@
+import { ts } from 'ts-morph';
+import type { SourceLocation } from '../diagnostics.js';
+
+/**
+ * A decorator argument as written. Only literals are read; anything else (a variable, a call,
+ * a spread) is kept as `nonliteral` with its text, so validation can point at it.
+ */
+export type LiteralValue =
+  | { kind: 'string'; value: string; loc: SourceLocation }
+  | { kind: 'number'; value: number; loc: SourceLocation }
+  | { kind: 'boolean'; value: boolean; loc: SourceLocation }
+  | { kind: 'object'; properties: Record<string, LiteralValue>; keys: Record<string, SourceLocation>; loc: SourceLocation }
+  | { kind: 'nonliteral'; loc: SourceLocation };
+
+export function locate(node: ts.Node, sourceFile: ts.SourceFile): SourceLocation {
+  const start = node.getStart(sourceFile);
+  const { line, character } = sourceFile.getLineAndCharacterOfPosition(start);
+  return { file: sourceFile.fileName, line: line + 1, column: character + 1, text: node.getText(sourceFile) };
+}
+
+export function readLiteral(node: ts.Expression, sourceFile: ts.SourceFile): LiteralValue {
+  const loc = locate(node, sourceFile);
+  const expr = unwrap(node);
+  if (ts.isStringLiteral(expr) || ts.isNoSubstitutionTemplateLiteral(expr)) return { kind: 'string', value: expr.text, loc };
+  if (ts.isNumericLiteral(expr)) return { kind: 'number', value: Number(expr.text), loc };
+  if (
+    ts.isPrefixUnaryExpression(expr) &&
+    (expr.operator === ts.SyntaxKind.MinusToken || expr.operator === ts.SyntaxKind.PlusToken) &&
+    ts.isNumericLiteral(expr.operand)
+  ) {
+    const value = Number(expr.operand.text);
+    return { kind: 'number', value: expr.operator === ts.SyntaxKind.MinusToken ? -value : value, loc };
+  }
+  if (expr.kind === ts.SyntaxKind.TrueKeyword) return { kind: 'boolean', value: true, loc };
+  if (expr.kind === ts.SyntaxKind.FalseKeyword) return { kind: 'boolean', value: false, loc };
+  if (ts.isObjectLiteralExpression(expr)) return readObject(expr, sourceFile, loc);
+  return { kind: 'nonliteral', loc };
+}
+
+function readObject(expr: ts.ObjectLiteralExpression, sourceFile: ts.SourceFile, loc: SourceLocation): LiteralValue {
+  const properties: Record<string, LiteralValue> = {};
+  const keys: Record<string, SourceLocation> = {};
+  for (const prop of expr.properties) {
+    const key = prop.name && propertyKey(prop.name);
+    // A spread or computed key hides which options are set: the whole object is not a literal.
+    if (key === undefined) return { kind: 'nonliteral', loc };
+    keys[key] = locate(prop.name!, sourceFile);
+    if (ts.isPropertyAssignment(prop)) properties[key] = readLiteral(prop.initializer, sourceFile);
+    else properties[key] = { kind: 'nonliteral', loc: locate(prop, sourceFile) };
+  }
+  return { kind: 'object', properties, keys, loc };
+}
+
+function propertyKey(name: ts.PropertyName): string | undefined {
+  if (ts.isIdentifier(name) || ts.isStringLiteral(name) || ts.isNumericLiteral(name)) return name.text;
+  return undefined;
+}
+
+/** `(x)`, `x as const`, `x satisfies T`, `x!` are the same literal as `x`. */
+function unwrap(node: ts.Expression): ts.Expression {
+  let expr = node;
+  while (
+    ts.isParenthesizedExpression(expr) ||
+    ts.isAsExpression(expr) ||
+    ts.isSatisfiesExpression(expr) ||
+    ts.isTypeAssertionExpression(expr) ||
+    ts.isNonNullExpression(expr)
+  )
+    expr = expr.expression;
+  return expr;
+}

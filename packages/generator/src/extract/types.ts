@@ -1,0 +1,68 @@
+import type { SourceLocation } from '../diagnostics.js';
+import type { LiteralValue } from './literals.js';
+
+export type DecoratorName = 'Machine' | 'Step' | 'Lock';
+
+export interface ExtractedDecorator {
+  name: DecoratorName;
+  args: LiteralValue[];
+  loc: SourceLocation;
+}
+
+export interface ExtractedStep {
+  method: string;
+  /** Where the method's name is written. */
+  loc: SourceLocation;
+  decorator: ExtractedDecorator;
+}
+
+/** A JSON Schema (2020-12) as a plain object. */
+export type JsonSchema = { [key: string]: unknown };
+
+/**
+ * How the generated runner names the machine's data type:
+ * - `import`: an exported type, imported by name from a file (absolute path) or a package;
+ * - `inline`: a self-contained type written in place (`{ n: number }`, `string[]`);
+ * - `unknown`: nothing usable (no `StepContext<T>`, or a type that cannot be imported).
+ */
+export type DataTypeRef =
+  | { kind: 'import'; importedName: string; localName: string; from: { file: string } | { package: string } }
+  | { kind: 'inline'; text: string }
+  | { kind: 'unknown'; reason: 'none' | 'not-exported' | 'not-importable' };
+
+export interface DataTypeInfo {
+  ref: DataTypeRef;
+  /** JSON Schema of the data, derived from the TS type where possible; `{}` otherwise. */
+  schema: JsonSchema;
+  /** The type argument of the first step that has one. */
+  loc?: SourceLocation;
+  /** Steps whose `StepContext<T>` names a different type than the first one. */
+  conflicts: SourceLocation[];
+}
+
+export interface ExtractedMachine {
+  /** Absolute path of the source file. */
+  file: string;
+  /** Class name; absent for an anonymous default-exported class. */
+  className?: string;
+  /** Name to import the class by: its export name, `default`, or absent when not exported. */
+  exportName?: string;
+  /** Where the class name (or the `class` keyword) is written. */
+  loc: SourceLocation;
+  /** Every `@Machine` on the class; more than one is an error. */
+  machine: ExtractedDecorator[];
+  lock: ExtractedDecorator[];
+  steps: ExtractedStep[];
+  /** Every method (and function-valued property) the class declares; `back` must name one. */
+  methods: string[];
+  /** The class extends another, so methods may be inherited and cannot all be listed. */
+  extendsBase: boolean;
+  data: DataTypeInfo;
+}
+
+export interface Extraction {
+  /** Sorted by file, then position. */
+  machines: ExtractedMachine[];
+  /** Every file that was read, absolute. */
+  files: string[];
+}

@@ -1,0 +1,110 @@
+import { relative, sep } from 'node:path';
+import { checkModel, type ModelProblemCode } from '@fsmkit/decorators';
+import { sortDiagnostics, type Diagnostic, type Severity, type SourceLocation } from './diagnostics.js';
+import type { ExtractionProblemCode, MachineEntry } from './model.js';
+
+/** Every stable code `fsm generate` can report. */
+export type DiagnosticCode =
+  | ModelProblemCode
+  | ExtractionProblemCode
+  | 'FSM_E_CLASS_NOT_EXPORTED'
+  | 'FSM_E_CLASS_NAME_MISSING'
+  | 'FSM_E_DATA_TYPE_MISMATCH'
+  | 'FSM_W_DATA_TYPE_NOT_EXPORTED'
+  | 'FSM_W_EXTENDS';
+
+export interface ValidateOptions {
+  /** Folder diagnostics' file paths are relative to. */
+  root: string;
+}
+
+/**
+ * All problems of all machines at once: what reading the decorators found, the model rules of
+ * `checkModel` (mapped from model paths to source), and the rules that span classes and files.
+ */
+export function validate(entries: readonly MachineEntry[], options: ValidateOptions): Diagnostic[] {
+  const diagnostics: Diagnostic[] = [];
+  const report = (code: DiagnosticCode, message: string, loc: SourceLocation, severity: Severity = 'error') =>
+    diagnostics.push({ code, severity, message, ...position(loc, options.root) });
+
+  for (const entry of entries) {
+    const { model } = entry;
+    for (const problem of entry.problems) report(problem.code, problem.message, problem.loc);
+    const reported = new Set(entry.problems.map((p) => p.path));
+    for (const problem of checkModel(model, entry.methods && new Set(entry.methods))) {
+      const path = problem.path.join('.');
+      if (!reported.has(path)) report(problem.code, problem.message, locate(entry, path));
+    }
+    if (!model.className)
+      report('FSM_E_CLASS_NAME_MISSING', 'the machine class has no name: give it one, the runner imports it by name', entry.locations['']!);
+    else if (entry.exportName === undefined)
+      report(
+        'FSM_E_CLASS_NOT_EXPORTED',
+        `class ${model.className} is not exported: add \`export\`, the generated runner imports it`,
+        entry.locations['']!,
+      );
+    if (!entry.methods)
+      report(
+        'FSM_W_EXTENDS',
+        `${model.className} extends another class: steps, @Lock and back handlers it inherits are not read from source; declare them on ${model.className}`,
+        entry.locations['']!,
+        'warning',
+      );
+    for (const conflict of entry.data.conflicts)
+      report(
+        'FSM_E_DATA_TYPE_MISMATCH',
+        `every step of ${model.className} must take the same StepContext<T>: this one differs from ${entry.data.loc?.text ?? 'the first step'}`,
+        conflict,
+      );
+    if (entry.data.ref.kind === 'unknown' && entry.data.ref.reason === 'not-exported')
+      report(
+        'FSM_W_DATA_TYPE_NOT_EXPORTED',
+        `data type ${entry.data.loc?.text} is not exported, so the runner types data as unknown: export it`,
+        entry.data.loc!,
+        'warning',
+      );
+  }
+  reportDuplicates(entries, options.root, diagnostics);
+  return sortDiagnostics(diagnostics);
+}
+
+/** A machine name may be used once in the whole project: it names tables, topics and files. */
+function reportDuplicates(entries: readonly MachineEntry[], root: string, diagnostics: Diagnostic[]): void {
+  const first = new Map<string, MachineEntry>();
+  const ordered = [...entries].sort((a, b) => compareLocations(a.locations['']!, b.locations['']!));
+  for (const entry of ordered) {
+    const name = entry.model.name;
+    if (!name) continue;
+    const earlier = first.get(name);
+    if (!earlier) {
+      first.set(name, entry);
+      continue;
+    }
+    const where = position(earlier.locations['']!, root);
+    diagnostics.push({
+      code: 'FSM_E_MACHINE_DUPLICATE',
+      severity: 'error',
+      message: `machine name "${name}" is already used by ${earlier.model.className} at ${where.file}:${where.line}:${where.column}: names must be unique`,
+      ...position(locate(entry, 'name'), root),
+    });
+  }
+}
+
+/** The source of a model path, or of the nearest enclosing path that has one. */
+export function locate(entry: MachineEntry, path: string): SourceLocation {
+  let key = path;
+  for (;;) {
+    const loc = entry.locations[key];
+    if (loc) return loc;
+    if (!key) throw new Error('machine entry without a class location');
+    key = key.includes('.') ? key.slice(0, key.lastIndexOf('.')) : '';
+  }
+}
+
+function position(loc: SourceLocation, root: string): Omit<Diagnostic, 'code' | 'severity' | 'message'> {
+  return { file: relative(root, loc.file).split(sep).join('/'), line: loc.line, column: loc.column, text: loc.text };
+}
+
+function compareLocations(a: SourceLocation, b: SourceLocation): number {
+  return a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column;
+}

@@ -1,0 +1,64 @@
+import { machineModelOf, MODEL_VERSION, type AnyClass } from '@fsmkit/decorators';
+import { describe, expect, it } from 'vitest';
+import { extract } from '../src/extract.js';
+import { buildModels } from '../src/model.js';
+import { locate } from '../src/validate.js';
+import { at, fixture, SHOP_MACHINES } from './support.js';
+
+describe('buildModels', () => {
+  const entries = buildModels(extract({ files: SHOP_MACHINES }));
+  const entry = (className: string) => entries.find((e) => e.model.className === className)!;
+
+  it('gives, from source alone, the model the decorators build at run time', async () => {
+    const classes: Record<string, AnyClass> = {
+      AuditMachine: (await import('./fixtures/shop/src/audit.machine.js')).AuditMachine,
+      OrderMachine: (await import('./fixtures/shop/src/order.machine.js')).OrderMachine,
+      PaymentMachine: (await import('./fixtures/shop/src/payment.machine.js')).PaymentMachine,
+      ReportMachine: (await import('./fixtures/shop/src/report.machine.js')).default,
+    };
+    expect(entries.map((e) => e.model.className)).toEqual(Object.keys(classes));
+    for (const e of entries) expect(e.model).toEqual(machineModelOf(classes[e.model.className]!));
+  });
+
+  it('fills defaults, normalises names and sorts steps by order', () => {
+    expect(entry('PaymentMachine').model).toEqual({
+      modelVersion: MODEL_VERSION,
+      name: 'payment_capture',
+      className: 'PaymentMachine',
+      topic: 'shop.payments',
+      saveAfterStep: false,
+      immediate: true,
+      version: 2,
+      onError: 'compensate',
+      lock: { scope: 'global' },
+      steps: [
+        { order: 10, name: 'authorize', method: 'auth', back: 'voidAuthorization' },
+        { order: 20, name: 'capture', method: 'capture' },
+      ],
+    });
+    expect(entry('AuditMachine').model).toMatchObject({ name: 'audit_log', lock: { scope: 'none' }, saveAfterStep: true });
+  });
+
+  it('maps model paths to where they are written', () => {
+    const file = fixture('shop', 'src', 'order.machine.ts');
+    const order = entry('OrderMachine');
+    expect(locate(order, 'name')).toMatchObject({ file, ...at(file, "'order'") });
+    expect(locate(order, 'steps.1.order')).toMatchObject({ ...at(file, '2, { back'), text: '2' });
+    expect(locate(order, 'steps.1.back')).toMatchObject({ ...at(file, "'refund'"), text: "'refund'" });
+    expect(locate(order, 'steps.1.retry')).toMatchObject(at(file, '{ maxAttempts'));
+    expect(locate(order, 'steps.2.name')).toMatchObject({ ...at(file, 'ship('), text: 'ship' });
+    expect(locate(order, 'lock.by')).toMatchObject({ ...at(file, "'user'"), text: "'user'" });
+    // A path with no place of its own falls back to the nearest enclosing one.
+    expect(locate(order, 'steps.0.retry')).toMatchObject({ ...at(file, "@Step(1, { back: 'releaseStock' })") });
+    expect(locate(order, 'saveAfterStep')).toMatchObject({ ...at(file, 'OrderMachine {') });
+  });
+
+  it('keeps what the model cannot hold: source, export, methods, data type', () => {
+    const order = entry('OrderMachine');
+    expect(order.source).toBe(fixture('shop', 'src', 'order.machine.ts'));
+    expect(order.exportName).toBe('OrderMachine');
+    expect(order.methods).toContain('refund');
+    expect(order.data.ref).toMatchObject({ kind: 'import', importedName: 'OrderData' });
+    expect(order.problems).toEqual([]);
+  });
+});

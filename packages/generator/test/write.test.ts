@@ -1,0 +1,79 @@
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { headerText } from '../src/header.js';
+import { writeFiles } from '../src/write.js';
+import { tempDir } from './support.js';
+
+const header = `// ${headerText()}\n`;
+const files = [
+  { path: 'a.runner.ts', content: `${header}export const a = 1;\n` },
+  { path: 'b.sql', content: `-- ${headerText()}\nCREATE TABLE b (id INT);\n` },
+];
+const LONG_AGO = new Date('2001-01-01T00:00:00Z');
+
+describe('writeFiles', () => {
+  it('creates outDir and writes every file', () => {
+    const outDir = join(tempDir(), 'out', 'generated');
+    const result = writeFiles(files, { outDir });
+    expect(result.written).toEqual(files.map((f) => join(outDir, f.path)));
+    expect(readFileSync(join(outDir, 'b.sql'), 'utf8')).toBe(files[1]!.content);
+  });
+
+  it('does not rewrite a file whose content is unchanged: its mtime stays', () => {
+    const outDir = tempDir();
+    writeFiles(files, { outDir });
+    for (const f of files) utimesSync(join(outDir, f.path), LONG_AGO, LONG_AGO);
+    const changed = [files[0]!, { ...files[1]!, content: `${files[1]!.content}-- more\n` }];
+    const result = writeFiles(changed, { outDir });
+    expect(result.unchanged).toEqual([join(outDir, 'a.runner.ts')]);
+    expect(result.written).toEqual([join(outDir, 'b.sql')]);
+    expect(statSync(join(outDir, 'a.runner.ts')).mtimeMs).toBe(LONG_AGO.getTime());
+    expect(statSync(join(outDir, 'b.sql')).mtimeMs).toBeGreaterThan(LONG_AGO.getTime());
+  });
+
+  it('removes generated files that are no longer wanted, and only those', () => {
+    const outDir = tempDir();
+    writeFiles(files, { outDir });
+    writeFileSync(join(outDir, 'handwritten.ts'), 'export const mine = true;\n');
+    writeFileSync(join(outDir, 'old.json'), `{\n  "$comment": "${headerText()}"\n}\n`);
+    mkdirSync(join(outDir, 'nested'));
+    const result = writeFiles([files[0]!], { outDir });
+    expect(result.removed.sort()).toEqual([join(outDir, 'b.sql'), join(outDir, 'old.json')]);
+    expect(result.stale.map((s) => s.reason)).toEqual(['extra', 'extra']);
+    expect(existsSync(join(outDir, 'handwritten.ts'))).toBe(true);
+    expect(existsSync(join(outDir, 'nested'))).toBe(true);
+    expect(existsSync(join(outDir, 'b.sql'))).toBe(false);
+  });
+
+  it('in check mode writes nothing and names every missing, changed and extra file', () => {
+    const outDir = tempDir();
+    writeFiles(files, { outDir });
+    writeFileSync(join(outDir, 'gone.mmd'), `%% ${headerText()}\n`);
+    const before = statSync(join(outDir, 'a.runner.ts')).mtimeMs;
+    const wanted = [
+      { ...files[0]!, content: `${header}export const a = 2;\n` },
+      files[1]!,
+      { path: 'c.sql', content: `-- ${headerText()}\n` },
+    ];
+    const result = writeFiles(wanted, { outDir, check: true });
+    expect(result.stale).toEqual([
+      { path: join(outDir, 'a.runner.ts'), reason: 'changed' },
+      { path: join(outDir, 'c.sql'), reason: 'missing' },
+      { path: join(outDir, 'gone.mmd'), reason: 'extra' },
+    ]);
+    expect(result.unchanged).toEqual([join(outDir, 'b.sql')]);
+    expect(result.written).toEqual([]);
+    expect(result.removed).toEqual([]);
+    expect(existsSync(join(outDir, 'c.sql'))).toBe(false);
+    expect(existsSync(join(outDir, 'gone.mmd'))).toBe(true);
+    expect(statSync(join(outDir, 'a.runner.ts')).mtimeMs).toBe(before);
+  });
+
+  it('in check mode reports a missing outDir without creating it', () => {
+    const outDir = join(tempDir(), 'absent');
+    const result = writeFiles(files, { outDir, check: true });
+    expect(result.stale.map((s) => s.reason)).toEqual(['missing', 'missing']);
+    expect(existsSync(outDir)).toBe(false);
+  });
+});
