@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { createRunner, MemorySink, MemoryStore, type FsmEvent } from '@fsmkit/runtime';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Project } from 'ts-morph';
 import { describe, expect, it } from 'vitest';
 import { eventSchema, EVENT_TYPES, INSTANCE_STATUSES } from '../src/emit/event-schema.js';

@@ -4,6 +4,7 @@
  * completes, and history holds each step exactly once: none lost, none duplicated.
  */
 import { randomBytes } from 'node:crypto';
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModel, createRunner, isFsmError, MemoryLocker, type MachineDefinition } from '@fsmkit/runtime';
 import { createMysqlStore, type MysqlStore } from '../src/index.js';
@@ -71,7 +72,7 @@ describe.skipIf(unavailable !== null)('connections killed while 100 instances ru
     let killing = true;
     const killer = (async () => {
       while (killing) {
-        const [rows] = await admin.query<Array<{ ID: number } & import('mysql2').RowDataPacket>>(
+        const [rows] = await admin.query<Array<{ ID: number } & RowDataPacket>>(
           'SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?',
           [user],
         );
