@@ -70,11 +70,11 @@ describe('fsm', () => {
     const dir = appCopy();
     const io = recorder(dir);
     expect(await main(['generate'], io)).toBe(EXIT_OK);
-    expect(io.stdout).toBe('fsm generate: 1 machine -> gen (8 written, 0 unchanged)\n');
+    expect(io.stdout).toBe('fsm generate: 1 machine -> gen (9 written, 0 unchanged)\n');
     expect(readdirSync(join(dir, 'gen'))).toContain('shipment.runner.ts');
     const check = recorder(dir);
     expect(await main(['generate', '--check'], check)).toBe(EXIT_OK);
-    expect(check.stdout).toBe('fsm generate --check: 8 files in gen are up to date\n');
+    expect(check.stdout).toBe('fsm generate --check: 9 files in gen are up to date\n');
   });
 
   it('generate --check exits 1 naming every stale file, and writes nothing', async () => {
@@ -131,7 +131,7 @@ describe('fsm', () => {
     const run = (...args: string[]) =>
       promisify(execFile)(process.execPath, [join(cliRoot, 'bin', 'fsm.mjs'), ...args], { cwd: app });
     const { stdout } = await run('generate', '--out', out);
-    expect(stdout).toBe(`fsm generate: 1 machine -> ${out} (8 written, 0 unchanged)\n`);
+    expect(stdout).toBe(`fsm generate: 1 machine -> ${out} (9 written, 0 unchanged)\n`);
     expect(readFileSync(join(out, 'shipment.sql'), 'utf8')).toContain('CREATE TABLE IF NOT EXISTS `app_shipment` (');
     await expect(run('generate', '--check', '--out', out)).resolves.toMatchObject({ stdout: expect.stringContaining('up to date') });
     await expect(run('nope')).rejects.toMatchObject({ code: EXIT_USAGE });

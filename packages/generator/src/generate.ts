@@ -1,9 +1,11 @@
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { glob } from 'tinyglobby';
 import { loadConfig, type ConfigOverrides, type ResolvedConfig } from './config.js';
 import { hasErrors, type Diagnostic } from './diagnostics.js';
 import { emit, type GeneratedFile } from './emit/index.js';
 import { extract } from './extract.js';
+import { planMigrations } from './migrations/plan.js';
+import { SNAPSHOT_DIR } from './migrations/snapshot.js';
 import { buildModels } from './model.js';
 import { validate } from './validate.js';
 import { writeFiles, type StaleFile } from './write.js';
@@ -25,6 +27,8 @@ export interface GenerateResult {
   written: string[];
   unchanged: string[];
   removed: string[];
+  /** Absolute paths of the migrations this run wrote (in check mode: would write). */
+  migrations: string[];
   stale: StaleFile[];
   /** No errors and, in check mode, nothing stale. */
   ok: boolean;
@@ -44,7 +48,10 @@ export async function generate(options: GenerateOptions = {}): Promise<GenerateR
   return generateFromConfig(config, { check: options.check ?? false });
 }
 
-/** extract -> model -> validate -> emit -> write, for a resolved config. Nothing is written if any error exists. */
+/**
+ * extract -> model -> validate -> emit and plan migrations -> write, for a resolved config.
+ * Nothing is written if any error exists.
+ */
 export async function generateFromConfig(config: ResolvedConfig, options: { check?: boolean } = {}): Promise<GenerateResult> {
   const outDirGlob = relative(config.root, config.outDir).split('\\').join('/');
   const files = await glob(config.include, {
@@ -54,17 +61,34 @@ export async function generateFromConfig(config: ResolvedConfig, options: { chec
   });
   const entries = buildModels(extract({ files, ...(config.tsconfig ? { tsconfig: config.tsconfig } : {}) }));
   const diagnostics = validate(entries, { root: config.root });
-  const result: GenerateResult = { config, files: [], diagnostics, written: [], unchanged: [], removed: [], stale: [], ok: false };
+  const result: GenerateResult = {
+    config,
+    files: [],
+    diagnostics,
+    written: [],
+    unchanged: [],
+    removed: [],
+    migrations: [],
+    stale: [],
+    ok: false,
+  };
   if (hasErrors(diagnostics)) return result;
 
-  result.files = emit(entries, {
+  const plan = planMigrations(entries, { outDir: config.outDir, root: config.root, tablePrefix: config.tablePrefix });
+  if (plan.diagnostics.length > 0) {
+    diagnostics.push(...plan.diagnostics);
+    return result;
+  }
+  const emitted = emit(entries, {
     // Sources are named relative to the output folder, so the same output comes from any config location.
     root: config.outDir,
     outDir: config.outDir,
     tablePrefix: config.tablePrefix,
     ...(config.templates ? { templates: config.templates } : {}),
   });
-  const written = writeFiles(result.files, { outDir: config.outDir, check: options.check ?? false });
+  result.files = [...emitted, ...plan.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  result.migrations = plan.migrations.map((path) => join(config.outDir, path));
+  const written = writeFiles(result.files, { outDir: config.outDir, check: options.check ?? false, sweep: [SNAPSHOT_DIR] });
   Object.assign(result, written);
   result.ok = !options.check || written.stale.length === 0;
   return result;

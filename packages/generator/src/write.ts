@@ -8,6 +8,11 @@ export interface WriteOptions {
   outDir: string;
   /** Compare only: write and remove nothing, report what differs. */
   check?: boolean;
+  /**
+   * Subfolders (relative, `/`-separated) swept like outDir itself: generated files there that
+   * are no longer wanted are removed. Other subfolders are never swept.
+   */
+  sweep?: string[];
 }
 
 export type StaleReason = 'missing' | 'changed' | 'extra';
@@ -30,39 +35,55 @@ export interface WriteResult {
 }
 
 /**
- * Brings outDir in line with `files`. Only files that carry the generated header are ever
- * removed; anything else in outDir is left alone. A file whose content is unchanged is not
- * rewritten, so its mtime (and any watcher or build cache) is left alone too.
+ * Brings outDir in line with `files` (whose paths may name subfolders). Only files that carry
+ * the generated header, in outDir or a swept subfolder, are ever removed; anything else is left
+ * alone. A file whose content is unchanged is not rewritten, so its mtime (and any watcher or
+ * build cache) is left alone too.
  */
 export function writeFiles(files: readonly GeneratedFile[], options: WriteOptions): WriteResult {
   const { outDir, check = false } = options;
   const result: WriteResult = { written: [], unchanged: [], removed: [], stale: [] };
   const wanted = new Set(files.map((f) => f.path));
-  // One listing instead of a failed read per new file: a first run writes thousands.
-  const present = new Set(existsSync(outDir) ? readdirSync(outDir) : []);
+  // One listing per folder instead of a failed read per new file: a first run writes thousands.
+  const listings = new Map<string, Set<string>>();
+  const listing = (dir: string): Set<string> => {
+    let names = listings.get(dir);
+    if (names === undefined) {
+      const abs = join(outDir, dir);
+      names = new Set(existsSync(abs) ? readdirSync(abs) : []);
+      listings.set(dir, names);
+    }
+    return names;
+  };
   if (!check) mkdirSync(outDir, { recursive: true });
 
   for (const file of files) {
     const path = join(outDir, file.path);
-    const current = present.has(file.path) ? readFileSync(path, 'utf8') : undefined;
+    const slash = file.path.lastIndexOf('/');
+    const dir = slash < 0 ? '' : file.path.slice(0, slash);
+    const current = listing(dir).has(file.path.slice(slash + 1)) ? readFileSync(path, 'utf8') : undefined;
     if (current === file.content) {
       result.unchanged.push(path);
       continue;
     }
     if (check) result.stale.push({ path, reason: current === undefined ? 'missing' : 'changed' });
     else {
+      if (dir !== '') mkdirSync(join(outDir, dir), { recursive: true });
       writeFileSync(path, file.content);
       result.written.push(path);
     }
   }
 
-  for (const name of [...present].sort()) {
-    const path = join(outDir, name);
-    if (wanted.has(name) || !statSync(path).isFile() || !isGenerated(readFileSync(path, 'utf8'))) continue;
-    result.stale.push({ path, reason: 'extra' });
-    if (!check) {
-      rmSync(path);
-      result.removed.push(path);
+  for (const dir of ['', ...(options.sweep ?? [])]) {
+    for (const name of [...listing(dir)].sort()) {
+      const relPath = dir === '' ? name : `${dir}/${name}`;
+      const path = join(outDir, relPath);
+      if (wanted.has(relPath) || !statSync(path).isFile() || !isGenerated(readFileSync(path, 'utf8'))) continue;
+      result.stale.push({ path, reason: 'extra' });
+      if (!check) {
+        rmSync(path);
+        result.removed.push(path);
+      }
     }
   }
   return result;

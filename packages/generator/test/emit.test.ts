@@ -114,7 +114,10 @@ describe('emit', () => {
     expect(doc.asyncapi).toBe('3.0.0');
     expect(Object.keys(doc.channels)).toEqual(['order', 'report']);
     expect(doc.channels.order.address).toBe('shop.orders');
-    expect(doc.components.messages.orderEvent.payload).toEqual({ $ref: './order.events.schema.json' });
+    expect(doc.components.messages.orderEvent.payload).toEqual({
+      schemaFormat: 'application/schema+json;version=draft-2020-12',
+      schema: { $ref: './order.events.schema.json' },
+    });
     expect(doc.operations.sendOrderEvent.channel).toEqual({ $ref: '#/channels/order' });
   });
 

@@ -26,6 +26,7 @@ const SHOP_FILES = [
   'report.runner.ts',
   'report.sql',
 ];
+const SHOP_SNAPSHOTS = ['audit_log', 'order', 'payment_capture', 'report'].map((m) => `migrations/meta/${m}.snapshot.json`);
 
 /** The shop fixture in a temp folder, with a config that needs no package to load. */
 function shop(): { dir: string; outDir: string } {
@@ -41,18 +42,23 @@ describe('generate', () => {
     const first = await generate({ cwd: dir });
     expect(first.ok).toBe(true);
     expect(first.diagnostics.map((d) => d.code)).toEqual(['FSM_W_DATA_TYPE_NOT_EXPORTED']);
-    expect(readdirSync(outDir).sort()).toEqual(SHOP_FILES);
-    expect(first.written).toHaveLength(SHOP_FILES.length);
+    expect(readdirSync(outDir).sort()).toEqual([...SHOP_FILES, 'migrations'].sort());
+    expect(readdirSync(join(outDir, 'migrations', 'meta')).sort()).toEqual(SHOP_SNAPSHOTS.map((p) => p.split('/')[2]));
+    expect(first.written).toHaveLength(SHOP_FILES.length + SHOP_SNAPSHOTS.length);
+    // Machines seen for the first time: their .sql creates the tables, no migration is needed.
+    expect(first.migrations).toEqual([]);
+    expect(existsSync(join(outDir, 'migrations', '0001_order_add_audit.sql'))).toBe(false);
 
     const runner = readFileSync(join(outDir, 'payment_capture.runner.ts'), 'utf8');
     expect(runner).toContain("import { PaymentMachine } from '../payment.machine.js';");
     expect(runner).toContain("import type { PaymentData } from '../types.js';");
 
     const past = new Date('2001-01-01T00:00:00Z');
-    for (const f of SHOP_FILES) utimesSync(join(outDir, f), past, past);
+    for (const f of [...SHOP_FILES, ...SHOP_SNAPSHOTS]) utimesSync(join(outDir, f), past, past);
     const second = await generate({ cwd: dir });
     expect(second.written).toEqual([]);
-    expect(second.unchanged).toHaveLength(SHOP_FILES.length);
+    expect(second.migrations).toEqual([]);
+    expect(second.unchanged).toHaveLength(SHOP_FILES.length + SHOP_SNAPSHOTS.length);
     expect(statSync(join(outDir, 'order.runner.ts')).mtimeMs).toBe(past.getTime());
   });
 
@@ -75,6 +81,27 @@ describe('generate', () => {
     expect(existsSync(join(outDir, 'report.mmd'))).toBe(false);
   });
 
+  it('--check counts a missing snapshot and a changed machine (its migration to write) as stale', async () => {
+    const { dir, outDir } = shop();
+    await generate({ cwd: dir });
+    rmSync(join(outDir, 'migrations', 'meta', 'report.snapshot.json'));
+    const source = join(dir, 'src', 'order.machine.ts');
+    writeFileSync(source, readFileSync(source, 'utf8').replace("@Step(2, { back: 'refund',", "@Step(2, { name: 'capture', back: 'refund',"));
+    const check = await generate({ cwd: dir, check: true });
+    expect(check.ok).toBe(false);
+    expect(check.stale.filter((s) => s.path.includes('migrations')).map((s) => [s.path.slice(outDir.length + 1), s.reason])).toEqual([
+      ['migrations/0001_order_rename_charge_to_capture.sql', 'missing'],
+      ['migrations/meta/order.snapshot.json', 'changed'],
+      ['migrations/meta/report.snapshot.json', 'missing'],
+    ]);
+    expect(existsSync(join(outDir, 'migrations', '0001_order_rename_charge_to_capture.sql'))).toBe(false);
+
+    const written = await generate({ cwd: dir });
+    expect(written.migrations).toEqual([join(outDir, 'migrations', '0001_order_rename_charge_to_capture.sql')]);
+    expect(readFileSync(written.migrations[0]!, 'utf8')).toContain("SET `current_state` = 'capture' WHERE `current_state` = 'charge'");
+    expect((await generate({ cwd: dir, check: true })).ok).toBe(true);
+  });
+
   it('removes the files of a machine that no longer exists, and keeps files it did not write', async () => {
     const { dir, outDir } = shop();
     await generate({ cwd: dir });
@@ -86,7 +113,11 @@ describe('generate', () => {
       'audit_log.mmd',
       'audit_log.runner.ts',
       'audit_log.sql',
+      'migrations/meta/audit_log.snapshot.json',
     ]);
+    // Its tables stay: the migration only explains how to drop them.
+    expect(result.migrations.map((p) => p.slice(outDir.length + 1))).toEqual(['migrations/0001_audit_log_drop.sql']);
+    expect(readFileSync(result.migrations[0]!, 'utf8')).toContain('-- DROP TABLE `fsm_audit_log_history`, `fsm_audit_log`;');
     expect(readdirSync(outDir)).toContain('notes.md');
     expect(readFileSync(join(outDir, 'index.ts'), 'utf8')).not.toContain('audit');
   });

@@ -70,6 +70,21 @@ describe('writeFiles', () => {
     expect(statSync(join(outDir, 'a.runner.ts')).mtimeMs).toBe(before);
   });
 
+  it('writes into subfolders, and sweeps only the subfolders it is told to', () => {
+    const outDir = tempDir();
+    const nested = { path: 'meta/a.snapshot.json', content: `{\n  "$comment": "${headerText()}"\n}\n` };
+    expect(writeFiles([...files, nested], { outDir }).written).toContain(join(outDir, 'meta', 'a.snapshot.json'));
+    mkdirSync(join(outDir, 'kept'));
+    writeFileSync(join(outDir, 'kept', 'old.sql'), `-- ${headerText()}\n`);
+    writeFileSync(join(outDir, 'meta', 'gone.snapshot.json'), nested.content);
+    const check = writeFiles([...files, nested], { outDir, check: true, sweep: ['meta'] });
+    expect(check.stale).toEqual([{ path: join(outDir, 'meta', 'gone.snapshot.json'), reason: 'extra' }]);
+    expect(check.unchanged).toContain(join(outDir, 'meta', 'a.snapshot.json'));
+    const result = writeFiles(files, { outDir, sweep: ['meta'] });
+    expect(result.removed.sort()).toEqual([join(outDir, 'meta', 'a.snapshot.json'), join(outDir, 'meta', 'gone.snapshot.json')]);
+    expect(existsSync(join(outDir, 'kept', 'old.sql'))).toBe(true);
+  });
+
   it('in check mode reports a missing outDir without creating it', () => {
     const outDir = join(tempDir(), 'absent');
     const result = writeFiles(files, { outDir, check: true });

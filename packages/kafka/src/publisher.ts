@@ -21,7 +21,7 @@ export interface KafkaOptions {
   connectionTimeoutMs?: number;
   /** Default 30 000. */
   requestTimeoutMs?: number;
-  /** kafkajs retry policy of one publish. Default 5 retries (about 10 s against a broker that is down). */
+  /** kafkajs retry policy of one publish, at least 1 retry (idempotence needs it). Default 5 retries (about 10 s against a broker that is down). */
   retry?: RetryOptions;
   /** Receives kafkajs warnings and errors. Default: silent. */
   logger?: Logger;
@@ -50,6 +50,10 @@ export class KafkaPublisher implements BatchPublisher {
     this.brokers = options.brokers ?? defaultBrokers();
     this.autoCreate = options.allowAutoTopicCreation ?? true;
     this.retry = options.retry ?? { retries: 5 };
+    if (this.retry.retries !== undefined && this.retry.retries < 1) {
+      // kafkajs refuses it only at the first publish, with a message that hides the cause.
+      throw new RangeError(`retry.retries must be at least 1, got ${this.retry.retries}: the idempotent producer needs retries to keep order`);
+    }
     this.kafka =
       options.kafka ??
       new Kafka({

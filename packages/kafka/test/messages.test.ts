@@ -31,6 +31,12 @@ describe('event messages', () => {
     ]);
   });
 
+  it('refuses a retry policy without retries when it is built, not at the first publish', () => {
+    // The idempotent producer needs retries; kafkajs would only say so once publishing.
+    expect(() => new KafkaSink({ brokers: ['127.0.0.1:1'], retry: { retries: 0 } })).toThrow(/retry.retries must be at least 1, got 0/);
+    expect(() => new KafkaSink({ brokers: ['127.0.0.1:1'], retry: { retries: 1 } })).not.toThrow();
+  });
+
   it('KafkaSink sends one publish as one batch', async () => {
     const publisher = new RecordingPublisher();
     const sink = new KafkaSink({ publisher: publisher satisfies BatchPublisher });

@@ -1,4 +1,5 @@
 export { createMysqlStore, MysqlStore, type MysqlStoreOptions } from './store.js';
+export { createMysqlLocker, MysqlLocker, type MysqlLockerOptions, type LockHolder } from './locker.js';
 export { MysqlOutbox, type MysqlOutboxOptions, type MysqlOutboxRow } from './outbox.js';
 export { createPool, defaultUrl, DEFAULT_MYSQL_URL, type PoolSettings } from './pool.js';
 export { migrate, type MigrateOptions, type MigrateResult, type PlannedStatement } from './migrate.js';

@@ -1,9 +1,11 @@
-import { FsmError } from '@fsmkit/runtime';
-import { HISTORY_COLUMNS, INSTANCE_COLUMNS, OUTBOX_COLUMNS, UPDATE_COLUMNS } from './rows.js';
+import { FsmError, type LockModel } from '@fsmkit/runtime';
+import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
+import { HISTORY_COLUMNS, INSTANCE_COLUMNS, OUTBOX_COLUMNS, PLACEHOLDERS, UPDATE_COLUMNS } from './rows.js';
 import { machineTables, quoteId, sharedTables, type SchemaOptions, type SharedTableNames, type TableNames } from './schema.js';
 
 const cols = (names: readonly string[]): string => names.map(quoteId).join(', ');
 const tuple = (n: number): string => `(${new Array<string>(n).fill('?').join(', ')})`;
+const placeholder = (column: string): string => PLACEHOLDERS[column] ?? '?';
 
 /** `(?, ?), (?, ?)` for a multi-row INSERT. */
 function tuples(rows: number, width: number): string {
@@ -82,9 +84,9 @@ export class MachineSql {
     this.tables = t;
     const table = quoteId(t.instances);
     this.selectColumns = cols(INSTANCE_COLUMNS);
-    this.insert = `INSERT INTO ${table} (${this.selectColumns}) VALUES ${tuple(INSTANCE_COLUMNS.length)}`;
+    this.insert = `INSERT INTO ${table} (${this.selectColumns}) VALUES (${INSTANCE_COLUMNS.map(placeholder).join(', ')})`;
     this.selectById = `SELECT ${this.selectColumns} FROM ${table} WHERE \`id\` = ?`;
-    const set = UPDATE_COLUMNS.map((c) => `${quoteId(c)} = ?`).join(', ') + ', `version` = `version` + 1';
+    const set = UPDATE_COLUMNS.map((c) => `${quoteId(c)} = ${placeholder(c)}`).join(', ') + ', `version` = `version` + 1';
     const where = 'WHERE `id` = ? AND `version` = ?';
     this.updateUnpaused = `UPDATE ${table} SET ${set}, \`pause_requested\` = ?, \`pause_reason\` = ? ${where} AND \`pause_requested\` = 0`;
     this.updateClearing = `UPDATE ${table} SET ${set}, \`pause_requested\` = 0, \`pause_reason\` = ? ${where}`;
@@ -93,6 +95,34 @@ export class MachineSql {
     this.requestPause = `UPDATE ${table} SET \`pause_requested\` = 1, \`pause_reason\` = ? WHERE \`id\` = ?`;
     this.selectHistory = `SELECT ${cols(HISTORY_COLUMNS)} FROM ${quoteId(t.history)} WHERE \`instance_id\` = ? ORDER BY \`seq\``;
     this.historyInsert = new InsertText(`INSERT INTO ${quoteId(t.history)} (${cols(HISTORY_COLUMNS)}) VALUES `, HISTORY_COLUMNS.length);
+  }
+
+  /**
+   * Claim queries, both ordered as the `ix_status_next` index is so that LIMIT ends the scan:
+   * a locking read that sorted would lock every match and starve the other claimers. Instances
+   * already under way (due, or running on an expired lease) come before new ones.
+   */
+  claimQuery(statuses: 'continuing' | 'ready', lockFree: string | null): string {
+    const now = 'UTC_TIMESTAMP(3)';
+    // Spelled as MariaDB plans them without a filesort (checked with EXPLAIN).
+    const [which, order] =
+      statuses === 'continuing'
+        ? [`\`status\` IN ('running', 'waiting') AND (\`status\` = 'running' OR \`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, '`status`, `next_run_at`']
+        : [`\`status\` = 'ready' AND (\`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, '`next_run_at`'];
+    return (
+      `SELECT \`id\`, \`user_id\` FROM ${quoteId(this.tables.instances)} AS \`i\` WHERE ${which} ` +
+      `AND (\`lease_expires_at\` IS NULL OR \`lease_expires_at\` <= ${now}) ${lockFree === null ? '' : `AND ${lockFree} `}` +
+      `ORDER BY ${order} LIMIT ? FOR UPDATE SKIP LOCKED`
+    );
+  }
+
+  /** Leases claimed ids to an owner, without a version bump: a claim is not a change of the instance. */
+  lease(ids: number): string {
+    return `UPDATE ${quoteId(this.tables.instances)} SET \`lease_owner\` = ?, \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND WHERE \`id\` IN ${tuple(ids)}`;
+  }
+
+  unclaim(ids: number): string {
+    return `UPDATE ${quoteId(this.tables.instances)} SET \`lease_owner\` = NULL, \`lease_expires_at\` = NULL WHERE \`lease_owner\` = ? AND \`id\` IN ${tuple(ids)}`;
   }
 
   insertHistory(rows: number): string {
@@ -118,11 +148,40 @@ export class SharedSql {
     return this.outboxInsert.rows(rows);
   }
 
-  /** Current token of each fenced key, from whichever lock table holds it; locked until commit. */
+  /**
+   * Current token of each fenced key and whether its lease is live (database clock), from
+   * whichever lock table holds it; share-locked until commit, so nobody takes it meanwhile.
+   */
   fenceTokens(keys: number): string {
     const list = tuple(keys);
     const from = (table: string) =>
-      `(SELECT \`lock_key\`, \`token\` FROM ${quoteId(table)} WHERE \`lock_key\` IN ${list} LOCK IN SHARE MODE)`;
+      `(SELECT \`lock_key\`, \`token\`, \`expires_at\` > UTC_TIMESTAMP(3) AS \`live\` FROM ${quoteId(table)} WHERE \`lock_key\` IN ${list} LOCK IN SHARE MODE)`;
     return `${from(this.tables.globalLock)} UNION ALL ${from(this.tables.localLock)}`;
+  }
+
+  /**
+   * A condition on a claimed instance row `i`: its lock (as the runtime keys it) has no live
+   * lease now. Read without locking: a claim does not wait for lock holders. Null: no lock.
+   * User ids too long for `lock_key` are stored hashed and not matched here; those instances
+   * are claimed and wait for their lock as usual.
+   */
+  lockFree(lock: LockModel, machine: string): { sql: string; params: string[] } | null {
+    if (lock.scope === 'none') return null;
+    const live = (table: string, key: string) =>
+      `NOT EXISTS (SELECT 1 FROM ${quoteId(table)} AS \`l\` WHERE \`l\`.\`lock_key\` = ${key} AND \`l\`.\`expires_at\` > UTC_TIMESTAMP(3))`;
+    if (lock.scope === 'global') return { sql: live(this.tables.globalLock, '?'), params: [GLOBAL_KEY] };
+    if (lock.by === 'type') return { sql: live(this.tables.localLock, '?'), params: [storedLockKey(`type:${machine}`)] };
+    return { sql: live(this.tables.localLock, "CONCAT('user:', COALESCE(`i`.`user_id`, ''))"), params: [] };
+  }
+
+  /**
+   * A fence as one UPDATE that matches the lock's row only while the writer's lease is live:
+   * ending it (`release`, a drive's last commit) or leaving it as it is. Either way the row stays
+   * locked until the commit ends, so nobody takes the lock meanwhile.
+   */
+  fenceUpdate(global: boolean, release: boolean): string {
+    const table = quoteId(global ? this.tables.globalLock : this.tables.localLock);
+    const set = release ? '`owner` = NULL, `expires_at` = UTC_TIMESTAMP(3)' : '`token` = `token`';
+    return `UPDATE ${table} SET ${set} WHERE \`lock_key\` = ? AND \`token\` = ? AND \`expires_at\` > UTC_TIMESTAMP(3)`;
   }
 }

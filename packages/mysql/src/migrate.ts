@@ -33,7 +33,7 @@ export interface MigrateResult {
   skipped: string[];
   /** Files already applied whose content changed since; not run again. */
   changed: string[];
-  /** One FSM_STORE error per changed file, with context `{ file, expected, actual }` checksums. */
+  /** One FSM_MIGRATION_CHANGED error per changed file, with context `{ file, expected, actual }` checksums. */
   problems: FsmError[];
   /** Statements run (with `dryRun`: that would run), in order. */
   statements: PlannedStatement[];
@@ -48,9 +48,10 @@ interface SqlFile {
 
 /**
  * Applies a folder of SQL files once each, in a fixed order: the shared file, the other
- * top-level files by name, then `migrations/` by name. Each applied file is journaled with its
- * sha256; a journaled file that changed since is reported, never re-run. DDL commits at once in
- * MySQL, so a file is journaled only after all its statements succeeded.
+ * top-level files by name, then `migrations/` by name. Each applied file is journaled with the
+ * sha256 of its statements, so comments and line endings may change (a generated header names
+ * its source file); a journaled file whose statements changed since is reported, never re-run.
+ * DDL commits at once in MySQL, so a file is journaled only after all its statements succeeded.
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const schema: SchemaOptions = options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix };
@@ -118,7 +119,7 @@ async function readFiles(dir: string, sharedNames: Set<string>): Promise<SqlFile
           context: { file: name },
         });
       }
-      return { name, checksum: createHash('sha256').update(text).digest('hex'), statements };
+      return { name, checksum: checksum(statements), statements };
     }),
   );
 }
@@ -170,11 +171,16 @@ async function apply(conn: Connection, journal: string, file: SqlFile): Promise<
   ]);
 }
 
+/** What the server runs, and nothing else: comments and blank lines are not part of it. */
+function checksum(statements: string[]): string {
+  return createHash('sha256').update(statements.join(';\n')).digest('hex');
+}
+
 function changedError(file: SqlFile, expected: string): FsmError {
   return new FsmError(
-    'FSM_STORE',
-    `migration ${file.name} was applied with checksum ${expected} but now has ${file.checksum}; it is not run again. ` +
-      'Applied files must not change: restore it and put the change in a new migration file.',
+    'FSM_MIGRATION_CHANGED',
+    `migration ${file.name} was applied with checksum ${expected} but its statements now have ${file.checksum}; it is not run again. ` +
+      'Applied files must not change: restore it (e.g. from version control) and put the change in a new file under migrations/.',
     { context: { file: file.name, expected, actual: file.checksum } },
   );
 }

@@ -32,6 +32,8 @@ export const INSTANCE_COLUMNS = [
   'next_run_at',
   'history_seq',
   'event_seq',
+  'lease_owner',
+  'lease_expires_at',
 ] as const;
 
 /** What a commit rewrites; `id`, `name`, `created_at`, `version` and the pause flag are handled apart. */
@@ -54,7 +56,20 @@ export const UPDATE_COLUMNS = [
   'next_run_at',
   'history_seq',
   'event_seq',
+  'lease_owner',
+  'lease_expires_at',
 ] as const;
+
+/**
+ * Placeholders other than `?`. An instance lease is written against the database clock: the
+ * value sent is its remaining time, so workers on hosts with skewed clocks agree on expiry.
+ */
+export const PLACEHOLDERS: Partial<Record<string, string>> = {
+  lease_expires_at: 'UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND',
+};
+
+/** Longest lease owner the `lease_owner` column holds. */
+export const LEASE_OWNER_CHARS = 128;
 
 export const HISTORY_COLUMNS = [
   'id',
@@ -124,6 +139,7 @@ export function insertValues({ record: r, lastError }: EncodedInstance): SqlValu
     r.nextRunAt,
     r.historySeq,
     r.eventSeq,
+    ...leaseValues(r),
   ];
 }
 
@@ -148,7 +164,14 @@ export function updateValues({ record: r, lastError }: EncodedInstance): SqlValu
     r.nextRunAt,
     r.historySeq,
     r.eventSeq,
+    ...leaseValues(r),
   ];
+}
+
+/** Owner, and the lease's remaining time in microseconds from now (see PLACEHOLDERS). */
+function leaseValues(r: InstanceRecord): SqlValue[] {
+  const expires = r.leaseExpiresAt ?? null;
+  return [r.leaseOwner?.slice(0, LEASE_OWNER_CHARS) ?? null, expires === null ? null : (expires.getTime() - Date.now()) * 1000];
 }
 
 export function instanceFromRow(row: InstanceRow): InstanceRecord {
@@ -175,6 +198,8 @@ export function instanceFromRow(row: InstanceRow): InstanceRecord {
     nextRunAt: row.next_run_at as Date | null,
     historySeq: row.history_seq as number,
     eventSeq: row.event_seq as number,
+    leaseOwner: row.lease_owner as string | null,
+    leaseExpiresAt: row.lease_expires_at as Date | null,
     createdAt: row.created_at as Date,
     updatedAt: row.updated_at as Date,
   };

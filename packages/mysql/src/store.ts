@@ -1,5 +1,6 @@
 import {
   FsmError,
+  type ClaimOptions,
   type Commit,
   type CommitResult,
   type FsmEvent,
@@ -21,11 +22,15 @@ import {
   outboxValues,
   updateValues,
   type EncodedEvent,
+  type EncodedHistory,
   type EncodedInstance,
   type HistoryRow,
   type InstanceRow,
   type SqlValue,
+  LEASE_OWNER_CHARS,
 } from './rows.js';
+import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
+import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './locker.js';
 import { machineDdl, sharedDdl, type SchemaOptions } from './schema.js';
 import { isConnectionError, QueryTimeoutError, storeError, type ErrorScope } from './store-error.js';
 
@@ -43,6 +48,12 @@ export interface MysqlStoreOptions extends PoolSettings {
   /** Largest serialized instance data accepted, in bytes. Default and maximum: MEDIUMTEXT's 16 MiB - 1. */
   maxStateBytes?: number;
 }
+
+/**
+ * Largest total of text values (characters) sent as one multi-statement commit; a larger commit
+ * sends its statements one by one, so that no packet outgrows the server's max_allowed_packet.
+ */
+const BATCH_CHARS = 1_000_000;
 
 /** Ids per `IN (...)` list in `currentStates`. */
 const IDS_PER_QUERY = 500;
@@ -72,6 +83,8 @@ export class MysqlStore implements Store {
   private readonly machines = new Map<string, MachineSql>();
   private readonly encoder: Encoder;
   private readonly timeout: number;
+  /** Lockers made by `locker()`: told when a commit releases a key, to wake their waiters. */
+  private readonly lockers = new Set<MysqlLocker>();
 
   constructor(options: MysqlStoreOptions = {}) {
     this.schema = options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix };
@@ -116,13 +129,18 @@ export class MysqlStore implements Store {
     const instance = this.encoder.instance(scope, record);
     const history = c.history.map((h) => this.encoder.history(scope, h));
     const events = c.events.map((e) => this.encoder.event(scope, e));
-    return this.transaction(scope, async (conn) => {
-      if (c.fence !== undefined && c.fence.length > 0) await this.checkFence(conn, scope, c.fence);
-      const result = await this.update(conn, sql, c, instance);
+    const fenced = c.fence !== undefined && c.fence.length > 0;
+    const quick = await this.quickCommit(scope, sql, c, instance, history, events);
+    if (quick !== null) return this.afterRelease(c, quick);
+    const result = await this.transaction(scope, async (conn) => {
+      if (fenced && c.releaseLocks) await this.releaseFence(conn, scope, c.fence!);
+      else if (fenced) await this.checkFence(conn, scope, c.fence!);
+      const written = await this.update(conn, sql, c, instance);
       if (history.length > 0) await this.run(conn, sql.insertHistory(history.length), history.flatMap(historyValues));
       if (events.length > 0) await this.insertOutbox(conn, events, record.updatedAt);
-      return result;
+      return written;
     });
+    return this.afterRelease(c, result);
   }
 
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {
@@ -176,6 +194,57 @@ export class MysqlStore implements Store {
     return states;
   }
 
+  /**
+   * Claims runnable instances for a worker in one short READ COMMITTED transaction:
+   * `SELECT ... FOR UPDATE SKIP LOCKED`, then a lease to `owner`. Concurrent claimers, in any
+   * process on any host, skip each other's rows and never get the same instance. Given the
+   * machine's lock, it passes over instances whose lock is held and takes one per lock key:
+   * the others would only wait for it.
+   */
+  async claim(machine: string, options: ClaimOptions): Promise<string[]> {
+    const sql = this.sql(machine);
+    const lock = options.lock ?? { scope: 'none' };
+    const perUser = lock.scope === 'local' && lock.by !== 'type';
+    // A lock of the whole machine type, or of the system: one instance at a time anyway.
+    const limit = lock.scope === 'none' || perUser ? Math.floor(options.limit) : Math.min(1, Math.floor(options.limit));
+    if (!(limit > 0)) return [];
+    const owner = options.owner.slice(0, LEASE_OWNER_CHARS);
+    const free = this.shared.lockFree(lock, machine);
+    return this.transaction({ operation: 'claim instances of', machine }, async (conn) => {
+      const ids: string[] = [];
+      const users = new Set<string>();
+      for (const which of ['continuing', 'ready'] as const) {
+        if (ids.length >= limit) break;
+        // Client-side placeholders: a prepared LIMIT ? is refused by some servers.
+        const [rows] = await conn.query<Rows>(sql.claimQuery(which, free?.sql ?? null), [...(free?.params ?? []), limit - ids.length]);
+        for (const row of rows) {
+          if (perUser) {
+            const user = String(row['user_id'] ?? '');
+            if (users.has(user)) continue;
+            users.add(user);
+          }
+          ids.push(row['id'] as string);
+        }
+      }
+      if (ids.length > 0) await conn.query(sql.lease(ids.length), [owner, Math.round(options.leaseMs * 1000), ...ids]);
+      return ids;
+    });
+  }
+
+  async unclaim(machine: string, ids: string[], owner: string): Promise<void> {
+    const sql = this.sql(machine);
+    const asked = ids.filter(storableId);
+    if (asked.length === 0) return;
+    await this.write({ operation: 'unclaim instances of', machine }, sql.unclaim(asked.length), [owner.slice(0, LEASE_OWNER_CHARS), ...asked], true);
+  }
+
+  /** A locker on this store's pool and tables, whose tokens this store's commits check. */
+  locker(options: Omit<MysqlLockerOptions, 'pool' | 'tablePrefix' | keyof PoolSettings> = {}): MysqlLocker {
+    const locker = createMysqlLocker({ ...options, ...this.schema, pool: this.pool });
+    this.lockers.add(locker);
+    return locker;
+  }
+
   async close(): Promise<void> {
     if (this.ownsPool) await this.pool.end();
   }
@@ -198,10 +267,9 @@ export class MysqlStore implements Store {
   private async update(conn: PoolConnection, sql: MachineSql, c: Commit, instance: EncodedInstance): Promise<CommitResult> {
     const r = c.record;
     const values = updateValues(instance);
-    const fast = c.clearPauseRequest
-      ? () => this.run(conn, sql.updateClearing, [...values, r.pauseReason, r.id, c.expectedVersion])
-      : () => this.run(conn, sql.updateUnpaused, [...values, r.pauseRequested ? 1 : 0, r.pauseReason, r.id, c.expectedVersion]);
-    const asWritten = { pauseRequested: c.clearPauseRequest ? false : r.pauseRequested, pauseReason: r.pauseReason };
+    const update = fastUpdate(sql, c, values);
+    const fast = () => this.run(conn, update.text, update.values);
+    const asWritten = update.asWritten;
     if ((await fast()).affectedRows === 1) return asWritten;
 
     const [rows] = await conn.execute<Rows>(sql.lockRow, [r.id]);
@@ -228,19 +296,145 @@ export class MysqlStore implements Store {
     return asWritten;
   }
 
-  private async checkFence(conn: PoolConnection, scope: ErrorScope, fence: NonNullable<Commit['fence']>): Promise<void> {
-    const keys = fence.map((f) => f.key);
-    const [rows] = await conn.execute<Rows>(this.shared.fenceTokens(keys.length), [...keys, ...keys]);
-    const held = new Map(rows.map((row) => [row['lock_key'] as string, Number(row['token'])]));
+  /**
+   * A write under a lock is accepted only while the writer's lease is live: same token, not
+   * expired by the database clock. An expired lease is refused even when nobody took the lock
+   * since, so a holder that stalled past its lease never writes after the fact.
+   */
+  /** Wakes this store's lockers' waiters on keys a commit released, and says it released them. */
+  private afterRelease(c: Commit, result: CommitResult): CommitResult {
+    if (!c.releaseLocks || c.fence === undefined || c.fence.length === 0) return result;
+    for (const { key } of c.fence) for (const locker of this.lockers) locker.released(key);
+    return { ...result, locksReleased: true };
+  }
+
+  /**
+   * The fence check of a drive's last commit, ending the leases at the same time: a row is
+   * updated only while the writer's lease is live, and stays locked until this commit ends, so
+   * the lock is free exactly when the instance's last state is written. Saves a round trip and
+   * a log flush per drive over a separate release.
+   */
+  private async releaseFence(conn: PoolConnection, scope: ErrorScope, fence: NonNullable<Commit['fence']>): Promise<void> {
     for (const { key, token } of fence) {
-      const current = held.get(key);
-      if (current !== token) {
-        throw new FsmError(
-          'FSM_LOCK_LOST',
-          `lock ${key} of ${scope.machine} instance ${scope.id} was lost (held token ${token}, stored ${current ?? 'none'}); the lease expired and another holder took it, so nothing was written`,
-          { context: { ...scope, key, token, stored: current ?? null } },
-        );
+      const ended = await this.run(conn, this.shared.fenceUpdate(key === GLOBAL_KEY, true), [storedLockKey(key), token]);
+      // Not live any more: the check tells why.
+      if (ended.affectedRows !== 1) await this.checkFence(conn, scope, [{ key, token }]);
+    }
+  }
+
+  /**
+   * A commit in as few round trips as the pool allows, for the usual case where the fast UPDATE
+   * matches: an unfenced instance-only commit is one autocommit UPDATE; otherwise, on a pool of
+   * ours (multi-statement), `START TRANSACTION`, the fence UPDATEs and the instance UPDATE go in
+   * one round trip and, once every one of them matched its row, the INSERTs and COMMIT in a
+   * second, where statement by statement takes four or more. Null when an UPDATE matched no row,
+   * or the commit is too large to send at once: nothing was written, and the full path tells a
+   * lost lock, a stale version, a pending pause and a missing row apart.
+   */
+  private async quickCommit(
+    scope: ErrorScope,
+    sql: MachineSql,
+    c: Commit,
+    instance: EncodedInstance,
+    history: EncodedHistory[],
+    events: EncodedEvent[],
+  ): Promise<CommitResult | null> {
+    const update = fastUpdate(sql, c, updateValues(instance));
+    const fence = c.fence ?? [];
+    if (fence.length === 0 && history.length === 0 && events.length === 0) {
+      return (await this.write(scope, update.text, update.values)).affectedRows === 1 ? update.asWritten : null;
+    }
+    // The fence UPDATEs count a row whose values stay as they were: that needs the FOUND_ROWS flag of our pools.
+    if (!this.ownsPool) return null;
+    const fenceText = fence.map((f) => this.shared.fenceUpdate(f.key === GLOBAL_KEY, c.releaseLocks === true));
+    const begin = {
+      text: ['START TRANSACTION', ...fenceText, update.text].join(';\n'),
+      values: [...fence.flatMap((f) => [storedLockKey(f.key), f.token]), ...update.values],
+    };
+    const inserts: string[] = [];
+    const values: SqlValue[] = [];
+    if (history.length > 0) {
+      inserts.push(sql.insertHistory(history.length));
+      for (const h of history) values.push(...historyValues(h));
+    }
+    if (events.length > 0) {
+      inserts.push(this.shared.insertOutbox(events.length));
+      for (const e of events) values.push(...outboxValues(e, c.record.updatedAt));
+    }
+    let chars = 0;
+    for (const v of [...begin.values, ...values]) if (typeof v === 'string') chars += v.length;
+    if (chars > BATCH_CHARS) return null;
+    return this.batch(scope, begin, { text: [...inserts, 'COMMIT'].join(';\n'), values }, update.asWritten);
+  }
+
+  /**
+   * Runs `begin` (`START TRANSACTION; UPDATE ...`) in one round trip and, when its UPDATE
+   * matched, `rest` (the INSERTs and COMMIT) in another; else ROLLBACK and null. Within one
+   * deadline, like `transaction`. Nothing commits before COMMIT, so a connection found dead on
+   * `begin` is replaced once; one that failed or ran out of time is destroyed, and the server
+   * rolls its transaction back.
+   */
+  private async batch(
+    scope: ErrorScope,
+    begin: { text: string; values: SqlValue[] },
+    rest: { text: string; values: SqlValue[] },
+    asWritten: CommitResult,
+  ): Promise<CommitResult | null> {
+    let conn: PoolConnection | undefined;
+    let expired = false;
+    const attempt = async (retry: boolean): Promise<CommitResult | null> => {
+      const acquired = await this.pool.getConnection();
+      if (expired) {
+        // The caller has been told it failed: this connection must not write anything.
+        acquired.destroy();
+        throw new QueryTimeoutError(this.timeout);
       }
+      conn = acquired;
+      let results: ResultSetHeader[];
+      try {
+        [results] = await acquired.query<ResultSetHeader[]>(begin.text, begin.values);
+      } catch (error) {
+        if (!retry || !isLostConnection(error)) throw error;
+        conn = undefined;
+        acquired.destroy();
+        return attempt(false);
+      }
+      // Every UPDATE after START TRANSACTION must have matched its row.
+      if (!results.slice(1).every((r) => r.affectedRows === 1)) {
+        await acquired.query('ROLLBACK');
+        return null;
+      }
+      await acquired.query(rest.text, rest.values);
+      return asWritten;
+    };
+    try {
+      const result = await this.deadline(attempt(true), () => (expired = true));
+      conn!.release();
+      return result;
+    } catch (error) {
+      if (conn !== undefined) await this.abandon(conn, error);
+      throw storeError(scope, error);
+    }
+  }
+
+  private async checkFence(conn: PoolConnection, scope: ErrorScope, fence: NonNullable<Commit['fence']>): Promise<void> {
+    const keys = fence.map((f) => storedLockKey(f.key));
+    const [rows] = await conn.execute<Rows>(this.shared.fenceTokens(keys.length), [...keys, ...keys]);
+    const held = new Map(rows.map((row) => [row['lock_key'] as string, { token: Number(row['token']), live: Number(row['live']) === 1 }]));
+    for (const { key, token } of fence) {
+      const current = held.get(storedLockKey(key));
+      if (current?.token === token && current.live) continue;
+      const why =
+        current === undefined
+          ? 'the lock is no longer held'
+          : current.token === token
+            ? 'its lease expired'
+            : `another holder took it (token ${current.token})`;
+      throw new FsmError(
+        'FSM_LOCK_LOST',
+        `lock ${key} of ${scope.machine} instance ${scope.id} was lost (token ${token}): ${why}, so nothing was written; the instance continues from its last committed step`,
+        { context: { ...scope, key, token, stored: current?.token ?? null } },
+      );
     }
   }
 
@@ -363,6 +557,21 @@ export class MysqlStore implements Store {
       conn.destroy();
     }
   }
+}
+
+/**
+ * The UPDATE of a commit that assumes the stored pause flag is clear (or is being cleared),
+ * with the flag and reason the row holds once it matches.
+ */
+function fastUpdate(sql: MachineSql, c: Commit, values: SqlValue[]): { text: string; values: SqlValue[]; asWritten: CommitResult } {
+  const r = c.record;
+  return c.clearPauseRequest
+    ? { text: sql.updateClearing, values: [...values, r.pauseReason, r.id, c.expectedVersion], asWritten: { pauseRequested: false, pauseReason: r.pauseReason } }
+    : {
+        text: sql.updateUnpaused,
+        values: [...values, r.pauseRequested ? 1 : 0, r.pauseReason, r.id, c.expectedVersion],
+        asWritten: { pauseRequested: r.pauseRequested, pauseReason: r.pauseReason },
+      };
 }
 
 /** A dead connection, as opposed to a slow one: a timed-out statement may have run. */

@@ -14,6 +14,7 @@ export type FsmErrorCode =
   | 'FSM_LOCK_LOST'
   | 'FSM_STORE'
   | 'FSM_DATA_TOO_LARGE'
+  | 'FSM_MIGRATION_CHANGED'
   | 'FSM_EVENTS';
 
 /**

@@ -23,6 +23,7 @@ export class MemoryLocker implements Locker {
     for (;;) {
       const now = Date.now();
       const current = this.held.get(key);
+      if (options.signal?.aborted) return null;
       if (!current || current.expiresAt <= now) {
         const token = (this.tokens.get(key) ?? 0) + 1;
         this.tokens.set(key, token);
@@ -44,13 +45,14 @@ export class MemoryLocker implements Locker {
         );
       }
       // Wake on release, or when the holder's lease or our deadline runs out.
-      await this.waitFor(key, Math.min(deadline, current.expiresAt) - now);
+      await this.waitFor(key, Math.min(deadline, current.expiresAt) - now, options.signal);
     }
   }
 
   async renew(lease: Lease, leaseMs: number): Promise<boolean> {
     const current = this.held.get(lease.key);
-    if (!current || current.token !== lease.token) return false;
+    // An expired lease is lost even if nobody took the key since: it is not revived.
+    if (!current || current.token !== lease.token || current.expiresAt <= Date.now()) return false;
     current.expiresAt = Date.now() + leaseMs;
     lease.expiresAt = new Date(current.expiresAt);
     return true;
@@ -72,13 +74,15 @@ export class MemoryLocker implements Locker {
     return !!current && current.token === token && current.expiresAt > Date.now();
   }
 
-  private waitFor(key: string, ms: number): Promise<void> {
+  private waitFor(key: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve) => {
       let queue = this.waiters.get(key);
       if (!queue) this.waiters.set(key, (queue = []));
       const timer = setTimeout(done, Math.max(1, ms));
+      signal?.addEventListener('abort', done, { once: true });
       function done() {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
         resolve();
       }
       queue.push(done);

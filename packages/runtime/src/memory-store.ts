@@ -135,6 +135,17 @@ export class MemoryStore implements Store {
     return claimed.map((r) => r.id);
   }
 
+  async unclaim(machine: string, ids: string[], owner: string): Promise<void> {
+    const table = this.instances.get(machine);
+    for (const id of ids) {
+      const r = table?.get(id);
+      if (r && r.leaseOwner === owner) {
+        r.leaseOwner = null;
+        r.leaseExpiresAt = null;
+      }
+    }
+  }
+
   /** Resolves once every event committed so far has been handed to the sink. */
   flush(): Promise<void> {
     return this.publishing;

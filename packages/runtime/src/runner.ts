@@ -108,10 +108,19 @@ type HandlerFn = (ctx: RunningStepContext<unknown>) => unknown;
 /** What a drive does: how many steps at most, which way, and what to merge first. */
 interface DriveIntent {
   maxSteps: number;
+  /** The instance was stored already marked running (see `start`): no commit to mark it. */
+  marked?: boolean;
   /** Driven by a worker: durable timers, and stop at the next boundary when the worker stops. */
   worker?: Worker;
   direction?: Direction;
   resume?: { patch: Record<string, unknown> | undefined };
+}
+
+/** The locks a drive holds; `released` once a store ended them within the drive's last commit, `over` once the drive ended. */
+interface HeldLocks {
+  leases: Lease[];
+  released: boolean;
+  over: boolean;
 }
 
 const RUNNABLE: ReadonlySet<InstanceStatus> = new Set(['ready', 'waiting', 'running']);
@@ -184,6 +193,20 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
   // ---- public API -------------------------------------------------------------------------
 
   async create(data: TData, options: CreateOptions = {}): Promise<Instance<TData, TState>> {
+    return toInstance(await this.insertNew(data, options), data);
+  }
+
+  async start(data: TData, options?: CreateOptions): Promise<Instance<TData, TState>> {
+    // Without a lock to wait for, the run marks the instance running at once: it is stored so,
+    // as `create` and that first commit would leave it (same version, events and lease), in
+    // one write instead of two.
+    const marked = this.lock.scope === 'none';
+    const rec = await this.insertNew(data, options, marked);
+    // What a read right after the insert would return: the run starts from it, one round trip sooner.
+    return this.drive(rec.id, { maxSteps: Number.POSITIVE_INFINITY, marked }, { ...rec });
+  }
+
+  private async insertNew(data: TData, options: CreateOptions = {}, running = false): Promise<InstanceRecord> {
     const userId = options.userId ?? null;
     if (this.lock.scope === 'local' && this.lock.by === 'user' && userId === null) {
       throw new FsmError(
@@ -225,13 +248,14 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     };
     const events: FsmEvent[] = [];
     this.event(events, rec, 'instance.created', '', first.name, null, data, now);
+    if (running) {
+      rec.status = 'running';
+      rec.version = 2;
+      rec.leaseOwner = this.owner;
+      rec.leaseExpiresAt = new Date(now.getTime() + (this.options.instanceLeaseMs ?? 30_000));
+    }
     await this.store.insert(rec, events);
-    return toInstance(rec, data);
-  }
-
-  async start(data: TData, options?: CreateOptions): Promise<Instance<TData, TState>> {
-    const created = await this.create(data, options);
-    return this.run(created.id);
+    return rec;
   }
 
   run(id: string) {
@@ -345,7 +369,7 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     const claim = store.claim.bind(store);
     return new Worker(
       {
-        claim: (limit, leaseMs) => claim(this.model.name, { owner: this.owner, limit, leaseMs }),
+        claim: (limit, leaseMs) => claim(this.model.name, { owner: this.owner, limit, leaseMs, lock: this.lock }),
         drive: (id, worker) => this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, worker }),
         owner: this.owner,
         logger: this.logger,
@@ -356,30 +380,37 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
 
   // ---- the engine ---------------------------------------------------------------------------
 
-  private async drive(id: string, intent: DriveIntent): Promise<Instance<TData, TState>> {
-    const first = await this.load(id);
+  private async drive(id: string, intent: DriveIntent, loaded?: InstanceRecord): Promise<Instance<TData, TState>> {
+    const first = loaded ?? (await this.load(id));
     if (this.driving.has(id) && this.lockKeys(first).length === 0) {
       throw new FsmError('FSM_INVALID_STATE', `${first.machine} instance ${id} is already running in this process`, {
         context: { machine: first.machine, id },
       });
     }
-    const leases = await this.acquireLocks(first);
-    if (leases === null) return this.instance(first); // lock busy in `skip` mode: left for later
-    const renewal = this.renewWhileRunning(leases);
+    const leases = await this.acquireLocks(first, intent.worker?.signal);
+    if (leases === null || intent.worker?.stopping) {
+      // Lock busy in `skip` mode: left for later. A stopping worker gives back what it has not started.
+      if (leases) await Promise.all(leases.map((l) => this.locker.release(l)));
+      if (intent.worker?.stopping) await this.store.unclaim?.(this.model.name, [id], this.owner);
+      return this.instance(first);
+    }
+    const held: HeldLocks = { leases, released: false, over: false };
+    const renewal = this.renewWhileRunning(held);
     this.driving.add(id);
     try {
       // Another holder may have moved it while we waited for the lock.
       const rec = leases.length > 0 ? await this.load(id) : first;
-      return await this.steps(rec, intent, leases);
+      return await this.steps(rec, intent, held);
     } finally {
       this.driving.delete(id);
       this.localPauses.delete(id);
       clearInterval(renewal);
-      await Promise.all(leases.map((l) => this.locker.release(l)));
+      held.over = true;
+      if (!held.released) await Promise.all(leases.map((l) => this.locker.release(l)));
     }
   }
 
-  private async steps(rec: InstanceRecord, intent: DriveIntent, leases: Lease[]): Promise<Instance<TData, TState>> {
+  private async steps(rec: InstanceRecord, intent: DriveIntent, held: HeldLocks): Promise<Instance<TData, TState>> {
     const allowed = intent.resume ? RESUMABLE : intent.direction === 'backward' ? BACKABLE : RUNNABLE;
     if (!allowed.has(rec.status)) throw this.badState(rec, intent.resume ? 'resume' : intent.direction === 'backward' ? 'move back' : 'run');
     await this.checkDefinition(rec);
@@ -391,8 +422,9 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     let history: HistoryRecord[] = [];
     let events: FsmEvent[] = [];
     let clearPause = false;
-    const fence = leases.map((l) => ({ key: l.key, token: l.token }));
-    const save = async (status: InstanceStatus) => {
+    const fence = held.leases.map((l) => ({ key: l.key, token: l.token }));
+    /** `last`: the drive ends with this commit, so the store may release the locks in the same transaction. */
+    const save = async (status: InstanceStatus, last = false) => {
       rec.status = status;
       rec.updatedAt = new Date();
       // A running instance is leased to this process; a worker takes over if the lease runs out.
@@ -400,7 +432,9 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       rec.leaseExpiresAt = status === 'running' ? new Date(rec.updatedAt.getTime() + (this.options.instanceLeaseMs ?? 30_000)) : null;
       rec.serializedState = serialized;
       rec.version = version + 1;
-      const result = await this.store.commit({ record: rec, expectedVersion: version, history, events, clearPauseRequest: clearPause, fence });
+      const releaseLocks = last && fence.length > 0;
+      const result = await this.store.commit({ record: rec, expectedVersion: version, history, events, clearPauseRequest: clearPause, fence, releaseLocks });
+      if (releaseLocks && result.locksReleased) held.released = true;
       version = rec.version;
       history = [];
       events = [];
@@ -424,8 +458,8 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     if (rec.status === 'failed' || rec.status === 'paused' || rec.status === 'done') rec.lastError = null;
 
     // Mark it running, so that `pause(id)` from anywhere knows to ask rather than write.
-    const marked = await save('running');
-    if (marked.pauseRequested && !intent.resume) pauseWanted = { reason: marked.pauseReason };
+    const marked = intent.marked ? null : await save('running');
+    if (marked?.pauseRequested && !intent.resume) pauseWanted = { reason: marked.pauseReason };
 
     let ran = 0;
     for (;;) {
@@ -443,7 +477,7 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
         if (stop !== 'waiting') rec.nextRunAt = null;
         const type: FsmEventType = stop === 'paused' ? 'instance.paused' : stop === 'waiting' ? 'instance.waiting' : stop === 'done' ? 'instance.done' : 'instance.compensated';
         this.event(events, rec, type, rec.currentState, rec.currentState, null, data, new Date());
-        await save(stop);
+        await save(stop, true);
         return toInstance(rec, data);
       }
 
@@ -461,7 +495,7 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
           data = outcome.data;
           rec.nextRunAt = new Date(Date.now() + outcome.delayMs);
           rec.resumeFromStep = step.order;
-          await save('waiting');
+          await save('waiting', true);
           return toInstance(rec, data);
         }
         if (!outcome.ok) {
@@ -477,7 +511,7 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
           rec.lastError = errorInfo(outcome.error);
           rec.resumeFromStep = step.order;
           this.event(events, rec, 'instance.failed', before, before, step.name, data, new Date());
-          await save('failed');
+          await save('failed', true);
           return toInstance(rec, data);
         }
         ctx = outcome.ctx;
@@ -698,15 +732,17 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     return [];
   }
 
-  private async acquireLocks(rec: InstanceRecord): Promise<Lease[] | null> {
+  private async acquireLocks(rec: InstanceRecord, signal: AbortSignal | undefined): Promise<Lease[] | null> {
     const keys = this.lockKeys(rec);
     const leases: Lease[] = [];
     for (const key of keys) {
       const lease = await this.locker.acquire(key, this.owner, {
         instanceId: rec.id,
+        machine: rec.machine,
         leaseMs: this.options.lockLeaseMs ?? 30_000,
         mode: this.options.lockMode ?? 'wait',
         timeoutMs: this.options.lockTimeoutMs ?? 30_000,
+        ...(signal ? { signal } : {}),
       });
       if (lease === null) {
         await Promise.all(leases.map((l) => this.locker.release(l)));
@@ -717,13 +753,14 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     return leases;
   }
 
-  private renewWhileRunning(leases: Lease[]): NodeJS.Timeout | undefined {
-    if (leases.length === 0) return undefined;
+  private renewWhileRunning(held: HeldLocks): NodeJS.Timeout | undefined {
+    if (held.leases.length === 0) return undefined;
     const leaseMs = this.options.lockLeaseMs ?? 30_000;
     const timer = setInterval(() => {
-      for (const lease of leases) {
+      for (const lease of held.leases) {
         this.locker.renew(lease, leaseMs).then(
-          (ok) => ok || this.logger.warn('lock lease lost while running; the next write will be refused', { key: lease.key }),
+          // A renewal that crossed the drive's release is no loss.
+          (ok) => ok || held.over || held.released || this.logger.warn('lock lease lost while running; the next write will be refused', { key: lease.key }),
           (error: unknown) => this.logger.warn('lock renewal failed', { key: lease.key, error }),
         );
       }

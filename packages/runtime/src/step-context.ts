@@ -7,7 +7,8 @@ export class RunningStepContext<TData> implements StepContext<TData> {
   pauseReason: string | null = null;
   paused = false;
   metadata: Record<string, unknown> = {};
-  private readonly controller = new AbortController();
+  /** Made when first asked for: most handlers never look at the signal, and each costs microseconds. */
+  private controller: AbortController | undefined;
 
   constructor(
     readonly instanceId: string,
@@ -22,6 +23,7 @@ export class RunningStepContext<TData> implements StepContext<TData> {
   }
 
   get signal(): AbortSignal {
+    this.controller ??= new AbortController();
     return this.controller.signal;
   }
 
@@ -39,6 +41,7 @@ export class RunningStepContext<TData> implements StepContext<TData> {
   }
 
   abort(reason: unknown): void {
+    this.controller ??= new AbortController();
     this.controller.abort(reason);
   }
 }

@@ -1,3 +1,4 @@
+import type { LockModel } from '@fsmkit/decorators';
 import type { FsmEvent, HistoryRecord, InstanceRecord, InstanceStatus } from './records.js';
 
 /** What one commit writes, atomically: the instance, its new history rows and its events. */
@@ -14,12 +15,19 @@ export interface Commit {
   clearPauseRequest?: boolean;
   /** Lease tokens the writer holds; a store that supports fencing refuses a stale one. */
   fence?: Array<{ key: string; token: number }>;
+  /**
+   * The writer is done with the locks in `fence` after this commit: a store that keeps the
+   * locks may end their leases in the same transaction, and says so with `locksReleased`.
+   */
+  releaseLocks?: boolean;
 }
 
 export interface CommitResult {
   /** The stored flag after the commit, so a runner learns of `pause(id)` from elsewhere. */
   pauseRequested: boolean;
   pauseReason: string | null;
+  /** True when the commit also ended the leases in `fence` (see `releaseLocks`): no release is needed. */
+  locksReleased?: boolean;
 }
 
 export interface ListFilter {
@@ -57,6 +65,11 @@ export interface Store {
    * the same instance. Optional: stores without it cannot feed workers.
    */
   claim?(machine: string, options: ClaimOptions): Promise<string[]>;
+  /**
+   * Gives back claimed instances a worker will not drive after all (it is stopping), so other
+   * workers need not wait for the claim to expire. Only the owner's claims are cleared.
+   */
+  unclaim?(machine: string, ids: string[], owner: string): Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -64,4 +77,10 @@ export interface ClaimOptions {
   owner: string;
   limit: number;
   leaseMs: number;
+  /**
+   * The machine's lock. A store that keeps the locks may pass over instances whose lock is
+   * held right now, and claim one instance per lock key, so that workers do not fill their
+   * slots with instances that would only wait.
+   */
+  lock?: LockModel;
 }

@@ -26,13 +26,15 @@ export interface WorkSource {
 /**
  * Claims runnable instances from the store and drives them, up to `concurrency` at once.
  * `stop()` lets the steps in flight finish and commit, leaves their instances `waiting` for
- * any worker to continue, and resolves when all is released.
+ * any worker to continue, gives back claimed instances it has not started (also those waiting
+ * for a lock), and resolves when all is released.
  */
 export class Worker {
   readonly owner: string;
   /** Counters, for monitoring and tests. */
   readonly stats = { claimed: 0, driven: 0, errors: 0 };
   private stopRequested = false;
+  private readonly stopController = new AbortController();
   private readonly inflight = new Set<Promise<void>>();
   private wake: (() => void) | null = null;
   readonly done: Promise<void>;
@@ -55,8 +57,14 @@ export class Worker {
     return this.stopRequested;
   }
 
+  /** Aborted by `stop()`: ends waits for locks, so that a stopping worker gives back what it has not started. */
+  get signal(): AbortSignal {
+    return this.stopController.signal;
+  }
+
   async stop(): Promise<void> {
     this.stopRequested = true;
+    this.stopController.abort();
     this.wake?.();
     process.off('SIGTERM', this.onSignal);
     process.off('SIGINT', this.onSignal);

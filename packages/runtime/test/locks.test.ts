@@ -113,4 +113,28 @@ describe('in-process locks', () => {
     await locker.release(a); // a stale release must not free b's lock
     expect(locker.isCurrent('k', b.token)).toBe(true);
   });
+
+  it('an expired lease cannot be renewed even when nobody took the key since', async () => {
+    const locker = new MemoryLocker();
+    const lease = (await locker.acquire('k', 'a', { instanceId: 'i1', leaseMs: 20, mode: 'fail', timeoutMs: 0 }))!;
+    expect(await locker.renew(lease, 20)).toBe(true);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(await locker.renew(lease, 1000)).toBe(false);
+    expect(locker.isCurrent('k', lease.token)).toBe(false);
+  });
+
+  it('a wait for a lock ends with null when its signal aborts', async () => {
+    const locker = new MemoryLocker();
+    const held = (await locker.acquire('k', 'a', { instanceId: 'i1', leaseMs: 10_000, mode: 'fail', timeoutMs: 0 }))!;
+    const controller = new AbortController();
+    const waiting = locker.acquire('k', 'b', { instanceId: 'i2', leaseMs: 1000, mode: 'wait', timeoutMs: 10_000, signal: controller.signal });
+    await new Promise((r) => setTimeout(r, 10));
+    const t0 = Date.now();
+    controller.abort();
+    expect(await waiting).toBeNull();
+    expect(Date.now() - t0).toBeLessThan(100);
+    // Aborted before asking: null even for a free key.
+    expect(await locker.acquire('free', 'b', { instanceId: 'i3', leaseMs: 1000, mode: 'wait', timeoutMs: 1000, signal: controller.signal })).toBeNull();
+    expect(locker.isCurrent('k', held.token)).toBe(true);
+  });
 });

@@ -110,4 +110,37 @@ describe('workers on the memory store', () => {
     await worker.stop();
     expect((await runner.get(created.id)).data.n).toBe(1);
   });
+
+  it('stop() gives back a claimed instance that waits for a lock, without running or marking it', async () => {
+    const held = gate();
+    const entered = gate();
+    const def = machine<{ n: number }>(
+      { name: 'giveback', lock: { scope: 'local', by: 'user' } },
+      { one: { order: 1 } },
+      {
+        one: async (ctx) => {
+          if (ctx.data.n === 0) {
+            entered.open();
+            await held.wait;
+          }
+        },
+      },
+    );
+    const store = new MemoryStore();
+    const locker = new MemoryLocker();
+    const runner = createRunner(def, { store, locker });
+    const first = await runner.create({ n: 0 }, { userId: 'same' });
+    const worker = runner.work({ concurrency: 2, pollMs: 5 });
+    await entered.wait;
+    const second = await runner.create({ n: 1 }, { userId: 'same' });
+    await until(async () => (await store.get(def.model.name, second.id))?.leaseOwner != null);
+    const stopping = worker.stop();
+    // The waiter gave up at once: only the step in flight holds the stop back.
+    await until(async () => (await store.get(def.model.name, second.id))?.leaseOwner === null);
+    held.open();
+    await stopping;
+    const rec = (await store.get(def.model.name, second.id))!;
+    expect([rec.status, rec.version, rec.leaseExpiresAt]).toEqual(['ready', second.version, null]);
+    expect((await runner.get(first.id)).status).toBe('done');
+  });
 });

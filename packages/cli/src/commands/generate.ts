@@ -8,12 +8,16 @@ Reads @Machine classes and writes, per machine, a typed runner, MySQL DDL, the J
 its events and a Mermaid diagram; for all machines, the shared DDL, an AsyncAPI document, an
 index and model.json. Nothing is written when any source has an error.
 
+It keeps a snapshot of each machine in migrations/meta/; when a machine's steps change (added,
+removed, renamed, reordered), it writes the next migrations/NNNN_<machine>_<change>.sql for
+\`fsm migrate\` to apply: review it first.
+
 Options:
   -c, --config <file>     config file (default: fsm.config.ts, .mts, .mjs or .js in the cwd)
       --include <glob>    files to read, instead of the config's include (repeatable)
       --out <dir>         output folder, instead of the config's outDir
       --templates <dir>   folder of templates that replace the default ones
-      --check             write nothing; exit 1 if any generated file is missing, stale or extra
+      --check             write nothing; exit 1 if any generated file (or migration) is missing, stale or extra
   -h, --help              show this help
 
 Exit codes: 0 ok, 1 errors in the sources or (with --check) stale output, 2 bad usage or config.`;
@@ -89,6 +93,7 @@ async function runGenerate(args: string[], io: Io): Promise<number> {
       return EXIT_OK;
     }
     for (const stale of result.stale) io.err(`  ${stale.reason.padEnd(8)} ${show(stale.path)}\n`);
+    if (result.migrations.length > 0) io.err('  (a machine changed since its snapshot: `fsm generate` writes a migration for it)\n');
     io.err(`fsm generate --check: ${count(result.stale.length, 'file')} out of date in ${outDir}: run \`fsm generate\`\n`);
     return EXIT_FAILURE;
   }
@@ -96,6 +101,7 @@ async function runGenerate(args: string[], io: Io): Promise<number> {
   if (result.removed.length > 0) parts.push(`${result.removed.length} removed`);
   const machines = result.files.filter((f) => f.path.endsWith('.runner.ts')).length;
   io.out(`fsm generate: ${count(machines, 'machine')} -> ${outDir} (${parts.join(', ')})\n`);
+  for (const path of result.migrations) io.out(`  new migration ${show(path)}: review it, then run \`fsm migrate\`\n`);
   return EXIT_OK;
 }
 

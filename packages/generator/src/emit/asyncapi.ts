@@ -1,11 +1,24 @@
 import { jsonDocument } from './json.js';
 import { camelCase } from './names.js';
-import { eventSchemaFileName } from './event-schema.js';
+import { eventSchemaFileName, EVENT_TYPES } from './event-schema.js';
 import type { EmitMachine, GeneratedFile } from './types.js';
 
+/** Event schemas are JSON Schema 2020-12 (tuples use `prefixItems`): the payload says so. */
+const EVENT_SCHEMA_FORMAT = 'application/schema+json;version=draft-2020-12';
+
+/** The Kafka headers every event carries: `EVENT_HEADERS` in @fsmkit/kafka (messages.ts); its tests check events against these. */
+const EVENT_HEADER_NAMES = {
+  type: 'fsm-event-type',
+  schemaVersion: 'fsm-schema-version',
+  machine: 'fsm-machine',
+  eventId: 'fsm-event-id',
+} as const;
+
 /**
- * `asyncapi.json`: an AsyncAPI 3.0 document with one channel per machine that has a topic,
- * the message it carries (its payload is the machine's event schema) and the send operation.
+ * `asyncapi.json`: an AsyncAPI 3.0 document with one channel per machine that has a topic
+ * (its address), the message it carries (headers, and the machine's event schema file as
+ * payload) and the operation by which the service sends it. AsyncAPI allows only `x-`
+ * extensions at the top level, so the generated-file header goes in `x-generated`.
  */
 export function asyncApiFile(machines: readonly EmitMachine[]): GeneratedFile {
   const channels: Record<string, unknown> = {};
@@ -22,30 +35,38 @@ export function asyncApiFile(machines: readonly EmitMachine[]): GeneratedFile {
     operations[`send${message[0]!.toUpperCase()}${message.slice(1)}`] = {
       action: 'send',
       channel: { $ref: `#/channels/${model.name}` },
-      summary: `A ${model.name} instance changed state.`,
+      summary: `An instance of machine ${model.name} changed state.`,
       messages: [{ $ref: `#/channels/${model.name}/messages/${message}` }],
     };
     messages[message] = {
       name: message,
       title: `${model.name} state change`,
       contentType: 'application/json',
-      payload: { $ref: `./${eventSchemaFileName(model.name)}` },
+      headers: {
+        type: 'object',
+        properties: {
+          [EVENT_HEADER_NAMES.type]: { type: 'string', enum: [...EVENT_TYPES] },
+          [EVENT_HEADER_NAMES.schemaVersion]: { type: 'string', pattern: '^[1-9][0-9]*$' },
+          [EVENT_HEADER_NAMES.machine]: { type: 'string', const: model.name },
+          [EVENT_HEADER_NAMES.eventId]: { type: 'string', format: 'uuid' },
+        },
+        required: Object.values(EVENT_HEADER_NAMES),
+      },
+      payload: { schemaFormat: EVENT_SCHEMA_FORMAT, schema: { $ref: `./${eventSchemaFileName(model.name)}` } },
       bindings: { kafka: { key: { type: 'string', format: 'uuid' }, bindingVersion: '0.5.0' } },
     };
   }
-  return {
-    path: 'asyncapi.json',
-    content: jsonDocument({
-      asyncapi: '3.0.0',
-      info: {
-        title: 'fsmkit state machine events',
-        version: '1.0.0',
-        description: 'State-change events of every machine that has a topic; each message is keyed by its instance id.',
-      },
-      defaultContentType: 'application/json',
-      channels,
-      operations,
-      components: { messages },
-    }),
+  const body = {
+    asyncapi: '3.0.0',
+    info: {
+      title: 'fsmkit state machine events',
+      version: '1.0.0',
+      description: 'State-change events of every machine that has a topic; each message is keyed by its instance id.',
+    },
+    defaultContentType: 'application/json',
+    channels,
+    operations,
+    components: { messages },
   };
+  return { path: 'asyncapi.json', content: jsonDocument(body, undefined, 'x-generated') };
 }

@@ -23,6 +23,8 @@ export function instanceRecord(machine: string, overrides: Partial<InstanceRecor
     lastError: null,
     attempts: 0,
     nextRunAt: null,
+    leaseOwner: null,
+    leaseExpiresAt: null,
     historySeq: 0,
     eventSeq: 0,
     createdAt: new Date('2026-11-22T10:00:00.123Z'),

@@ -1,0 +1,152 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command, type Io } from '../command.js';
+
+const USAGE = `Usage: fsm migrate [options]
+
+Applies the SQL that \`fsm generate\` wrote to a MySQL or MariaDB database, in order and once
+each: the shared tables, each machine's tables, then migrations/ by name. Every applied file is
+recorded in the journal table (<prefix>migrations) with the checksum of its statements; a
+recorded file whose statements changed since is reported and not run again.
+
+Options:
+      --url <url>           mysql://user:password@host:port/database
+                            (default: FSM_MYSQL_URL, else mysql://root@127.0.0.1:3306/test)
+  -d, --dir <dir>           folder of the generated SQL (default: the config's outDir)
+  -c, --config <file>       config file, for outDir and tablePrefix
+                            (default: fsm.config.ts, .mts, .mjs or .js in the cwd, if any)
+      --table-prefix <p>    prefix of the tables and the journal (default: the config's, else fsm_)
+      --dry-run             print the statements that would run (on stdout); run nothing
+  -h, --help                show this help
+
+Exit codes: 0 ok, 1 an applied file changed or the database failed, 2 bad usage or config.`;
+
+export const migrateCommand: Command = {
+  name: 'migrate',
+  summary: 'apply the generated SQL and migrations to MySQL, once each, with a journal',
+  usage: USAGE,
+  run: runMigrate,
+};
+
+async function runMigrate(args: string[], io: Io): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        url: { type: 'string' },
+        dir: { type: 'string', short: 'd' },
+        config: { type: 'string', short: 'c' },
+        'table-prefix': { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) {
+    io.out(`${USAGE}\n`);
+    return EXIT_OK;
+  }
+
+  const target = await resolveTarget(values, io);
+  if (typeof target === 'number') return target;
+  const dryRun = values['dry-run'];
+  // Loaded here, not at the top: `fsm --help` should not load the MySQL driver.
+  const [{ defaultUrl, migrate }, { isFsmError }] = await Promise.all([import('@fsmkit/mysql'), import('@fsmkit/runtime')]);
+  const url = values.url ?? defaultUrl();
+  const shown = redact(url);
+  const dirShown = show(io.cwd, target.dir);
+
+  let result;
+  try {
+    result = await migrate({ url, dir: target.dir, tablePrefix: target.tablePrefix, dryRun });
+  } catch (error) {
+    if (!isFsmError(error)) throw error;
+    io.err(`fsm migrate: ${error.message}\n`);
+    return EXIT_FAILURE;
+  }
+
+  // With --dry-run, stdout is the SQL alone, so that it can be piped or saved.
+  const report = dryRun ? io.err : io.out;
+  report(`fsm migrate${dryRun ? ' --dry-run' : ''}: ${dirShown} -> ${shown} (journal ${target.tablePrefix}migrations)\n`);
+  const line = (verb: string, file: string) => report(`  ${verb.padEnd(13)} ${file}\n`);
+  for (const file of result.skipped) line('skipped', file);
+  for (const file of result.applied) line(dryRun ? 'would apply' : 'applied', file);
+  for (const file of result.changed) line('changed', file);
+  if (dryRun) {
+    let file: string | undefined;
+    for (const statement of result.statements) {
+      if (statement.file !== file) io.out(`${file === undefined ? '' : '\n'}-- ${(file = statement.file)}\n`);
+      io.out(`${statement.sql};\n`);
+    }
+  }
+  const counts = `${result.applied.length} ${dryRun ? 'to apply' : 'applied'}, ${result.skipped.length} skipped, ${result.changed.length} changed`;
+  report(`fsm migrate${dryRun ? ' --dry-run' : ''}: ${counts}${dryRun ? '; nothing was run' : ''}\n`);
+
+  if (result.problems.length === 0) return EXIT_OK;
+  io.err(`fsm migrate: ${result.changed.length === 1 ? '1 applied file has' : `${result.changed.length} applied files have`} changed since, and ${result.changed.length === 1 ? 'was' : 'were'} not run again:\n`);
+  for (const problem of result.problems) {
+    const { file, expected, actual } = problem.context as { file: string; expected: string; actual: string };
+    io.err(`  ${file}  (applied as ${expected.slice(0, 12)}…, now ${actual.slice(0, 12)}…)\n`);
+  }
+  io.err('Restore each (for example from version control) and put the change in a new file under migrations/.\n');
+  return EXIT_FAILURE;
+}
+
+interface Target {
+  dir: string;
+  tablePrefix: string;
+}
+
+/** The folder and prefix from the flags, else from the config file; an exit code when neither can say. */
+async function resolveTarget(values: { dir?: string; config?: string; 'table-prefix'?: string }, io: Io): Promise<Target | number> {
+  const [{ CONFIG_FILES, ConfigError, loadConfig }, { DEFAULT_TABLE_PREFIX, tablePrefix }] = await Promise.all([
+    import('@fsmkit/generator/config'),
+    import('@fsmkit/mysql/schema'),
+  ]);
+  let dir = values.dir === undefined ? undefined : resolve(io.cwd, values.dir);
+  let prefix = values['table-prefix'];
+  const hasConfig = values.config !== undefined || CONFIG_FILES.some((f) => existsSync(resolve(io.cwd, f)));
+  if (hasConfig && (dir === undefined || prefix === undefined)) {
+    try {
+      const config = await loadConfig({ cwd: io.cwd, ...(values.config ? { config: values.config } : {}) });
+      dir ??= config.outDir;
+      prefix ??= config.tablePrefix;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      io.err(`fsm migrate: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+  }
+  if (dir === undefined) throw new UsageError(`no ${CONFIG_FILES[0]} in ${io.cwd}: pass --dir <folder of the generated SQL>, or --config`);
+  prefix ??= DEFAULT_TABLE_PREFIX;
+  try {
+    tablePrefix({ tablePrefix: prefix });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return { dir, tablePrefix: prefix };
+}
+
+
+/** The URL without its password, for printing. */
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  }
+}
+
+/** Paths under the working directory are shown relative to it, others in full. */
+function show(cwd: string, path: string): string {
+  const rel = relative(cwd, path);
+  return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel;
+}

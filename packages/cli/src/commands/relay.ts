@@ -1,0 +1,132 @@
+import { parseArgs } from 'node:util';
+import type { Outbox } from '@fsmkit/kafka';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io } from '../command.js';
+
+const USAGE = `Usage: fsm relay [options]
+
+Publishes the state-change events waiting in the MySQL outbox to Kafka with an idempotent
+producer, each instance's events in order, and marks them sent. While the broker is away the
+events wait and the relay retries. Runs until SIGTERM or SIGINT, then publishes what is
+pending and exits 0 (a second signal stops it at once). Any number of relays may run at once.
+
+Options:
+      --url <url>           MySQL connection (default: FSM_MYSQL_URL, else mysql://root@127.0.0.1:3306/test)
+      --table-prefix <p>    prefix of the fsmkit tables (default: fsm_)
+      --brokers <list>      Kafka brokers, host:port,... (default: KAFKA_BROKERS, else 127.0.0.1:9092)
+      --batch <n>           events per claim, published in one request (default: 500)
+  -h, --help                show this help
+
+Exit codes: 0 stopped by a signal, 1 the outbox table or the database cannot be read, 2 bad usage.`;
+
+export const relayCommand: Command = {
+  name: 'relay',
+  summary: 'publish the events waiting in the MySQL outbox to Kafka, until stopped',
+  usage: USAGE,
+  run: runRelay,
+};
+
+async function runRelay(args: string[], io: Io): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        url: { type: 'string' },
+        'table-prefix': { type: 'string' },
+        brokers: { type: 'string' },
+        batch: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) {
+    io.out(`${USAGE}\n`);
+    return EXIT_OK;
+  }
+  const batchSize = values.batch === undefined ? 500 : Number(values.batch);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive integer, got "${values.batch}"`);
+  const brokerList = values.brokers?.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
+  if (brokerList !== undefined && brokerList.length === 0) throw new UsageError('--brokers must name at least one host:port');
+
+  // Loaded here, not at the top: `fsm --help` should not pay for the drivers.
+  const [mysql, kafka] = await Promise.all([import('@fsmkit/mysql'), import('@fsmkit/kafka')]);
+  const url = values.url ?? mysql.defaultUrl();
+  const brokers = brokerList ?? kafka.defaultBrokers();
+  const schema = values['table-prefix'] === undefined ? {} : { tablePrefix: values['table-prefix'] };
+  try {
+    mysql.sharedTables(schema);
+  } catch (error) {
+    throw new UsageError(`--table-prefix: ${(error as Error).message}`);
+  }
+  const pool = mysql.createPool({ url, poolSize: 4 });
+  const mysqlOutbox = new mysql.MysqlOutbox(pool, schema);
+  const table = mysqlOutbox.table;
+  try {
+    // A wrong URL or prefix must fail now, not be retried forever in the background.
+    await pool.query(`SELECT 1 FROM ${mysql.quoteId(table)} LIMIT 0`);
+  } catch (error) {
+    await pool.end();
+    io.err(`fsm relay: cannot read the outbox table ${table} at ${redacted(url)}: ${(error as Error).message}\n`);
+    io.err('fsm relay: check --url and --table-prefix, and that the tables exist (fsm migrate, or the generated fsm_shared.sql)\n');
+    return EXIT_FAILURE;
+  }
+
+  let published = 0;
+  const outbox: Outbox = {
+    claim: (owner, limit, leaseMs) => mysqlOutbox.claim(owner, limit, leaseMs),
+    markFailed: (owner, ids, error) => mysqlOutbox.markFailed(owner, ids, error),
+    markSent: async (owner, ids) => {
+      await mysqlOutbox.markSent(owner, ids);
+      published += ids.length;
+    },
+  };
+  const relay = new kafka.OutboxRelay({
+    outbox,
+    brokers,
+    batchSize,
+    onError: (error) => io.err(`fsm relay: ${(error as Error).message} (retrying)\n`),
+  });
+  const stop = nextSignal();
+  relay.start();
+  io.out(`fsm relay: publishing ${table} at ${redacted(url)} to ${brokers.join(',')} (batch ${batchSize}); stop with SIGTERM or Ctrl-C\n`);
+
+  const signal = await stop;
+  io.out(`fsm relay: ${signal}: publishing what is pending, then stopping\n`);
+  try {
+    await relay.drainOnce();
+  } catch (error) {
+    io.err(`fsm relay: ${(error as Error).message}\nfsm relay: the unsent events stay in ${table} for the next relay\n`);
+  }
+  await relay.stop();
+  await pool.end();
+  io.out(`fsm relay: stopped; ${published} event(s) published\n`);
+  return EXIT_OK;
+}
+
+/** Resolves on the first SIGTERM or SIGINT; the handlers go, so a second one ends the process at once. */
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(signal);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+/** The URL without its password, for messages. */
+function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable url)';
+  }
+}

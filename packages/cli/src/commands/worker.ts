@@ -1,0 +1,186 @@
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { MachineDefinition } from '@fsmkit/runtime';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io } from '../command.js';
+
+const USAGE = `Usage: fsm worker --runners <module> [options]
+
+Claims the runnable instances of every machine the module exports and drives them: instances
+waiting for their next step, retries that are due, and instances whose worker died (their
+lease ran out). Any number of workers, on any number of hosts, share the work through MySQL.
+SIGTERM or SIGINT stops it: the steps in flight finish and commit, claimed instances not yet
+started are given back, and it exits 0. A second signal ends it at once.
+
+Options:
+  -r, --runners <module>   module that exports machine definitions, such as the generated
+                           index.ts (any export with \`model\` and \`create\`); .ts is loaded with tsx
+      --url <url>          MySQL URL (default: FSM_MYSQL_URL, else mysql://root@127.0.0.1:3306/test)
+      --table-prefix <p>   prefix of the fsmkit tables (default fsm_)
+  -c, --concurrency <n>    instances driven at once, per machine (default 4)
+      --poll-ms <n>        wait between claims while nothing is runnable (default 200)
+      --lease-ms <n>       lock and instance leases: how soon other workers take over from a
+                           worker that died (default 30000)
+  -m, --machine <name>     run only this machine (repeatable; default: every machine exported)
+  -h, --help               show this help
+
+Exit codes: 0 stopped by a signal, 1 no machine to run or the database is not ready, 2 bad usage.`;
+
+export const workerCommand: Command = {
+  name: 'worker',
+  summary: 'claim and drive runnable instances from MySQL until SIGTERM',
+  usage: USAGE,
+  run: (args, io) => runWorker(args, io),
+};
+
+/** A machine definition as generated runners export it (`xxxDefinition`); the runner checks the rest. */
+function isDefinition(value: unknown): value is MachineDefinition {
+  if (typeof value !== 'object' || value === null) return false;
+  const { model, create } = value as Partial<MachineDefinition>;
+  return typeof create === 'function' && typeof model === 'object' && model !== null && typeof model.name === 'string' && Array.isArray(model.steps);
+}
+
+/**
+ * Runs workers until `stop` aborts; by default, until SIGTERM or SIGINT. Exported so that tests
+ * can stop it without signalling their own process.
+ */
+export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        runners: { type: 'string', short: 'r' },
+        url: { type: 'string' },
+        'table-prefix': { type: 'string' },
+        concurrency: { type: 'string', short: 'c' },
+        'poll-ms': { type: 'string' },
+        'lease-ms': { type: 'string' },
+        machine: { type: 'string', short: 'm', multiple: true },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) {
+    io.out(`${USAGE}\n`);
+    return EXIT_OK;
+  }
+  if (!values.runners) throw new UsageError('--runners <module> is required');
+  const concurrency = positive('--concurrency', values.concurrency, 4);
+  const pollMs = positive('--poll-ms', values['poll-ms'], 200);
+  const leaseMs = positive('--lease-ms', values['lease-ms'], 30_000);
+
+  const file = isAbsolute(values.runners) ? values.runners : resolve(io.cwd, values.runners);
+  const exported = await importModule(file);
+  const byName = new Map<string, MachineDefinition>();
+  for (const value of Object.values(exported)) if (isDefinition(value)) byName.set(value.model.name, value);
+  const wanted = values.machine ?? [...byName.keys()];
+  const unknown = wanted.filter((name) => !byName.has(name));
+  if (byName.size === 0 || unknown.length > 0) {
+    const found = byName.size === 0 ? 'it exports no machine definition (an object with `model` and `create`)' : `it exports ${[...byName.keys()].join(', ')}`;
+    io.err(`fsm worker: ${unknown.length > 0 ? `no machine ${unknown.join(', ')} in ${values.runners}: ` : `${values.runners}: `}${found}\n`);
+    return EXIT_FAILURE;
+  }
+
+  // Loaded here, not at the top: `fsm --help` should not load the database driver.
+  const { createRunner, FsmError } = await import('@fsmkit/runtime');
+  const { createMysqlStore, createPool, defaultUrl, sharedTables } = await import('@fsmkit/mysql');
+  const schema = values['table-prefix'] === undefined ? {} : { tablePrefix: values['table-prefix'] };
+  try {
+    sharedTables(schema);
+  } catch (error) {
+    throw new UsageError(`--table-prefix: ${(error as Error).message}`);
+  }
+  const url = values.url ?? defaultUrl();
+  const pool = createPool({ url, poolSize: wanted.length * (concurrency + 1) + 1 });
+  try {
+    const store = createMysqlStore({ pool, ...schema });
+    const locker = store.locker();
+    const logger = {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (message: string, fields?: Record<string, unknown>) => io.err(`fsm worker: ${message}${fieldsText(fields)}\n`),
+      error: (message: string, fields?: Record<string, unknown>) => io.err(`fsm worker: ${message}${fieldsText(fields)}\n`),
+    };
+    try {
+      // Fail at start, not at every poll, when the tables are missing or the server is away.
+      for (const name of wanted) await store.list(name, { limit: 1 });
+    } catch (error) {
+      if (!(error instanceof FsmError)) throw error;
+      io.err(`fsm worker: ${error.message}\n`);
+      return EXIT_FAILURE;
+    }
+
+    const workers = wanted.map((name) =>
+      createRunner(byName.get(name)!, { store, locker, logger, lockLeaseMs: leaseMs, instanceLeaseMs: leaseMs }).work({ concurrency, pollMs }),
+    );
+    io.out(`fsm worker: ${wanted.join(', ')} (concurrency ${concurrency} each) on ${where(url)}; SIGTERM or SIGINT stops\n`);
+    await stopped(stop);
+    io.out('fsm worker: stopping: finishing the steps in flight\n');
+    await Promise.all(workers.map((w) => w.stop()));
+    const driven = workers.reduce((n, w) => n + w.stats.driven, 0);
+    io.out(`fsm worker: stopped after driving ${driven} instance${driven === 1 ? '' : 's'}\n`);
+    return EXIT_OK;
+  } finally {
+    await pool.end();
+  }
+}
+
+function positive(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, not "${text}"`);
+  return n;
+}
+
+/**
+ * Imports the user's module into this process's module graph, so it shares @fsmkit/runtime with
+ * the workers. Plain Node cannot load .ts: tsx is registered then, once.
+ */
+async function importModule(file: string): Promise<Record<string, unknown>> {
+  const url = pathToFileURL(file).href;
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw error;
+    const { register } = await import('tsx/esm/api');
+    register();
+    return (await import(url)) as Record<string, unknown>;
+  }
+}
+
+/** Resolves on SIGTERM or SIGINT (or when `stop` aborts); a second signal then acts as usual. */
+function stopped(stop: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGTERM', done);
+      process.off('SIGINT', done);
+      stop?.removeEventListener('abort', done);
+      resolve();
+    };
+    if (stop?.aborted) return done();
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+    stop?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The server and database of a URL, without its credentials. */
+function where(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host}${u.pathname}`;
+  } catch {
+    return 'the database';
+  }
+}
+
+function fieldsText(fields: Record<string, unknown> | undefined): string {
+  if (!fields) return '';
+  const parts = Object.entries(fields).map(([k, v]) => `${k}=${v instanceof Error ? v.message : typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}

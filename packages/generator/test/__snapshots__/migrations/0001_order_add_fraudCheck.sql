@@ -1,0 +1,12 @@
+-- Migration of machine "order", written by `fsm generate` (source: src/order.machine.ts).
+-- Review it before `fsm migrate` applies it. Once applied, leave it as it is (`fsm migrate`
+-- reports an applied file whose statements changed) and put further changes in a new file.
+--
+-- Definition fdcd750b5dc31dcc (version 1) -> d4ba14b03fa6db88 (version 1):
+--   added    fraudCheck (order 15, method fraudCheck)
+-- The tables keep their columns: a step is a value of `current_state`, not a column.
+-- Instances still on the old definition: SELECT `id`, `status`, `current_state` FROM `fsm_order` WHERE `definition_hash` = 'fdcd750b5dc31dcc';
+
+-- Added step fraudCheck (order 15, method fraudCheck).
+-- Instances before it run it; instances already past it continue without it. Those are at charge, ship, notify:
+-- SELECT `id`, `status`, `current_state` FROM `fsm_order` WHERE `status` NOT IN ('done', 'compensated') AND `current_state` IN ('charge', 'ship', 'notify');

@@ -1,0 +1,191 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildModel, type StepOptions } from '@fsmkit/decorators';
+import { definitionHash } from '@fsmkit/runtime';
+import { describe, expect, it } from 'vitest';
+import type { EmitMachine } from '../src/emit/index.js';
+import { diffSteps } from '../src/migrations/diff.js';
+import { planMigrations } from '../src/migrations/plan.js';
+import { parseSnapshot, snapshotOf } from '../src/migrations/snapshot.js';
+import { writeFiles } from '../src/write.js';
+import { tempDir } from './support.js';
+
+type Steps = Array<{ order: number; method: string; options?: StepOptions }>;
+
+// Orders with gaps, as teams write them to leave room.
+const V1: Steps = [
+  { order: 10, method: 'reserveStock', options: { back: 'releaseStock' } },
+  { order: 20, method: 'charge', options: { back: 'refund' } },
+  { order: 30, method: 'ship' },
+  { order: 40, method: 'notify' },
+];
+
+function machine(steps: Steps, options: { name?: string; version?: number } = {}): EmitMachine {
+  return {
+    source: '/project/src/order.machine.ts',
+    model: buildModel({ className: 'OrderMachine', options: { name: options.name ?? 'order', version: options.version ?? 1 }, steps }),
+    data: { ref: { kind: 'unknown', reason: 'none' }, schema: {} },
+  };
+}
+
+/** An output folder that has been generated once from `steps`, as `fsm generate` leaves it. */
+function generatedOnce(steps: Steps = V1): string {
+  const outDir = join(tempDir(), 'src', 'generated');
+  const plan = planMigrations([machine(steps)], { outDir, root: '/project', tablePrefix: 'fsm_' });
+  writeFiles(plan.files, { outDir });
+  return outDir;
+}
+
+/** The second generate: returns the migrations it adds, by path. */
+function regenerate(outDir: string, machines: EmitMachine[], tablePrefix = 'fsm_'): Map<string, string> {
+  const plan = planMigrations(machines, { outDir, root: '/project', tablePrefix });
+  expect(plan.diagnostics).toEqual([]);
+  writeFiles(plan.files, { outDir, sweep: ['migrations/meta'] });
+  return new Map(plan.migrations.map((path) => [path, plan.files.find((f) => f.path === path)!.content]));
+}
+
+const replace = (steps: Steps, method: string, step: Steps[number] | null): Steps =>
+  steps.flatMap((s) => (s.method === method ? (step ? [step] : []) : [s]));
+
+describe('migration snapshots', () => {
+  it('a first generate writes a snapshot per machine and no migration', () => {
+    const outDir = generatedOnce();
+    expect(readdirSync(join(outDir, 'migrations'))).toEqual(['meta']);
+    const snapshot = parseSnapshot(readFileSync(join(outDir, 'migrations', 'meta', 'order.snapshot.json'), 'utf8'));
+    expect(snapshot).toEqual({
+      snapshotVersion: 1,
+      machine: 'order',
+      version: 1,
+      definitionHash: definitionHash(machine(V1).model),
+      tables: { instances: 'fsm_order', history: 'fsm_order_history' },
+      steps: [
+        { order: 10, name: 'reserveStock', method: 'reserveStock', back: 'releaseStock' },
+        { order: 20, name: 'charge', method: 'charge', back: 'refund' },
+        { order: 30, name: 'ship', method: 'ship' },
+        { order: 40, name: 'notify', method: 'notify' },
+      ],
+    });
+  });
+
+  it('nothing changed: no migration, and the snapshot is not rewritten', () => {
+    const outDir = generatedOnce();
+    const plan = planMigrations([machine(V1)], { outDir, root: '/project', tablePrefix: 'fsm_' });
+    expect(plan.migrations).toEqual([]);
+    expect(writeFiles(plan.files, { outDir }).written).toEqual([]);
+  });
+
+  it('options that do not touch stored instances change the snapshot but write no migration', () => {
+    const outDir = generatedOnce();
+    const tuned = V1.map((s) => (s.method === 'ship' ? { ...s, options: { retry: { maxAttempts: 3 }, timeoutMs: 500 } } : s));
+    expect(regenerate(outDir, [machine(tuned, { version: 2 })]).size).toBe(0);
+  });
+});
+
+describe('migrations of a changed machine', () => {
+  it('adds a step', async () => {
+    const outDir = generatedOnce();
+    const v2 = [...V1, { order: 15, method: 'fraudCheck' }];
+    const migrations = regenerate(outDir, [machine(v2)]);
+    expect([...migrations.keys()]).toEqual(['migrations/0001_order_add_fraudCheck.sql']);
+    await expect(migrations.get('migrations/0001_order_add_fraudCheck.sql')).toMatchFileSnapshot(
+      '__snapshots__/migrations/0001_order_add_fraudCheck.sql',
+    );
+  });
+
+  it('renames a step (same order and method, a new name) with statements that move instances and history', async () => {
+    const outDir = generatedOnce();
+    const v2 = replace(V1, 'charge', { order: 20, method: 'charge', options: { name: 'capture', back: 'refund' } });
+    const migrations = regenerate(outDir, [machine(v2)]);
+    const text = migrations.get('migrations/0001_order_rename_charge_to_capture.sql')!;
+    expect(text).toContain("UPDATE `fsm_order` SET `current_state` = 'capture' WHERE `current_state` = 'charge';");
+    expect(text).toContain("UPDATE `fsm_order_history` SET `step` = 'capture' WHERE `step` = 'charge';");
+    expect(text).not.toContain('FSM_DEFINITION_CHANGED');
+    await expect(text).toMatchFileSnapshot('__snapshots__/migrations/0001_order_rename_charge_to_capture.sql');
+  });
+
+  it('removes a step: lists the refused instances and leaves moving them, commented, to a person', async () => {
+    const outDir = generatedOnce();
+    const migrations = regenerate(outDir, [machine(replace(V1, 'ship', null))]);
+    const text = migrations.get('migrations/0001_order_remove_ship.sql')!;
+    // Nothing runs: every statement is a comment.
+    expect(text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('--'))).toEqual([]);
+    expect(text).toContain('--   ship: the step was removed');
+    expect(text).toContain('--   notify: it completed ship, which the new definition does not have');
+    expect(text).toContain(
+      "-- UPDATE `fsm_order` SET `current_state` = 'notify', `resume_from_step` = 40 WHERE `current_state` = 'ship' AND `status` NOT IN ('done', 'compensated');",
+    );
+    await expect(text).toMatchFileSnapshot('__snapshots__/migrations/0001_order_remove_ship.sql');
+  });
+
+  it('reorders steps: renumbers resume_from_step, names the refused and the skipping instances', async () => {
+    const outDir = generatedOnce();
+    const v2 = V1.map((s) => (s.method === 'ship' ? { ...s, order: 40 } : s.method === 'notify' ? { ...s, order: 30 } : s));
+    const migrations = regenerate(outDir, [machine(v2)]);
+    const text = migrations.get('migrations/0001_order_reorder.sql')!;
+    expect(text).toContain("UPDATE `fsm_order` SET `resume_from_step` = 40 WHERE `current_state` = 'ship' AND `resume_from_step` = 30;");
+    expect(text).toContain("UPDATE `fsm_order` SET `resume_from_step` = 30 WHERE `current_state` = 'notify' AND `resume_from_step` = 40;");
+    expect(text).toContain('--   notify: the steps it completed no longer all come before it, in the same order');
+    expect(text).toContain('--   at ship: notify will not run');
+    await expect(text).toMatchFileSnapshot('__snapshots__/migrations/0001_order_reorder.sql');
+  });
+
+  it('several changes at once go in one file; numbering continues after hand-written migrations', async () => {
+    const outDir = generatedOnce();
+    mkdirSync(join(outDir, 'migrations'), { recursive: true });
+    writeFileSync(join(outDir, 'migrations', '0007_backfill.sql'), 'UPDATE t SET x = 1;\n');
+    const v2 = replace(replace(V1, 'charge', { order: 20, method: 'charge', options: { name: 'capture', back: 'refund' } }), 'ship', null);
+    const migrations = regenerate(outDir, [machine(v2, { version: 2 })]);
+    expect([...migrations.keys()]).toEqual(['migrations/0008_order_steps.sql']);
+    await expect(migrations.get('migrations/0008_order_steps.sql')).toMatchFileSnapshot('__snapshots__/migrations/0008_order_steps.sql');
+    // The snapshot moved on: the same model again writes nothing more.
+    expect(regenerate(outDir, [machine(v2, { version: 2 })]).size).toBe(0);
+    expect(readFileSync(join(outDir, 'migrations', '0007_backfill.sql'), 'utf8')).toBe('UPDATE t SET x = 1;\n');
+  });
+
+  it('a new table prefix gets the RENAME TABLE to run by hand, commented', () => {
+    const outDir = generatedOnce();
+    const migrations = regenerate(outDir, [machine(V1)], 'app_');
+    const text = migrations.get('migrations/0001_order_tables.sql')!;
+    expect(text).toContain('-- RENAME TABLE `fsm_order` TO `app_order`, `fsm_order_history` TO `app_order_history`;');
+  });
+
+  it('a machine seen for the first time next to a known one gets a snapshot only', () => {
+    const outDir = generatedOnce();
+    const refund = machine([{ order: 1, method: 'pay' }], { name: 'refund' });
+    const plan = planMigrations([machine(V1), refund], { outDir, root: '/project', tablePrefix: 'fsm_' });
+    expect(plan.migrations).toEqual([]);
+    expect(plan.files.map((f) => f.path)).toEqual(['migrations/meta/order.snapshot.json', 'migrations/meta/refund.snapshot.json']);
+  });
+
+  it('an unreadable snapshot is an error naming the file, and nothing is planned', () => {
+    const outDir = generatedOnce();
+    const path = join(outDir, 'migrations', 'meta', 'order.snapshot.json');
+    writeFileSync(path, readFileSync(path, 'utf8').replace('"name": "ship"', '"name": "ship\'; DROP TABLE x; --"'));
+    const plan = planMigrations([machine(V1)], { outDir, root: join(outDir, '..', '..'), tablePrefix: 'fsm_' });
+    expect(plan.files).toEqual([]);
+    expect(plan.diagnostics).toMatchObject([
+      { code: 'FSM_E_SNAPSHOT_INVALID', severity: 'error', file: 'src/generated/migrations/meta/order.snapshot.json', line: 1 },
+    ]);
+    expect(plan.diagnostics[0]!.message).toContain('steps[2] needs an integer order, a step name and a method');
+  });
+});
+
+describe('diffSteps', () => {
+  const snap = (steps: Steps) => snapshotOf(machine(steps).model, 'fsm_');
+
+  it('a changed method at the same order is a removal and an addition, not a rename', () => {
+    const diff = diffSteps(snap(V1), snap(replace(V1, 'charge', { order: 20, method: 'capture' })));
+    expect(diff).toMatchObject({ renamed: [], removed: [{ name: 'charge' }], added: [{ name: 'capture' }], reordered: false });
+  });
+
+  it('renumbering with the same relative order is not a reorder', () => {
+    const diff = diffSteps(snap(V1), snap(V1.map((s) => ({ ...s, order: s.order * 10 }))));
+    expect(diff.reordered).toBe(false);
+    expect(diff.renumbered).toHaveLength(4);
+  });
+
+  it('a rename that also moves the step is a removal and an addition', () => {
+    const moved = replace(V1, 'charge', { order: 25, method: 'charge', options: { name: 'capture' } });
+    expect(diffSteps(snap(V1), snap(moved))).toMatchObject({ renamed: [], removed: [{ name: 'charge' }], added: [{ name: 'capture' }] });
+  });
+});

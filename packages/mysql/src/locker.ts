@@ -1,0 +1,284 @@
+import { FsmError, uuidv7, type AcquireOptions, type Lease, type Locker } from '@fsmkit/runtime';
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
+import { checkedSharedTables } from './machine-sql.js';
+import { createPool, type PoolSettings } from './pool.js';
+import { quoteId } from './schema.js';
+import { isConnectionError, storeError } from './store-error.js';
+
+export interface MysqlLockerOptions extends PoolSettings {
+  /** A pool to use instead of creating one from `url` (the store's, say); left open on close. */
+  pool?: Pool;
+  /** Prefix of the lock tables; must be the store's, whose commits check the tokens. Default `fsm_`. */
+  tablePrefix?: string;
+  /** First pause between attempts in `wait` mode, doubled after each refusal up to `maxPollMs`. Default 5. */
+  pollMs?: number;
+  /** Default 100. */
+  maxPollMs?: number;
+  /**
+   * Rows whose lease ended (released or expired) longer ago than this are deleted, checked as
+   * often, from `acquire`. Default 600 000 (10 minutes); 0: never.
+   */
+  sweepMs?: number;
+}
+
+/** The holder of a lock, as its row says. */
+export interface LockHolder {
+  key: string;
+  owner: string | null;
+  instanceId: string | null;
+  machine: string | null;
+  token: number;
+  lockedAt: Date;
+  expiresAt: Date;
+  /** False when the lease has run out by the database clock: the next acquire takes it over. */
+  live: boolean;
+}
+
+/** Ids that fit `state_machine_id` (ASCII CHAR(36)); others are not recorded there. */
+const STORABLE_ID = /^[ -~]{1,36}$/;
+const OWNER_CHARS = 128;
+const MACHINE_CHARS = 48;
+
+/** Microseconds since the epoch by the database clock: where new tokens start, so they grow even after a row is deleted. */
+const NOW_US = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))";
+const EXPIRED = '`expires_at` <= UTC_TIMESTAMP(3)';
+const ER_LOCK_DEADLOCK = 1213;
+
+export function createMysqlLocker(options: MysqlLockerOptions = {}): MysqlLocker {
+  return new MysqlLocker(options);
+}
+
+/**
+ * Locks as leases in the `global_lock` (key `global`) and `local_lock` (every other key) tables.
+ *
+ * - Acquire takes the key's row over when its lease has ended by the database clock, so hosts
+ *   with skewed clocks agree: one UPDATE, or an INSERT for a key without a row. Each acquisition
+ *   gets a new token, at least one more than the row's last and never below the database clock
+ *   in microseconds, so tokens keep growing even when a row is deleted and inserted again.
+ * - Release ends the lease (no owner, expiry now) and keeps the row with its token: deleting and
+ *   re-inserting keys makes InnoDB's duplicate-key gap locks deadlock under concurrency. So an
+ *   idle system has lock rows but no lease: every row has no owner and an expiry in the past.
+ *   `sweep()` deletes rows idle for long, such as those of users gone quiet.
+ * - Renew extends a live lease of the same owner and token; an ended lease is lost for good.
+ * - MysqlStore commits check the token and expiry inside their transaction (`fence`), so a
+ *   holder whose lease ran out cannot write, whether or not someone took the lock since.
+ */
+export class MysqlLocker implements Locker {
+  readonly pool: Pool;
+  private readonly ownsPool: boolean;
+  private readonly global: string;
+  private readonly local: string;
+  private readonly pollMs: number;
+  private readonly maxPollMs: number;
+  private readonly sweepMs: number;
+  private nextSweep: number;
+  private readonly waiters = new Map<string, Set<(released: boolean) => void>>();
+
+  constructor(options: MysqlLockerOptions = {}) {
+    const tables = checkedSharedTables(options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix });
+    this.global = quoteId(tables.globalLock);
+    this.local = quoteId(tables.localLock);
+    this.pollMs = Math.max(1, options.pollMs ?? 5);
+    this.maxPollMs = Math.max(this.pollMs, options.maxPollMs ?? 100);
+    this.sweepMs = options.sweepMs ?? 600_000;
+    this.nextSweep = Date.now() + this.sweepMs;
+    this.ownsPool = options.pool === undefined;
+    this.pool = options.pool ?? createPool(options);
+  }
+
+  async acquire(key: string, owner: string, options: AcquireOptions): Promise<Lease | null> {
+    const table = this.table(key);
+    const stored = storedLockKey(key);
+    const deadline = Date.now() + options.timeoutMs;
+    this.maybeSweep();
+    let pause = this.pollMs;
+    // Try at once the first time and when a release here woke us; after a timed pause, a plain
+    // read tells first whether another attempt can succeed, without locking the row.
+    for (let tryNow = true; ; ) {
+      if (options.signal?.aborted) return null;
+      if (tryNow || !(await this.holder(key))?.live) {
+        const token = await this.tryAcquire(table, stored, owner, options);
+        if (token !== 0) return { key, owner, token, expiresAt: new Date(Date.now() + options.leaseMs) };
+      }
+      if (options.mode === 'skip') return null;
+      const now = Date.now();
+      if (options.mode === 'fail' || now >= deadline) throw await this.refusal(key, options);
+      tryNow = await this.pauseFor(key, Math.min(pause * (0.5 + Math.random()), deadline - now), options.signal);
+      pause = Math.min(pause * 2, this.maxPollMs);
+    }
+  }
+
+  async renew(lease: Lease, leaseMs: number): Promise<boolean> {
+    const [result] = await this.run('renew', lease.key, () =>
+      this.pool.execute<ResultSetHeader>(
+        `UPDATE ${this.table(lease.key)} SET \`expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND
+         WHERE \`lock_key\` = ? AND \`token\` = ? AND \`owner\` = ? AND \`expires_at\` > UTC_TIMESTAMP(3)`,
+        [Math.round(leaseMs * 1000), storedLockKey(lease.key), lease.token, lease.owner.slice(0, OWNER_CHARS)],
+      ),
+    );
+    if (result.affectedRows !== 1) return false;
+    lease.expiresAt = new Date(Date.now() + leaseMs);
+    return true;
+  }
+
+  async release(lease: Lease): Promise<void> {
+    // Ending a lease twice is harmless: a dead connection is retried once.
+    await this.run('release', lease.key, () =>
+      this.pool.execute<ResultSetHeader>(
+        `UPDATE ${this.table(lease.key)} SET \`owner\` = NULL, \`expires_at\` = LEAST(\`expires_at\`, UTC_TIMESTAMP(3))
+         WHERE \`lock_key\` = ? AND \`token\` = ?`,
+        [storedLockKey(lease.key), lease.token],
+      ),
+    );
+    this.released(lease.key);
+  }
+
+  /** The row of `key`: its holder, or its last one when `live` is false; null when the key has no row. */
+  async holder(key: string): Promise<LockHolder | null> {
+    const [rows] = await this.run('read', key, () =>
+      this.pool.execute<RowDataPacket[]>(
+        `SELECT \`owner\`, \`state_machine_id\`, \`machine\`, \`token\`, \`lock_timestamp\`, \`expires_at\`, \`expires_at\` > UTC_TIMESTAMP(3) AS \`live\`
+         FROM ${this.table(key)} WHERE \`lock_key\` = ?`,
+        [storedLockKey(key)],
+      ),
+    );
+    const row = rows[0];
+    if (row === undefined) return null;
+    return {
+      key,
+      owner: row['owner'] as string | null,
+      instanceId: row['state_machine_id'] as string | null,
+      machine: row['machine'] as string | null,
+      token: Number(row['token']),
+      lockedAt: row['lock_timestamp'] as Date,
+      expiresAt: row['expires_at'] as Date,
+      live: Number(row['live']) === 1,
+    };
+  }
+
+  /**
+   * Deletes the rows whose lease ended (released, or expired: a holder that crashed) more than
+   * `idleMs` ago; returns how many. Safe at any time: an ended lease can neither write nor be
+   * renewed, and tokens keep growing from the database clock when a key comes back.
+   */
+  async sweep(idleMs = this.sweepMs): Promise<number> {
+    let deleted = 0;
+    for (const table of [this.global, this.local]) {
+      const [result] = await this.run('sweep', table, () =>
+        this.pool.execute<ResultSetHeader>(`DELETE FROM ${table} WHERE \`expires_at\` <= UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND`, [
+          Math.round(idleMs * 1000),
+        ]),
+      );
+      deleted += result.affectedRows;
+    }
+    return deleted;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+
+  /**
+   * Wakes one waiter of this process on `key` at once, rather than at its next poll; called on
+   * release, and by the store when a commit released the key. Waiters elsewhere poll.
+   */
+  released(key: string): void {
+    const queue = this.waiters.get(key);
+    const first = queue?.values().next().value;
+    if (first) first(true);
+  }
+
+  /** Sleeps until the next poll, an abort, or a release of `key` in this process (then true). */
+  private pauseFor(key: string, ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+    return new Promise((resolve) => {
+      let queue = this.waiters.get(key);
+      if (!queue) this.waiters.set(key, (queue = new Set()));
+      const timer = setTimeout(done, Math.max(1, ms));
+      const aborted = () => done();
+      signal?.addEventListener('abort', aborted, { once: true });
+      queue.add(done);
+      const waiters = this.waiters;
+      function done(released = false) {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', aborted);
+        queue!.delete(done);
+        if (queue!.size === 0 && waiters.get(key) === queue) waiters.delete(key);
+        resolve(released);
+      }
+    });
+  }
+
+  private table(key: string): string {
+    return key === GLOBAL_KEY ? this.global : this.local;
+  }
+
+  /**
+   * Takes the key's row over when its lease has ended (the usual case: rows stay after
+   * release), else inserts it when the key has none; 0 when it is held. The new token comes
+   * back as the statement's insert id, through LAST_INSERT_ID(expr).
+   */
+  private async tryAcquire(table: string, key: string, owner: string, options: AcquireOptions): Promise<number> {
+    const instanceId = STORABLE_ID.test(options.instanceId) ? options.instanceId : null;
+    const machine = options.machine?.slice(0, MACHINE_CHARS) ?? null;
+    const who = owner.slice(0, OWNER_CHARS);
+    const leaseUs = Math.round(options.leaseMs * 1000);
+    const [takeover] = await this.run('acquire', key, () =>
+      this.pool.execute<ResultSetHeader>(
+        `UPDATE ${table} SET \`state_machine_id\` = ?, \`machine\` = ?, \`owner\` = ?, \`lock_timestamp\` = UTC_TIMESTAMP(3),
+           \`token\` = LAST_INSERT_ID(GREATEST(\`token\` + 1, ${NOW_US})), \`expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND
+         WHERE \`lock_key\` = ? AND ${EXPIRED}`,
+        [instanceId, machine, who, leaseUs, key],
+      ),
+    );
+    if (takeover.affectedRows === 1) return Number(takeover.insertId);
+    // No row, or a live one: a duplicate key (someone holds it, or inserted it just now) is ignored.
+    const [inserted] = await this.run('acquire', key, () =>
+      this.pool.execute<ResultSetHeader>(
+        `INSERT IGNORE INTO ${table} (\`id\`, \`lock_key\`, \`state_machine_id\`, \`machine\`, \`owner\`, \`token\`, \`lock_timestamp\`, \`expires_at\`)
+         VALUES (?, ?, ?, ?, ?, LAST_INSERT_ID(${NOW_US}), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND)`,
+        [uuidv7(), key, instanceId, machine, who, leaseUs],
+      ),
+    );
+    return inserted.affectedRows === 1 ? Number(inserted.insertId) : 0;
+  }
+
+  private async refusal(key: string, options: AcquireOptions): Promise<FsmError> {
+    const holder = await this.holder(key);
+    const by = holder?.instanceId ? `${holder.machine ?? 'an'} instance ${holder.instanceId}` : 'another instance';
+    const context = { key, holder: holder?.instanceId ?? null, owner: holder?.owner ?? null, expiresAt: holder?.expiresAt ?? null };
+    if (options.mode === 'fail') {
+      return new FsmError('FSM_LOCK_BUSY', `lock "${key}" is held by ${by}; try again later`, { context });
+    }
+    return new FsmError('FSM_LOCK_TIMEOUT', `waited ${options.timeoutMs} ms for lock "${key}", still held by ${by}`, {
+      context: { ...context, timeoutMs: options.timeoutMs },
+    });
+  }
+
+  private maybeSweep(): void {
+    if (this.sweepMs <= 0 || Date.now() < this.nextSweep) return;
+    this.nextSweep = Date.now() + this.sweepMs;
+    // Housekeeping only: a failure changes nothing and the next sweep tries again.
+    this.sweep().catch(() => undefined);
+  }
+
+  /**
+   * Runs a statement again when it was rolled back as a deadlock victim (new keys are inserted
+   * next to others), or once more on a fresh connection when the pooled one was dead. Renew,
+   * release and reads are idempotent; an acquire that landed before its connection died finds
+   * its own row live on the second try, and waits at worst for that lease to end.
+   */
+  private async run<T>(operation: string, key: string, statement: () => Promise<T>): Promise<T> {
+    let lostConnection = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await statement();
+      } catch (error) {
+        const deadlock = (error as { errno?: unknown }).errno === ER_LOCK_DEADLOCK && attempt < 5;
+        const retry = deadlock || (!lostConnection && isConnectionError(error));
+        if (!retry) throw storeError({ operation: `${operation} lock ${key}` }, error);
+        lostConnection ||= !deadlock;
+      }
+    }
+  }
+}
