@@ -11,6 +11,7 @@ import {
 } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { checkPauseReason, Encoder, MEDIUMTEXT_BYTES } from './encode.js';
+import { inlineValues } from './inline-values.js';
 import { listQuery } from './list-query.js';
 import { MachineSql, SharedSql } from './machine-sql.js';
 import { createPool, type PoolSettings } from './pool.js';
@@ -382,6 +383,7 @@ export class MysqlStore implements Store {
   ): Promise<CommitResult | null> {
     let conn: PoolConnection | undefined;
     let expired = false;
+    const escape = (value: SqlValue) => this.pool.escape(value);
     const attempt = async (retry: boolean): Promise<CommitResult | null> => {
       const acquired = await this.pool.getConnection();
       if (expired) {
@@ -392,7 +394,7 @@ export class MysqlStore implements Store {
       conn = acquired;
       let results: ResultSetHeader[];
       try {
-        [results] = await acquired.query<ResultSetHeader[]>(begin.text, begin.values);
+        [results] = await acquired.query<ResultSetHeader[]>(inlineValues(begin.text, begin.values, escape));
       } catch (error) {
         if (!retry || !isLostConnection(error)) throw error;
         conn = undefined;
@@ -404,7 +406,7 @@ export class MysqlStore implements Store {
         await acquired.query('ROLLBACK');
         return null;
       }
-      await acquired.query(rest.text, rest.values);
+      await acquired.query(inlineValues(rest.text, rest.values, escape));
       return asWritten;
     };
     try {

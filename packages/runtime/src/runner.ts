@@ -693,7 +693,9 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       else last = i;
     }
     const here = this.stepIndex.get(rec.currentState) ?? (rec.currentState === 'done' ? this.model.steps.length : -1);
-    if (missing.length === 0 && !reordered && (isTerminal || last < here)) {
+    // Moving backward, the step under the cursor is itself completed (it is the next to undo).
+    const lastAllowed = rec.direction === 'backward' ? here : here - 1;
+    if (missing.length === 0 && !reordered && (isTerminal || last <= lastAllowed)) {
       rec.definitionHash = this.hash;
       rec.definitionVersion = this.model.version;
       return;

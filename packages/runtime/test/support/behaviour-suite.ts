@@ -418,6 +418,31 @@ export function behaviourSuite(label: string, factory: StoreFactory): void {
       expect(done.definitionVersion).toBe(3);
     });
 
+    it('lets an instance that is compensating continue backward after a compatible change', async () => {
+      const name = unique('evolveback');
+      const steps = { a: { order: 1, back: 'undoA' }, b: { order: 2, back: 'undoB' } };
+      const methods = {
+        a: (ctx: { data: { log: string[] } }) => void ctx.data.log.push('a'),
+        b: (ctx: { data: { log: string[] } }) => void ctx.data.log.push('b'),
+        undoA: (ctx: { data: { log: string[] } }) => void ctx.data.log.push('undoA'),
+        undoB: (ctx: { data: { log: string[] } }) => void ctx.data.log.push('undoB'),
+      };
+      const { runner, fixture } = await setup(machine<{ log: string[] }>({ name }, steps, methods));
+      const done = await runner.start({ log: [] });
+      const halfway = await runner.back(done.id);
+      expect([halfway.direction, halfway.state]).toEqual(['backward', 'a']);
+
+      const extended = machine<{ log: string[] }>(
+        { name, version: 2 },
+        { ...steps, c: { order: 3 } },
+        { ...methods, c: (ctx) => void ctx.data.log.push('c') },
+      );
+      const v2 = createRunner(extended, { store: fixture.store });
+      const compensated = await v2.compensate(done.id);
+      expect(compensated.status).toBe('compensated');
+      expect(compensated.data.log).toEqual(['a', 'b', 'undoB', 'undoA']);
+    });
+
     it('commits one event per state change, in order, when the machine has a topic', async () => {
       const def = order({ topic: 'orders.fsm' });
       const { runner, fixture } = await setup(def);
