@@ -25,6 +25,9 @@ const ssr = { resolve: { conditions: ['source', 'import', 'default'], externalCo
 
 export default defineConfig({
   test: {
+    // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.
+    reporters: ['default', 'json'],
+    outputFile: { json: '.cache/vitest-report.json' },
     projects: [
       {
         plugins: [legacy],
