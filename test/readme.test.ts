@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { unavailable } from './support/services.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const exampleDir = join(root, 'examples', 'orders');
@@ -42,23 +43,21 @@ const services: Record<string, string> = {
   kafka: (process.env['KAFKA_BROKERS'] || '127.0.0.1:9092').split(',')[0]!,
 };
 
-function answers(hostPort: string): Promise<boolean> {
+/** Resolves when something accepts a TCP connection at host:port. */
+function answers(hostPort: string): Promise<void> {
   const [host, port] = hostPort.split(':');
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const socket = connect({ host: host!, port: Number(port ?? 3306), timeout: 1000 });
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.once('connect', () => (socket.destroy(), resolve()));
+    socket.once('error', reject);
+    socket.once('timeout', () => (socket.destroy(), reject(new Error('connection timed out'))));
   });
 }
 
 const missing = new Map<string, string>();
 for (const [tag, hostPort] of Object.entries(services)) {
-  if (await answers(hostPort)) continue;
-  const reason = `${tag} at ${hostPort} does not answer`;
-  if (process.env['FSM_REQUIRE_SERVICES'] === '1') throw new Error(`${reason} (FSM_REQUIRE_SERVICES=1, so this fails)`);
-  console.warn(`skipping readme samples tagged ${tag}: ${reason}`);
-  missing.set(tag, reason);
+  const reason = await unavailable(`${tag} at ${hostPort}`, `readme samples tagged ${tag}`, () => answers(hostPort));
+  if (reason !== null) missing.set(tag, reason);
 }
 
 describe('readme samples', () => {

@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /** Exit codes of every command: success, a failure the user must fix (diagnostics, stale files), bad usage. */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -24,4 +26,29 @@ export interface Command {
 /** Bad arguments: the CLI prints the message and the command's usage, and exits 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+const HELP = { help: { type: 'boolean', short: 'h', default: false } } as const;
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+/** The parsed values of a command's flags, typed from its option table. */
+export type Flags<O extends FlagOptions> = ReturnType<
+  typeof parseArgs<{ args: string[]; strict: true; allowPositionals: false; options: O & typeof HELP }>
+>['values'];
+
+/**
+ * A command's flags: no positionals, unknown flags refused with a UsageError, and `-h/--help`
+ * for every command, which prints `usage` and yields null (the command then exits 0).
+ */
+export function parseFlags<const O extends FlagOptions>(args: string[], options: O, usage: string, io: Io): Flags<O> | null {
+  let values: Flags<O>;
+  try {
+    values = parseArgs({ args, strict: true, allowPositionals: false, options: { ...options, ...HELP } }).values as Flags<O>;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if ((values as { help?: boolean }).help) {
+    io.out(`${usage}\n`);
+    return null;
+  }
+  return values;
 }

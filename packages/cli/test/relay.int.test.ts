@@ -5,40 +5,39 @@ import { MysqlStore } from '@fsmkit/mysql';
 import { createRunner, defineMachine, type FsmEvent } from '@fsmkit/runtime';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { unavailable } from '../../../test/support/services.js';
 
 const MYSQL_URL = process.env['FSM_MYSQL_URL'] || 'mysql://root@127.0.0.1:3306/test';
 const BROKERS = (process.env['KAFKA_BROKERS'] || '127.0.0.1:9092').split(',').map((b) => b.trim());
 const fsm = fileURLToPath(new URL('../bin/fsm.mjs', import.meta.url));
 const kafka = new Kafka({ clientId: 'fsmkit-cli-test', brokers: BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 3 } });
 
-/** Null when both services answer; otherwise why not (thrown under FSM_REQUIRE_SERVICES=1). */
+/** Null when both services answer; otherwise the reason (see test/support/services.ts). */
 async function servicesUnavailable(): Promise<string | null> {
-  const probe = new Kafka({ clientId: 'fsmkit-cli-probe', brokers: BROKERS, logLevel: logLevel.NOTHING, connectionTimeout: 2000, retry: { retries: 1 } });
-  const admin = probe.admin();
-  const store = new MysqlStore({ url: MYSQL_URL, poolSize: 1, connectTimeoutMs: 3000 });
-  let reason: string | null = null;
-  try {
-    await store.pool.query('SELECT 1');
-  } catch (error) {
-    reason = `MariaDB at ${MYSQL_URL} is unreachable: ${(error as Error).message}`;
-  }
-  try {
-    await admin.connect();
-    await admin.listTopics();
-  } catch (error) {
-    reason ??= `Kafka at ${BROKERS.join(',')} is unreachable (${(error as Error).message}); start one with scripts/kafka.sh up`;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-    await store.close();
-  }
-  if (reason !== null) {
-    if (process.env['FSM_REQUIRE_SERVICES'] === '1') throw new Error(`${reason} (FSM_REQUIRE_SERVICES=1, so this fails)`);
-    console.warn(`skipping fsm relay integration tests: ${reason}`);
-  }
-  return reason;
+  const suite = 'fsm relay integration tests';
+  const db = await unavailable(`MariaDB at ${MYSQL_URL}`, suite, async () => {
+    const store = new MysqlStore({ url: MYSQL_URL, poolSize: 1, connectTimeoutMs: 3000 });
+    try {
+      await store.pool.query('SELECT 1');
+    } finally {
+      await store.close();
+    }
+  });
+  return (
+    db ??
+    unavailable(`Kafka at ${BROKERS.join(',')} (start one with scripts/kafka.sh up)`, suite, async () => {
+      const admin = new Kafka({ clientId: 'fsmkit-cli-probe', brokers: BROKERS, logLevel: logLevel.NOTHING, connectionTimeout: 2000, retry: { retries: 1 } }).admin();
+      try {
+        await admin.connect();
+        await admin.listTopics();
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    })
+  );
 }
 
-const unavailable = await servicesUnavailable();
+const missing = await servicesUnavailable();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
@@ -109,7 +108,7 @@ const ticket = defineMachine<{ n: number; log: string[] }>({
 /** created, triage, answer, done. */
 const EVENTS_PER_TICKET = 4;
 
-describe.skipIf(unavailable !== null)('fsm relay', () => {
+describe.skipIf(missing !== null)('fsm relay', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();

@@ -3,24 +3,19 @@ import { buildModel } from '@fsmkit/decorators';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emit } from '../src/emit/index.js';
+import { unavailable } from '../../../test/support/services.js';
 
 const MYSQL_URL = process.env['FSM_MYSQL_URL'] || 'mysql://root@127.0.0.1:3306/test';
 
-/** Null when MariaDB answers; else the reason, printed. With FSM_REQUIRE_SERVICES=1 it fails instead. */
-async function unavailable(): Promise<string | null> {
-  try {
+/** Null when MariaDB answers; otherwise the reason (see test/support/services.ts). */
+function unavailableDb(): Promise<string | null> {
+  return unavailable(`MariaDB at ${MYSQL_URL}`, 'generated SQL test', async () => {
     const conn = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 3000 });
     await conn.end();
-    return null;
-  } catch (error) {
-    const reason = `MariaDB at ${MYSQL_URL} is unreachable: ${(error as Error).message}`;
-    if (process.env['FSM_REQUIRE_SERVICES'] === '1') throw new Error(`${reason} (FSM_REQUIRE_SERVICES=1, so this fails)`);
-    console.warn(`skipping generated SQL test: ${reason}`);
-    return reason;
-  }
+  });
 }
 
-const skip = await unavailable();
+const skip = await unavailableDb();
 const prefix = `g${randomBytes(4).toString('hex')}_`;
 
 describe.skipIf(skip !== null)('generated SQL on MariaDB', () => {

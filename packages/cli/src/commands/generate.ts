@@ -1,6 +1,5 @@
 import { isAbsolute, relative } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command, type Io } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Command, type Io, parseFlags } from '../command.js';
 
 const USAGE = `Usage: fsm generate [options]
 
@@ -30,28 +29,19 @@ export const generateCommand: Command = {
 };
 
 async function runGenerate(args: string[], io: Io): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: 'string', short: 'c' },
-        include: { type: 'string', multiple: true },
-        out: { type: 'string' },
-        templates: { type: 'string' },
-        check: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (values.help) {
-    io.out(`${USAGE}\n`);
-    return EXIT_OK;
-  }
+  const values = parseFlags(
+    args,
+    {
+      config: { type: 'string', short: 'c' },
+      include: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      templates: { type: 'string' },
+      check: { type: 'boolean', default: false },
+    },
+    USAGE,
+    io,
+  );
+  if (values === null) return EXIT_OK;
 
   // Loaded here, not at the top: `fsm --help` should not pay for the TypeScript compiler.
   const { ConfigError, formatDiagnostic, generate } = await import('@fsmkit/generator');

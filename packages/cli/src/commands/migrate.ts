@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command, type Io } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command, type Io, parseFlags } from '../command.js';
 
 const USAGE = `Usage: fsm migrate [options]
 
@@ -30,28 +29,19 @@ export const migrateCommand: Command = {
 };
 
 async function runMigrate(args: string[], io: Io): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        url: { type: 'string' },
-        dir: { type: 'string', short: 'd' },
-        config: { type: 'string', short: 'c' },
-        'table-prefix': { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (values.help) {
-    io.out(`${USAGE}\n`);
-    return EXIT_OK;
-  }
+  const values = parseFlags(
+    args,
+    {
+      url: { type: 'string' },
+      dir: { type: 'string', short: 'd' },
+      config: { type: 'string', short: 'c' },
+      'table-prefix': { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+    },
+    USAGE,
+    io,
+  );
+  if (values === null) return EXIT_OK;
 
   const target = await resolveTarget(values, io);
   if (typeof target === 'number') return target;

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Outbox } from '@fsmkit/kafka';
-import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
 
 const USAGE = `Usage: fsm relay [options]
 
@@ -26,27 +25,18 @@ export const relayCommand: Command = {
 };
 
 async function runRelay(args: string[], io: Io): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        url: { type: 'string' },
-        'table-prefix': { type: 'string' },
-        brokers: { type: 'string' },
-        batch: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (values.help) {
-    io.out(`${USAGE}\n`);
-    return EXIT_OK;
-  }
+  const values = parseFlags(
+    args,
+    {
+      url: { type: 'string' },
+      'table-prefix': { type: 'string' },
+      brokers: { type: 'string' },
+      batch: { type: 'string' },
+    },
+    USAGE,
+    io,
+  );
+  if (values === null) return EXIT_OK;
   const batchSize = values.batch === undefined ? 500 : Number(values.batch);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive integer, got "${values.batch}"`);
   const brokerList = values.brokers?.split(',').map((b) => b.trim()).filter((b) => b.length > 0);

@@ -1,8 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { MachineDefinition } from '@fsmkit/runtime';
-import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
 
 const USAGE = `Usage: fsm worker --runners <module> [options]
 
@@ -45,30 +44,21 @@ function isDefinition(value: unknown): value is MachineDefinition {
  * can stop it without signalling their own process.
  */
 export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        runners: { type: 'string', short: 'r' },
-        url: { type: 'string' },
-        'table-prefix': { type: 'string' },
-        concurrency: { type: 'string', short: 'c' },
-        'poll-ms': { type: 'string' },
-        'lease-ms': { type: 'string' },
-        machine: { type: 'string', short: 'm', multiple: true },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (values.help) {
-    io.out(`${USAGE}\n`);
-    return EXIT_OK;
-  }
+  const values = parseFlags(
+    args,
+    {
+      runners: { type: 'string', short: 'r' },
+      url: { type: 'string' },
+      'table-prefix': { type: 'string' },
+      concurrency: { type: 'string', short: 'c' },
+      'poll-ms': { type: 'string' },
+      'lease-ms': { type: 'string' },
+      machine: { type: 'string', short: 'm', multiple: true },
+    },
+    USAGE,
+    io,
+  );
+  if (values === null) return EXIT_OK;
   if (!values.runners) throw new UsageError('--runners <module> is required');
   const concurrency = positive('--concurrency', values.concurrency, 4);
   const pollMs = positive('--poll-ms', values['poll-ms'], 200);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createPool, defaultUrl } from '@fsmkit/mysql';
+import { unavailable } from '../../../../test/support/services.js';
 
 /** The driver's pool, named without depending on the driver here. */
 export type Pool = ReturnType<typeof createPool>;
@@ -7,23 +8,16 @@ export type Rows = Array<Record<string, unknown>>;
 
 export const MYSQL_URL = defaultUrl();
 
-/**
- * Null when MariaDB answers; otherwise the reason, printed, so the suite can skip. With
- * FSM_REQUIRE_SERVICES=1 an unreachable server fails the file instead.
- */
-export async function mysqlUnavailable(): Promise<string | null> {
-  const pool = createPool({ url: MYSQL_URL, poolSize: 1, connectTimeoutMs: 3000 });
-  try {
-    await pool.query('SELECT 1');
-    return null;
-  } catch (error) {
-    const reason = `MariaDB at ${MYSQL_URL} is unreachable: ${(error as Error).message}`;
-    if (process.env['FSM_REQUIRE_SERVICES'] === '1') throw new Error(`${reason} (FSM_REQUIRE_SERVICES=1, so this fails)`);
-    console.warn(`skipping MySQL integration tests: ${reason}`);
-    return reason;
-  } finally {
-    await pool.end();
-  }
+/** Null when MariaDB answers; otherwise the reason (see test/support/services.ts). */
+export function mysqlUnavailable(): Promise<string | null> {
+  return unavailable(`MariaDB at ${MYSQL_URL}`, 'MySQL integration tests', async () => {
+    const pool = createPool({ url: MYSQL_URL, poolSize: 1, connectTimeoutMs: 3000 });
+    try {
+      await pool.query('SELECT 1');
+    } finally {
+      await pool.end();
+    }
+  });
 }
 
 /** A table prefix no other test file uses: `c` + 8 hex digits + `_`. */

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Kafka, logLevel, type IHeaders } from 'kafkajs';
 import type { Delivered } from './events.js';
+import { unavailable } from '../../../../test/support/services.js';
 
 export const BROKERS = (process.env['KAFKA_BROKERS'] || '127.0.0.1:9092').split(',').map((b) => b.trim());
 
@@ -11,22 +12,18 @@ const kafka = new Kafka({ clientId: 'fsmkit-test', brokers: BROKERS, logLevel: l
 const script = fileURLToPath(new URL('../../../../scripts/kafka.sh', import.meta.url));
 const run = promisify(execFile);
 
-/**
- * Null when the broker answers a metadata request; otherwise the reason, printed, so the suite
- * can skip. With FSM_REQUIRE_SERVICES=1 an unreachable broker fails the file instead.
- */
-export async function kafkaUnavailable(): Promise<string | null> {
+/** Null when the broker answers a metadata request; otherwise the reason (see test/support/services.ts). */
+export function kafkaUnavailable(): Promise<string | null> {
+  return unavailable(`Kafka at ${BROKERS.join(',')} (start one with scripts/kafka.sh up)`, 'Kafka integration tests', probeKafka);
+}
+
+/** Connects and lists topics: proof that the broker answers. */
+export async function probeKafka(): Promise<void> {
   const probe = new Kafka({ clientId: 'fsmkit-test-probe', brokers: BROKERS, logLevel: logLevel.NOTHING, connectionTimeout: 2000, retry: { retries: 1 } });
   const admin = probe.admin();
   try {
     await admin.connect();
     await admin.listTopics();
-    return null;
-  } catch (error) {
-    const reason = `Kafka at ${BROKERS.join(',')} is unreachable (${(error as Error).message}); start one with scripts/kafka.sh up`;
-    if (process.env['FSM_REQUIRE_SERVICES'] === '1') throw new Error(`${reason} (FSM_REQUIRE_SERVICES=1, so this fails)`);
-    console.warn(`skipping Kafka integration tests: ${reason}`);
-    return reason;
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

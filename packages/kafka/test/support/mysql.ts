@@ -1,22 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { createPool, MysqlOutbox, MysqlStore } from '@fsmkit/mysql';
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
+import { unavailable } from '../../../../test/support/services.js';
 
 export const MYSQL_URL = process.env['FSM_MYSQL_URL'] || 'mysql://root@127.0.0.1:3306/test';
 
-/** Null when MariaDB answers; otherwise the reason, printed (or thrown under FSM_REQUIRE_SERVICES=1). */
-export async function mysqlUnavailable(): Promise<string | null> {
-  try {
+/** Null when MariaDB answers; otherwise the reason (see test/support/services.ts). */
+export function mysqlUnavailable(): Promise<string | null> {
+  return unavailable(`MariaDB at ${MYSQL_URL}`, 'outbox integration tests', async () => {
     const conn = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 3000 });
-    await conn.query('SELECT 1');
     await conn.end();
-    return null;
-  } catch (error) {
-    const reason = `MariaDB at ${MYSQL_URL} is unreachable: ${(error as Error).message}`;
-    if (process.env['FSM_REQUIRE_SERVICES'] === '1') throw new Error(`${reason} (FSM_REQUIRE_SERVICES=1, so this fails)`);
-    console.warn(`skipping outbox integration tests: ${reason}`);
-    return reason;
-  }
+  });
 }
 
 /** One outbox row as a test inspects it. */
