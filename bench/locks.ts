@@ -12,9 +12,10 @@
  * Last line: the JSON result (DESIGN.md section 10).
  */
 import { randomBytes } from 'node:crypto';
-import { uuidv7, type HistoryRecord, type InstanceRecord, type Lease } from '@fsmkit/runtime';
+import type { InstanceRecord, Lease } from '@fsmkit/runtime';
 import { createMysqlStore, createPool } from '@fsmkit/mysql';
 import type { RowDataPacket } from 'mysql2/promise';
+import { benchHistory, benchRecord } from './support/records.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -29,59 +30,7 @@ const locker = store.locker();
 // GET_LOCK belongs to a session: each cycle holds one of these connections from lock to unlock.
 const lockPool = createPool({ poolSize: CONCURRENCY });
 
-function record(machine: string, user: string): InstanceRecord {
-  const now = new Date();
-  return {
-    id: uuidv7(),
-    machine,
-    userId: user,
-    currentState: 's1',
-    status: 'running',
-    direction: 'forward',
-    resumeFromStep: 1,
-    saveAfterStep: true,
-    kafkaEventTopic: null,
-    serializedState: state,
-    version: 1,
-    definitionHash: '0123456789abcdef',
-    definitionVersion: 1,
-    isGlobalLock: false,
-    isLocalLock: true,
-    pauseRequested: false,
-    pauseReason: null,
-    lastError: null,
-    attempts: 0,
-    nextRunAt: null,
-    leaseOwner: null,
-    leaseExpiresAt: null,
-    historySeq: 0,
-    eventSeq: 0,
-    createdAt: now,
-    updatedAt: now,
-  };
-}
 
-function history(r: InstanceRecord, seq: number): HistoryRecord {
-  const now = new Date();
-  return {
-    id: uuidv7(),
-    instanceId: r.id,
-    machine: r.machine,
-    seq,
-    handler: `s${seq}`,
-    step: `s${seq}`,
-    direction: 'forward',
-    stateBefore: `s${seq}`,
-    stateAfter: `s${seq + 1}`,
-    dataBefore: '{"json":{"n":1}}',
-    dataAfter: '{"json":{"n":2}}',
-    metadata: {},
-    error: null,
-    attempt: 1,
-    startedAt: now,
-    finishedAt: now,
-  };
-}
 
 /**
  * One step of `r` committed. With a lease, as the runtime's last commit of a drive does: fenced
@@ -91,7 +40,7 @@ async function step(r: InstanceRecord, lease?: Lease): Promise<boolean> {
   const seq = r.historySeq + 1;
   const next: InstanceRecord = { ...r, version: r.version + 1, historySeq: seq, currentState: `s${seq + 1}`, updatedAt: new Date() };
   const fenced = lease ? { fence: [{ key: lease.key, token: lease.token }], releaseLocks: true } : {};
-  const result = await store.commit({ record: next, expectedVersion: r.version, history: [history(r, seq)], events: [], ...fenced });
+  const result = await store.commit({ record: next, expectedVersion: r.version, history: [benchHistory(r, seq, '{"json":{"n":1}}', '{"json":{"n":2}}')], events: [], ...fenced });
   Object.assign(r, next);
   return result.locksReleased === true;
 }
@@ -124,7 +73,7 @@ async function raw(r: InstanceRecord): Promise<void> {
 
 /** Runs CONCURRENCY loops of `cycle` for SECONDS, each on its own instance; returns cycles per second. */
 async function measure(cycle: (r: InstanceRecord) => Promise<void>, machine: string, contended: boolean): Promise<number> {
-  const records = Array.from({ length: CONCURRENCY }, (_, i) => record(machine, contended ? 'hot' : `u${i}`));
+  const records = Array.from({ length: CONCURRENCY }, (_, i) => benchRecord(machine, state, { userId: contended ? 'hot' : `u${i}`, isLocalLock: true }));
   for (const r of records) await store.insert(r, []);
   let cycles = 0;
   const t0 = performance.now();

@@ -18,9 +18,10 @@
  * concurrency where it is lower; higher is better.
  */
 import { randomBytes } from 'node:crypto';
-import { buildModel, createRunner, uuidv7, type HistoryRecord, type InstanceRecord, type MachineDefinition } from '@fsmkit/runtime';
+import { buildModel, createRunner, type InstanceRecord, type MachineDefinition } from '@fsmkit/runtime';
 import { createMysqlStore, createPool } from '@fsmkit/mysql';
 import type { Pool } from 'mysql2/promise';
+import { benchHistory, benchRecord } from './support/records.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -48,57 +49,7 @@ await store.ensureSchema([{ name: 'engine' }, { name: 'store' }, { name: 'raw' }
 const rawPool: Pool = createPool({ poolSize: 32 });
 const runner = createRunner(definition, { store, history: true, saveAfterStep: true });
 
-function record(machine: string): InstanceRecord {
-  const now = new Date();
-  return {
-    id: uuidv7(),
-    machine,
-    userId: 'bench',
-    currentState: 's1',
-    status: 'running',
-    direction: 'forward',
-    resumeFromStep: 1,
-    saveAfterStep: true,
-    kafkaEventTopic: null,
-    serializedState: state,
-    version: 1,
-    definitionHash: '0123456789abcdef',
-    definitionVersion: 1,
-    isGlobalLock: false,
-    isLocalLock: false,
-    pauseRequested: false,
-    pauseReason: null,
-    lastError: null,
-    attempts: 0,
-    nextRunAt: null,
-    historySeq: 0,
-    eventSeq: 0,
-    createdAt: now,
-    updatedAt: now,
-  };
-}
 
-function history(r: InstanceRecord, seq: number): HistoryRecord {
-  const now = new Date();
-  return {
-    id: uuidv7(),
-    instanceId: r.id,
-    machine: r.machine,
-    seq,
-    handler: `s${seq}`,
-    step: `s${seq}`,
-    direction: 'forward',
-    stateBefore: `s${seq}`,
-    stateAfter: `s${seq + 1}`,
-    dataBefore: state,
-    dataAfter: state,
-    metadata: {},
-    error: null,
-    attempt: 1,
-    startedAt: now,
-    finishedAt: now,
-  };
-}
 
 /**
  * Runs `workers` loops of `instance` (which returns the steps it persisted) for SECONDS, each
@@ -126,11 +77,11 @@ async function viaEngine(): Promise<number> {
 }
 
 async function viaStore(): Promise<number> {
-  const r = record('store');
+  const r = benchRecord('store', state);
   await store.insert(r, []);
   for (let seq = 1; seq <= STEPS; seq++) {
     const next: InstanceRecord = { ...r, version: r.version + 1, historySeq: seq, currentState: `s${seq + 1}`, updatedAt: new Date() };
-    await store.commit({ record: next, expectedVersion: r.version, history: [history(r, seq)], events: [] });
+    await store.commit({ record: next, expectedVersion: r.version, history: [benchHistory(r, seq, state, state)], events: [] });
     Object.assign(r, next);
   }
   return STEPS;
@@ -142,10 +93,10 @@ const rawUpdate = `UPDATE \`${prefix}raw\` SET current_state = ?, serialized_sta
 const rawInsert = `INSERT INTO \`${prefix}raw_history\` (id, instance_id, seq, handler, step, direction, state_before, state_after, data_before, data_after, metadata, error, attempt, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 async function viaRaw(): Promise<number> {
-  const r = record('raw');
+  const r = benchRecord('raw', state);
   await rawPool.execute(rawCreate, [r.id, r.machine, r.userId, r.currentState, r.serializedState, r.createdAt, r.updatedAt, 'ready', 1, r.definitionHash]);
   for (let seq = 1; seq <= STEPS; seq++) {
-    const h = history(r, seq);
+    const h = benchHistory(r, seq, state, state);
     const conn = await rawPool.getConnection();
     try {
       await conn.query('START TRANSACTION');
