@@ -411,6 +411,8 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
   }
 
   private async steps(rec: InstanceRecord, intent: DriveIntent, held: HeldLocks): Promise<Instance<TData, TState>> {
+    /** The record as stored, taken before anything changes it, so that a commit may write only what changed. */
+    let stored: InstanceRecord = { ...rec };
     const allowed = intent.resume ? RESUMABLE : intent.direction === 'backward' ? BACKABLE : RUNNABLE;
     if (!allowed.has(rec.status)) throw this.badState(rec, intent.resume ? 'resume' : intent.direction === 'backward' ? 'move back' : 'run');
     await this.checkDefinition(rec);
@@ -433,8 +435,18 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       rec.serializedState = serialized;
       rec.version = version + 1;
       const releaseLocks = last && fence.length > 0;
-      const result = await this.store.commit({ record: rec, expectedVersion: version, history, events, clearPauseRequest: clearPause, fence, releaseLocks });
+      const result = await this.store.commit({
+        record: rec,
+        previous: stored,
+        expectedVersion: version,
+        history,
+        events,
+        clearPauseRequest: clearPause,
+        fence,
+        releaseLocks,
+      });
       if (releaseLocks && result.locksReleased) held.released = true;
+      stored = { ...rec };
       version = rec.version;
       history = [];
       events = [];
@@ -684,17 +696,20 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
         else done.splice(done.lastIndexOf(h.step), 1);
       }
     }
+    const here = this.stepIndex.get(rec.currentState) ?? (rec.currentState === 'done' ? this.model.steps.length : -1);
+    const backward = rec.direction === 'backward';
     let last = -1;
     let reordered = false;
     for (const name of done) {
       const i = this.stepIndex.get(name);
       if (i === undefined) missing.push(name);
+      // Moving backward, a completed step past the cursor was passed over: it has nothing to undo.
+      else if (backward && i > here) continue;
       else if (i < last) reordered = true;
       else last = i;
     }
-    const here = this.stepIndex.get(rec.currentState) ?? (rec.currentState === 'done' ? this.model.steps.length : -1);
     // Moving backward, the step under the cursor is itself completed (it is the next to undo).
-    const lastAllowed = rec.direction === 'backward' ? here : here - 1;
+    const lastAllowed = backward ? here : here - 1;
     if (missing.length === 0 && !reordered && (isTerminal || last <= lastAllowed)) {
       rec.definitionHash = this.hash;
       rec.definitionVersion = this.model.version;

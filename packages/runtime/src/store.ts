@@ -9,6 +9,11 @@ export interface Commit {
   history: HistoryRecord[];
   events: FsmEvent[];
   /**
+   * The record as stored at `expectedVersion`, as the writer read or last wrote it. A store may
+   * then write only the fields that differ from it; without it, every field is written.
+   */
+  previous?: InstanceRecord;
+  /**
    * The store keeps `pauseRequested` as it is (another process may have set it) unless this is
    * true, in which case it clears it.
    */

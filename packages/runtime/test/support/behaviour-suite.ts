@@ -10,7 +10,9 @@ import {
   createRunner,
   FsmError,
   MemoryLocker,
+  type Instance,
   type MachineDefinition,
+  type StepContext,
   type RunnerOptions,
   type Store,
 } from '../../src/index.js';
@@ -441,6 +443,54 @@ export function behaviourSuite(label: string, factory: StoreFactory): void {
       const compensated = await v2.compensate(done.id);
       expect(compensated.status).toBe('compensated');
       expect(compensated.data.log).toEqual(['a', 'b', 'undoB', 'undoA']);
+    });
+
+    it('stores exactly the instance each call returns, through pauses, failures, retries, compensation and a new version', async () => {
+      // Commits may write only the fields that changed: every field must still reach the store.
+      const name = unique('mirror');
+      let declined = true;
+      const steps = {
+        reserve: { order: 1, back: 'release' },
+        pay: { order: 2, retry: { maxAttempts: 2, backoffMs: 1 }, immediate: false },
+        ship: { order: 3 },
+      };
+      const methods = {
+        reserve: (ctx: StepContext<{ log: string[] }>) => {
+          ctx.data.log.push('reserve');
+          ctx.pause('approve');
+        },
+        pay: (ctx: StepContext<{ log: string[] }>) => {
+          if (declined) throw new Error(`declined ${ctx.attempt}`);
+          ctx.data.log.push('pay');
+        },
+        ship: (ctx: StepContext<{ log: string[] }>) => void ctx.data.log.push('ship'),
+        release: (ctx: StepContext<{ log: string[] }>) => void ctx.data.log.push('release'),
+      };
+      const { runner, fixture } = await setup(machine<{ log: string[] }>({ name, topic: 'mirror' }, steps, methods));
+      const stored = async (returned: Instance<{ log: string[] }>) => {
+        expect(await runner.get(returned.id)).toEqual(returned);
+        return returned;
+      };
+
+      const paused = await stored(await runner.start({ log: [] }, { userId: 'u-1' }));
+      expect([paused.status, paused.pauseReason]).toEqual(['paused', 'approve']);
+      const failed = await stored(await runner.resume(paused.id, { log: ['reserve', 'approved'] }));
+      expect([failed.status, failed.error?.message, failed.resumeFromStep]).toEqual(['failed', 'declined 2', 2]);
+      declined = false;
+      const waiting = await stored(await runner.resume(paused.id));
+      expect([waiting.status, waiting.state, waiting.error]).toEqual(['waiting', 'ship', null]);
+      const back = await stored(await runner.back(paused.id));
+      expect([back.direction, back.state]).toEqual(['backward', 'reserve']);
+
+      // A compatible new version (one step more): the instance takes its hash and version on.
+      const v2 = createRunner(machine<{ log: string[] }>({ name, version: 2, topic: 'mirror' }, { ...steps, archive: { order: 4 } }, { ...methods, archive: () => {} }), {
+        store: fixture.store,
+      });
+      const compensated = await v2.compensate(paused.id);
+      expect(await v2.get(paused.id)).toEqual(compensated);
+      expect([compensated.status, compensated.definitionVersion, compensated.resumeFromStep]).toEqual(['compensated', 2, null]);
+      expect(compensated.definitionHash).not.toBe(paused.definitionHash);
+      expect(compensated.data.log).toEqual(['reserve', 'approved', 'pay', 'release']);
     });
 
     it('commits one event per state change, in order, when the machine has a topic', async () => {
