@@ -1,6 +1,6 @@
 import { FsmError, type LockModel } from '@fsmkit/runtime';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
-import { HISTORY_COLUMNS, INSTANCE_COLUMNS, OUTBOX_COLUMNS, PLACEHOLDERS, UPDATE_COLUMNS } from './rows.js';
+import { ALL_UPDATE_COLUMNS, HISTORY_COLUMNS, INSTANCE_COLUMNS, OUTBOX_COLUMNS, PLACEHOLDERS, UPDATE_COLUMNS } from './rows.js';
 import { machineTables, quoteId, sharedTables, type SchemaOptions, type SharedTableNames, type TableNames } from './schema.js';
 
 const cols = (names: readonly string[]): string => names.map(quoteId).join(', ');
@@ -68,16 +68,13 @@ export class MachineSql {
   readonly insert: string;
   readonly selectById: string;
   readonly selectColumns: string;
-  /** Commit while the stored pause flag is 0 (the usual case): writes the record's flag. */
-  readonly updateUnpaused: string;
-  /** Commit with `clearPauseRequest`. */
-  readonly updateClearing: string;
-  /** Commit that keeps the stored pause flag and reason as they are. */
+  /** Commit that keeps the stored pause flag and reason as they are, writing every column. */
   readonly updateKeeping: string;
   readonly lockRow: string;
   readonly requestPause: string;
   readonly selectHistory: string;
   private readonly historyInsert: InsertText;
+  private readonly updates = new Map<number, string>();
 
   constructor(machine: string, options: SchemaOptions) {
     const t = checkedTables(machine, options);
@@ -86,15 +83,38 @@ export class MachineSql {
     this.selectColumns = cols(INSTANCE_COLUMNS);
     this.insert = `INSERT INTO ${table} (${this.selectColumns}) VALUES (${INSTANCE_COLUMNS.map(placeholder).join(', ')})`;
     this.selectById = `SELECT ${this.selectColumns} FROM ${table} WHERE \`id\` = ?`;
-    const set = UPDATE_COLUMNS.map((c) => `${quoteId(c)} = ${placeholder(c)}`).join(', ') + ', `version` = `version` + 1';
-    const where = 'WHERE `id` = ? AND `version` = ?';
-    this.updateUnpaused = `UPDATE ${table} SET ${set}, \`pause_requested\` = ?, \`pause_reason\` = ? ${where} AND \`pause_requested\` = 0`;
-    this.updateClearing = `UPDATE ${table} SET ${set}, \`pause_requested\` = 0, \`pause_reason\` = ? ${where}`;
-    this.updateKeeping = `UPDATE ${table} SET ${set} ${where}`;
+    this.updateKeeping = `UPDATE ${table} SET ${this.setList(ALL_UPDATE_COLUMNS)} WHERE \`id\` = ? AND \`version\` = ?`;
     this.lockRow = `SELECT \`version\`, \`pause_requested\`, \`pause_reason\` FROM ${table} WHERE \`id\` = ? FOR UPDATE`;
     this.requestPause = `UPDATE ${table} SET \`pause_requested\` = 1, \`pause_reason\` = ? WHERE \`id\` = ?`;
     this.selectHistory = `SELECT ${cols(HISTORY_COLUMNS)} FROM ${quoteId(t.history)} WHERE \`instance_id\` = ? ORDER BY \`seq\``;
     this.historyInsert = new InsertText(`INSERT INTO ${quoteId(t.history)} (${cols(HISTORY_COLUMNS)}) VALUES `, HISTORY_COLUMNS.length);
+  }
+
+  /**
+   * A commit's UPDATE of the columns in `columns` (a set of UPDATE_COLUMNS as bits) and the
+   * version, by pause flag: `unpaused` matches only while the stored flag is 0 and writes the
+   * record's flag and reason (values: columns, flag, reason, id, version); `clearing` clears it
+   * (values: columns, reason, id, version).
+   */
+  update(pause: 'unpaused' | 'clearing', columns: number): string {
+    const key = pause === 'unpaused' ? columns : -columns - 1;
+    let text = this.updates.get(key);
+    if (text === undefined) {
+      const table = quoteId(this.tables.instances);
+      const where = 'WHERE `id` = ? AND `version` = ?';
+      text =
+        pause === 'unpaused'
+          ? `UPDATE ${table} SET ${this.setList(columns)}, \`pause_requested\` = ?, \`pause_reason\` = ? ${where} AND \`pause_requested\` = 0`
+          : `UPDATE ${table} SET ${this.setList(columns)}, \`pause_requested\` = 0, \`pause_reason\` = ? ${where}`;
+      // Commits of one machine use a few dozen column sets at most; beyond that, build each time.
+      if (this.updates.size < 256) this.updates.set(key, text);
+    }
+    return text;
+  }
+
+  private setList(columns: number): string {
+    const set = UPDATE_COLUMNS.filter((_, i) => columns & (1 << i)).map((c) => `${quoteId(c)} = ${placeholder(c)}`);
+    return [...set, '`version` = `version` + 1'].join(', ');
   }
 
   /**

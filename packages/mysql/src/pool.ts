@@ -33,6 +33,10 @@ export function createPool(settings: PoolSettings = {}): Pool {
     // A commit sends START TRANSACTION and its writes in one round trip. Every value goes
     // through a placeholder and every identifier is checked, so no text can add a statement.
     multipleStatements: true,
+    // mysql2 scans a query's whole text for placeholders even when it has no values; a commit's
+    // text comes with its values inlined (kilobytes of data), so skip the scan then.
+    queryFormat: (sql: string, values: unknown) =>
+      values === undefined || (Array.isArray(values) && values.length === 0) ? sql : mysql.format(sql, values as Parameters<typeof mysql.format>[1], false, 'Z'),
   };
   const pool = mysql.createPool(options);
   // Runs before the new connection is handed out: the command queue is ordered.

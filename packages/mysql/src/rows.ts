@@ -60,6 +60,66 @@ export const UPDATE_COLUMNS = [
   'lease_expires_at',
 ] as const;
 
+/** The record field each of UPDATE_COLUMNS is written from, in the same order. */
+const UPDATE_FIELDS: ReadonlyArray<keyof InstanceRecord> = [
+  'userId',
+  'currentState',
+  'direction',
+  'resumeFromStep',
+  'saveAfterStep',
+  'kafkaEventTopic',
+  'serializedState',
+  'updatedAt',
+  'isGlobalLock',
+  'isLocalLock',
+  'status',
+  'definitionHash',
+  'definitionVersion',
+  'lastError',
+  'attempts',
+  'nextRunAt',
+  'historySeq',
+  'eventSeq',
+  'leaseOwner',
+  'leaseExpiresAt',
+];
+
+/** A set of UPDATE_COLUMNS as bits (bit i: column i); every column. */
+export const ALL_UPDATE_COLUMNS = 2 ** UPDATE_COLUMNS.length - 1;
+
+/**
+ * Written by every commit, changed or not: the lease, which claims change without a new
+ * version, and `updated_at`, which changes anyway.
+ */
+const ALWAYS_WRITTEN = (['updated_at', 'lease_owner', 'lease_expires_at'] as const).reduce((bits, c) => bits | (1 << UPDATE_COLUMNS.indexOf(c)), 0);
+
+/**
+ * The columns a commit must write: those whose field differs from `previous`, the record as
+ * stored at the expected version (every column when it is unknown). Equal fields store equal
+ * values, so leaving them out changes nothing; dates compare by time, objects by identity (a
+ * new object counts as changed).
+ */
+export function changedColumns(record: InstanceRecord, previous: InstanceRecord | undefined): number {
+  if (previous === undefined) return ALL_UPDATE_COLUMNS;
+  let bits = ALWAYS_WRITTEN;
+  for (let i = 0; i < UPDATE_FIELDS.length; i++) {
+    const field = UPDATE_FIELDS[i]!;
+    const a = record[field];
+    const b = previous[field];
+    if (a === b || (a instanceof Date && b instanceof Date && a.getTime() === b.getTime())) continue;
+    bits |= 1 << i;
+  }
+  return bits;
+}
+
+/** The values of the columns in `columns`, from values in UPDATE_COLUMNS order. */
+export function pickColumns(values: SqlValue[], columns: number): SqlValue[] {
+  if (columns === ALL_UPDATE_COLUMNS) return values;
+  const picked: SqlValue[] = [];
+  for (let i = 0; i < values.length; i++) if (columns & (1 << i)) picked.push(values[i]!);
+  return picked;
+}
+
 /**
  * Placeholders other than `?`. An instance lease is written against the database clock: the
  * value sent is its remaining time, so workers on hosts with skewed clocks agree on expiry.

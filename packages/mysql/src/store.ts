@@ -22,6 +22,9 @@ import {
   instanceFromRow,
   outboxValues,
   updateValues,
+  ALL_UPDATE_COLUMNS,
+  changedColumns,
+  pickColumns,
   type EncodedEvent,
   type EncodedHistory,
   type EncodedInstance,
@@ -268,7 +271,7 @@ export class MysqlStore implements Store {
   private async update(conn: PoolConnection, sql: MachineSql, c: Commit, instance: EncodedInstance): Promise<CommitResult> {
     const r = c.record;
     const values = updateValues(instance);
-    const update = fastUpdate(sql, c, values);
+    const update = fastUpdate(sql, c, values, ALL_UPDATE_COLUMNS);
     const fast = () => this.run(conn, update.text, update.values);
     const asWritten = update.asWritten;
     if ((await fast()).affectedRows === 1) return asWritten;
@@ -328,7 +331,8 @@ export class MysqlStore implements Store {
    * matches: an unfenced instance-only commit is one autocommit UPDATE; otherwise, on a pool of
    * ours (multi-statement), `START TRANSACTION`, the fence UPDATEs and the instance UPDATE go in
    * one round trip and, once every one of them matched its row, the INSERTs and COMMIT in a
-   * second, where statement by statement takes four or more. Null when an UPDATE matched no row,
+   * second, where statement by statement takes four or more. On our pools the instance UPDATE
+   * writes only the columns that changed since `previous`. Null when an UPDATE matched no row,
    * or the commit is too large to send at once: nothing was written, and the full path tells a
    * lost lock, a stale version, a pending pause and a missing row apart.
    */
@@ -340,13 +344,23 @@ export class MysqlStore implements Store {
     history: EncodedHistory[],
     events: EncodedEvent[],
   ): Promise<CommitResult | null> {
-    const update = fastUpdate(sql, c, updateValues(instance));
     const fence = c.fence ?? [];
-    if (fence.length === 0 && history.length === 0 && events.length === 0) {
+    const alone = fence.length === 0 && history.length === 0 && events.length === 0;
+    if (alone && (!this.ownsPool || c.record.serializedState.length > BATCH_CHARS)) {
+      // One prepared UPDATE of every column: on a caller's pool, or with data too large to inline.
+      const update = fastUpdate(sql, c, updateValues(instance), ALL_UPDATE_COLUMNS);
       return (await this.write(scope, update.text, update.values)).affectedRows === 1 ? update.asWritten : null;
     }
     // The fence UPDATEs count a row whose values stay as they were: that needs the FOUND_ROWS flag of our pools.
     if (!this.ownsPool) return null;
+    // Only the columns that changed: a narrower UPDATE costs the server less. Its text varies
+    // with the columns, so it goes as text with its values inlined, never as a prepared statement.
+    const columns = changedColumns(c.record, c.previous);
+    const update = fastUpdate(sql, c, pickColumns(updateValues(instance), columns), columns);
+    if (alone) {
+      const text = inlineValues(update.text, update.values, (value) => this.pool.escape(value));
+      return (await this.writeText(scope, text)).affectedRows === 1 ? update.asWritten : null;
+    }
     const fenceText = fence.map((f) => this.shared.fenceUpdate(f.key === GLOBAL_KEY, c.releaseLocks === true));
     const begin = {
       text: ['START TRANSACTION', ...fenceText, update.text].join(';\n'),
@@ -462,6 +476,15 @@ export class MysqlStore implements Store {
     }
   }
 
+  /** One statement, values inlined, outside a transaction (autocommit); not retried. */
+  private async writeText(scope: ErrorScope, text: string): Promise<ResultSetHeader> {
+    try {
+      return await this.once(() => this.pool.query<ResultSetHeader>(text), false);
+    } catch (cause) {
+      throw storeError(scope, cause);
+    }
+  }
+
   private async read(scope: ErrorScope, sql: string, values: SqlValue[], prepared: boolean): Promise<Rows> {
     try {
       return await this.once(() => (prepared ? this.pool.execute<Rows>(sql, values) : this.pool.query<Rows>(sql, values)), true);
@@ -565,12 +588,21 @@ export class MysqlStore implements Store {
  * The UPDATE of a commit that assumes the stored pause flag is clear (or is being cleared),
  * with the flag and reason the row holds once it matches.
  */
-function fastUpdate(sql: MachineSql, c: Commit, values: SqlValue[]): { text: string; values: SqlValue[]; asWritten: CommitResult } {
+function fastUpdate(
+  sql: MachineSql,
+  c: Commit,
+  values: SqlValue[],
+  columns: number,
+): { text: string; values: SqlValue[]; asWritten: CommitResult } {
   const r = c.record;
   return c.clearPauseRequest
-    ? { text: sql.updateClearing, values: [...values, r.pauseReason, r.id, c.expectedVersion], asWritten: { pauseRequested: false, pauseReason: r.pauseReason } }
+    ? {
+        text: sql.update('clearing', columns),
+        values: [...values, r.pauseReason, r.id, c.expectedVersion],
+        asWritten: { pauseRequested: false, pauseReason: r.pauseReason },
+      }
     : {
-        text: sql.updateUnpaused,
+        text: sql.update('unpaused', columns),
         values: [...values, r.pauseRequested ? 1 : 0, r.pauseReason, r.id, c.expectedVersion],
         asWritten: { pauseRequested: r.pauseRequested, pauseReason: r.pauseReason },
       };

@@ -117,6 +117,41 @@ describe.skipIf(unavailable !== null)('MysqlStore', () => {
     expect((r3!['created_at'] as Date).toISOString()).toBe(e3.time);
   });
 
+  describe('a commit given the previous record writes only the fields that changed', () => {
+    // A column changed behind the store's back (no new version) shows which columns a commit sent.
+    const tamper = (id: string) => raw.query(`UPDATE \`${prefix}${M}\` SET user_id = 'tampered', kafka_event_topic = 'tampered' WHERE id = ?`, [id]);
+
+    for (const withHistory of [false, true]) {
+      it(`${withHistory ? 'with history rows' : 'alone'}: unchanged fields are left as stored, changed ones written`, async () => {
+        const rec = instanceRecord(M);
+        await store.insert(rec, []);
+        await tamper(rec.id);
+        const next = nextRecord(rec, { kafkaEventTopic: 'orders.v2', lastError: { name: 'Error', message: 'retried' }, attempts: 1 });
+        const history = withHistory ? [historyRecord(rec, 1)] : [];
+        await store.commit({ record: next, previous: rec, expectedVersion: rec.version, history, events: [] });
+        // user_id was unchanged from `previous`, so not sent; the topic was changed, so written.
+        expect(await store.get(M, rec.id)).toEqual({ ...next, userId: 'tampered' });
+
+        // Without `previous`, every field is written.
+        await tamper(rec.id);
+        const last = nextRecord(next);
+        await store.commit({ record: last, expectedVersion: next.version, history: [], events: [] });
+        expect(await store.get(M, rec.id)).toEqual(last);
+      });
+    }
+
+    it('dates equal to the millisecond count as unchanged, a new error object as changed', async () => {
+      const rec = instanceRecord(M, { nextRunAt: new Date('2030-01-01T00:00:00.000Z'), lastError: { name: 'Error', message: 'first' } });
+      await store.insert(rec, []);
+      await raw.query(`UPDATE \`${prefix}${M}\` SET next_run_at = '2031-01-01 00:00:00.000', last_error = '{"name":"Error","message":"behind"}' WHERE id = ?`, [rec.id]);
+      const next = nextRecord(rec, { nextRunAt: new Date(rec.nextRunAt!.getTime()), lastError: { name: 'Error', message: 'first' } });
+      await store.commit({ record: next, previous: rec, expectedVersion: rec.version, history: [], events: [] });
+      const stored = await store.get(M, rec.id);
+      expect(stored?.nextRunAt).toEqual(new Date('2031-01-01T00:00:00.000Z'));
+      expect(stored?.lastError).toEqual({ name: 'Error', message: 'first' });
+    });
+  });
+
   it('a stale version throws FSM_STALE_VERSION naming machine, id and version, and writes nothing', async () => {
     const rec = instanceRecord(M);
     await store.insert(rec, []);
