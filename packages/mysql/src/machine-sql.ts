@@ -141,6 +141,11 @@ export class MachineSql {
     return `UPDATE ${quoteId(this.tables.instances)} SET \`lease_owner\` = ?, \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND WHERE \`id\` IN ${tuple(ids)}`;
   }
 
+  /** Extends a running instance's lease while its owner holds it at the version it committed. */
+  get renewLease(): string {
+    return `UPDATE ${quoteId(this.tables.instances)} SET \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND WHERE \`id\` = ? AND \`lease_owner\` = ? AND \`version\` = ? AND \`status\` = 'running'`;
+  }
+
   unclaim(ids: number): string {
     return `UPDATE ${quoteId(this.tables.instances)} SET \`lease_owner\` = NULL, \`lease_expires_at\` = NULL WHERE \`lease_owner\` = ? AND \`id\` IN ${tuple(ids)}`;
   }

@@ -6,6 +6,7 @@ import {
   type FsmEvent,
   type HistoryRecord,
   type InstanceRecord,
+  type LeaseRenewal,
   type ListFilter,
   type Store,
 } from '@fsmkit/runtime';
@@ -233,6 +234,15 @@ export class MysqlStore implements Store {
       if (ids.length > 0) await conn.query(sql.lease(ids.length), [owner, Math.round(options.leaseMs * 1000), ...ids]);
       return ids;
     });
+  }
+
+  async renewLease(machine: string, id: string, lease: LeaseRenewal): Promise<boolean> {
+    const sql = this.sql(machine);
+    if (!storableId(id)) return false;
+    const values = [Math.round(lease.leaseMs * 1000), id, lease.owner.slice(0, LEASE_OWNER_CHARS), lease.version];
+    // Extending a lease is idempotent, so a lost connection may be retried like a read.
+    const result = await this.write({ operation: 'renew the lease of', machine, id }, sql.renewLease, values, true);
+    return result.affectedRows === 1;
   }
 
   async unclaim(machine: string, ids: string[], owner: string): Promise<void> {

@@ -27,7 +27,7 @@ describe.skipIf(unavailable !== null)('MysqlStore.claim', () => {
 
   beforeAll(async () => {
     store = createMysqlStore({ tablePrefix: prefix, poolSize: 4 });
-    await store.ensureSchema(Array.from({ length: 8 }, (_, i) => ({ name: `claim${i + 1}` })));
+    await store.ensureSchema(Array.from({ length: 10 }, (_, i) => ({ name: `claim${i + 1}` })));
     raw = await rawConnection();
   });
   afterAll(async () => {
@@ -113,6 +113,52 @@ describe.skipIf(unavailable !== null)('MysqlStore.claim', () => {
     expect(left).toBeGreaterThan(28_000);
     expect(left).toBeLessThanOrEqual(30_000);
     expect(await store.claim(m, { owner: 'w', limit: 10, leaseMs: 1000 })).toEqual([]);
+  });
+
+  it("renewLease extends a running instance's lease for its owner at its version, and nothing else", async () => {
+    const m = machine();
+    const rec = await insert(m, { status: 'running', version: 3, leaseOwner: 'me', leaseExpiresAt: new Date(Date.now() + 200) });
+    const left = async () => {
+      const [rows] = await raw.query<RowDataPacket[]>(`SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(3), lease_expires_at) AS us FROM \`${prefix}${m}\` WHERE id = ?`, [rec.id]);
+      return Number(rows[0]!['us']) / 1000;
+    };
+    expect(await store.renewLease(m, rec.id, { owner: 'me', version: 3, leaseMs: 60_000 })).toBe(true);
+    expect(await left()).toBeGreaterThan(58_000);
+    // Someone else's, an older version's, or no instance: refused and unchanged.
+    expect(await store.renewLease(m, rec.id, { owner: 'other', version: 3, leaseMs: 600_000 })).toBe(false);
+    expect(await store.renewLease(m, rec.id, { owner: 'me', version: 2, leaseMs: 600_000 })).toBe(false);
+    expect(await store.renewLease(m, 'no-such-id', { owner: 'me', version: 3, leaseMs: 600_000 })).toBe(false);
+    expect(await left()).toBeLessThan(60_000);
+    // Not running any more: a late renewal must not bring a lease back.
+    const done = await insert(m, { status: 'done', leaseOwner: 'me', leaseExpiresAt: null });
+    expect(await store.renewLease(m, done.id, { owner: 'me', version: done.version, leaseMs: 60_000 })).toBe(false);
+    expect((await store.get(m, done.id))!.leaseExpiresAt).toBeNull();
+    expect((await store.get(m, rec.id))!.version).toBe(3);
+  });
+
+  it('a step that outlasts the instance lease is not taken over while its process lives', async () => {
+    const m = machine();
+    let runs = 0;
+    let finish!: () => void;
+    const slow = new Promise<void>((r) => (finish = r));
+    const definition = defineMachine({
+      name: m,
+      steps: { long: { order: 1 } },
+      methods: {
+        async long() {
+          runs++;
+          await slow;
+        },
+      },
+    });
+    const leaseMs = 150;
+    const driving = createRunner(definition, { store, instanceLeaseMs: leaseMs, owner: 'driver' }).start({});
+    const worker = createRunner(definition, { store, instanceLeaseMs: leaseMs, owner: 'other' }).work({ pollMs: 10 });
+    await sleep(leaseMs * 8);
+    finish();
+    const done = await driving;
+    await worker.stop();
+    expect([done.status, runs, worker.stats.claimed]).toEqual(['done', 1, 0]);
   });
 
   it('concurrent claimers on separate connections never get the same instance', async () => {

@@ -3,7 +3,7 @@ export { createRunner, EVENT_SCHEMA_VERSION, type CreateOptions, type MachineRun
 export type { Instance, HistoryEntry } from './instance.js';
 export { FsmError, isFsmError, errorInfo, type ErrorInfo, type FsmErrorCode } from './errors.js';
 export type { InstanceRecord, HistoryRecord, FsmEvent, FsmEventType, InstanceStatus, Direction } from './records.js';
-export type { Store, Commit, CommitResult, ListFilter, ClaimOptions } from './store.js';
+export type { Store, Commit, CommitResult, ListFilter, ClaimOptions, LeaseRenewal } from './store.js';
 export { Worker, type WorkOptions } from './worker.js';
 export type { Locker, Lease, AcquireMode, AcquireOptions } from './locker.js';
 export type { EventSink } from './event-sink.js';

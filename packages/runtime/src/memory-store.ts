@@ -2,7 +2,7 @@ import { FsmError } from './errors.js';
 import type { EventSink } from './event-sink.js';
 import { noopLogger, type Logger } from './logger.js';
 import type { FsmEvent, HistoryRecord, InstanceRecord } from './records.js';
-import type { ClaimOptions, Commit, CommitResult, ListFilter, Store } from './store.js';
+import type { ClaimOptions, Commit, CommitResult, LeaseRenewal, ListFilter, Store } from './store.js';
 
 export interface MemoryStoreOptions {
   /** Receives events after each commit, in order, best effort (failures are logged, not thrown). */
@@ -133,6 +133,13 @@ export class MemoryStore implements Store {
       r.leaseExpiresAt = new Date(now + options.leaseMs);
     }
     return claimed.map((r) => r.id);
+  }
+
+  async renewLease(machine: string, id: string, lease: LeaseRenewal): Promise<boolean> {
+    const r = this.instances.get(machine)?.get(id);
+    if (!r || r.status !== 'running' || r.leaseOwner !== lease.owner || r.version !== lease.version) return false;
+    r.leaseExpiresAt = new Date(Date.now() + lease.leaseMs);
+    return true;
   }
 
   async unclaim(machine: string, ids: string[], owner: string): Promise<void> {

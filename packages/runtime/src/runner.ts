@@ -56,7 +56,10 @@ export interface RunnerOptions {
    * for instances a worker drives.
    */
   durableTimers?: boolean;
-  /** How long a running instance's lease lasts; a worker takes over an instance whose lease ran out. Default 30 s. */
+  /**
+   * How long a running instance's lease lasts without renewal; it is renewed while the drive
+   * runs, so a worker takes over only an instance whose process died. Default 30 s.
+   */
   instanceLeaseMs?: number;
 }
 
@@ -114,6 +117,12 @@ interface DriveIntent {
   worker?: Worker;
   direction?: Direction;
   resume?: { patch: Record<string, unknown> | undefined };
+}
+
+/** What a drive last committed, while the instance is `running` under its lease: kept alive by renewal. */
+interface InstanceLease {
+  version: number;
+  running: boolean;
 }
 
 /** The locks a drive holds; `released` once a store ended them within the drive's last commit, `over` once the drive ended. */
@@ -396,12 +405,16 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     }
     const held: HeldLocks = { leases, released: false, over: false };
     const renewal = this.renewWhileRunning(held);
+    const lease: InstanceLease = { version: 0, running: false };
+    const leaseRenewal = this.renewInstanceLease(id, lease);
     this.driving.add(id);
     try {
       // Another holder may have moved it while we waited for the lock.
       const rec = leases.length > 0 ? await this.load(id) : first;
-      return await this.steps(rec, intent, held);
+      return await this.steps(rec, intent, held, lease);
     } finally {
+      lease.running = false;
+      clearInterval(leaseRenewal);
       this.driving.delete(id);
       this.localPauses.delete(id);
       clearInterval(renewal);
@@ -410,7 +423,7 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     }
   }
 
-  private async steps(rec: InstanceRecord, intent: DriveIntent, held: HeldLocks): Promise<Instance<TData, TState>> {
+  private async steps(rec: InstanceRecord, intent: DriveIntent, held: HeldLocks, lease: InstanceLease): Promise<Instance<TData, TState>> {
     /** The record as stored, taken before anything changes it, so that a commit may write only what changed. */
     let stored: InstanceRecord = { ...rec };
     const allowed = intent.resume ? RESUMABLE : intent.direction === 'backward' ? BACKABLE : RUNNABLE;
@@ -448,6 +461,8 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       if (releaseLocks && result.locksReleased) held.released = true;
       stored = { ...rec };
       version = rec.version;
+      lease.version = version;
+      lease.running = status === 'running';
       history = [];
       events = [];
       clearPause = false;
@@ -470,6 +485,7 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     if (rec.status === 'failed' || rec.status === 'paused' || rec.status === 'done') rec.lastError = null;
 
     // Mark it running, so that `pause(id)` from anywhere knows to ask rather than write.
+    if (intent.marked) Object.assign(lease, { version: rec.version, running: true });
     const marked = intent.marked ? null : await save('running');
     if (marked?.pauseRequested && !intent.resume) pauseWanted = { reason: marked.pauseReason };
 
@@ -768,6 +784,33 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       leases.push(lease);
     }
     return leases;
+  }
+
+  /**
+   * Keeps a running instance's lease alive while its drive lasts, however long a step takes, so
+   * that workers take over only the instances of a process that died.
+   */
+  private renewInstanceLease(id: string, lease: InstanceLease): NodeJS.Timeout | undefined {
+    const store = this.store;
+    if (!store.renewLease) return undefined;
+    const renew = store.renewLease.bind(store);
+    const machine = this.model.name;
+    const leaseMs = this.options.instanceLeaseMs ?? 30_000;
+    const timer = setInterval(() => {
+      if (!lease.running) return;
+      const version = lease.version;
+      renew(machine, id, { owner: this.owner, version, leaseMs }).then(
+        // A renewal that crossed a commit of this drive is no loss.
+        (ok) =>
+          ok ||
+          !lease.running ||
+          lease.version !== version ||
+          this.logger.warn('instance lease lost while running; a worker may run this step too, and only one of them will commit', { machine, id }),
+        (error: unknown) => this.logger.warn('instance lease renewal failed', { machine, id, error }),
+      );
+    }, Math.max(50, Math.floor(leaseMs / 3)));
+    timer.unref();
+    return timer;
   }
 
   private renewWhileRunning(held: HeldLocks): NodeJS.Timeout | undefined {

@@ -71,11 +71,26 @@ export interface Store {
    */
   claim?(machine: string, options: ClaimOptions): Promise<string[]>;
   /**
+   * Extends the lease of a running instance while `owner` still holds it at `version`, so that
+   * no worker takes over a step that is still running; false when the lease is not the
+   * caller's any more (the instance moved on, or another worker claimed it). Optional: without
+   * it, a step that outlasts the lease may be run again by a worker (it still commits once).
+   */
+  renewLease?(machine: string, id: string, lease: LeaseRenewal): Promise<boolean>;
+  /**
    * Gives back claimed instances a worker will not drive after all (it is stopping), so other
    * workers need not wait for the claim to expire. Only the owner's claims are cleared.
    */
   unclaim?(machine: string, ids: string[], owner: string): Promise<void>;
   close?(): Promise<void>;
+}
+
+export interface LeaseRenewal {
+  owner: string;
+  /** The version the owner last committed. */
+  version: number;
+  /** The new lease, from now. */
+  leaseMs: number;
 }
 
 export interface ClaimOptions {

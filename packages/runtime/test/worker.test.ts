@@ -111,6 +111,38 @@ describe('workers on the memory store', () => {
     expect((await runner.get(created.id)).data.n).toBe(1);
   });
 
+  it('never takes over a step that outlasts the instance lease while its process lives: the drive renews it', async () => {
+    const slow = gate();
+    let runs = 0;
+    const def = machine<{ n: number }>(
+      { name: 'longstep' },
+      { long: { order: 1 }, after: { order: 2 } },
+      {
+        long: async (ctx) => {
+          runs++;
+          await slow.wait;
+          ctx.data.n = 1;
+        },
+        after: (ctx) => void (ctx.data.n += 1),
+      },
+    );
+    const store = new MemoryStore();
+    const leaseMs = 60;
+    const driving = createRunner(def, { store, instanceLeaseMs: leaseMs, owner: 'driver' }).start({ n: 0 });
+    const other = createRunner(def, { store, instanceLeaseMs: leaseMs, owner: 'other' });
+    const worker = other.work({ pollMs: 5 });
+    // Ten leases long: without renewal the worker would claim it and run the step again.
+    await new Promise((r) => setTimeout(r, leaseMs * 10));
+    const [running] = await other.list();
+    expect(running).toMatchObject({ status: 'running', version: 2 });
+    slow.open();
+    const done = await driving;
+    await worker.stop();
+    expect([done.status, done.data.n, runs]).toEqual(['done', 2, 1]);
+    expect(worker.stats.driven).toBe(0);
+    expect((await other.history(done.id)).map((h) => h.step)).toEqual(['long', 'after']);
+  });
+
   it('stop() gives back a claimed instance that waits for a lock, without running or marking it', async () => {
     const held = gate();
     const entered = gate();
