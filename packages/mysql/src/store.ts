@@ -90,6 +90,7 @@ export class MysqlStore implements Store {
   private readonly timeout: number;
   /** Lockers made by `locker()`: told when a commit releases a key, to wake their waiters. */
   private readonly lockers = new Set<MysqlLocker>();
+  private sharedLocker: MysqlLocker | undefined;
 
   constructor(options: MysqlStoreOptions = {}) {
     this.schema = options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix };
@@ -252,10 +253,17 @@ export class MysqlStore implements Store {
     await this.write({ operation: 'unclaim instances of', machine }, sql.unclaim(asked.length), [owner.slice(0, LEASE_OWNER_CHARS), ...asked], true);
   }
 
-  /** A locker on this store's pool and tables, whose tokens this store's commits check. */
+  /**
+   * A locker on this store's pool and tables, whose tokens this store's commits check; the one
+   * a runner on this store uses by default. Without options, always the same locker, so that
+   * every runner of the store wakes the others' waiters at once.
+   */
   locker(options: Omit<MysqlLockerOptions, 'pool' | 'tablePrefix' | keyof PoolSettings> = {}): MysqlLocker {
+    const shared = Object.keys(options).length === 0;
+    if (shared && this.sharedLocker !== undefined) return this.sharedLocker;
     const locker = createMysqlLocker({ ...options, ...this.schema, pool: this.pool });
     this.lockers.add(locker);
+    if (shared) this.sharedLocker = locker;
     return locker;
   }
 
@@ -452,7 +460,7 @@ export class MysqlStore implements Store {
       if (current?.token === token && current.live) continue;
       const why =
         current === undefined
-          ? 'the lock is no longer held'
+          ? "this store's tables hold no such lock: it was taken with another locker (a runner on this store uses store.locker() unless given one), or swept since"
           : current.token === token
             ? 'its lease expired'
             : `another holder took it (token ${current.token})`;

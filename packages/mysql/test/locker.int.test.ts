@@ -1,6 +1,6 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AcquireOptions } from '@fsmkit/runtime';
+import { createRunner, defineMachine, MemoryLocker, type AcquireOptions } from '@fsmkit/runtime';
 import { createMysqlLocker, createMysqlStore, type MysqlLocker, type MysqlStore } from '../src/index.js';
 import { dropTablesWithPrefix, mysqlUnavailable, rawConnection, uniquePrefix } from './support/db.js';
 import { instanceRecord, nextRecord } from './support/records.js';
@@ -223,6 +223,27 @@ describe.skipIf(unavailable !== null)('MysqlLocker', () => {
     expect(rows.map((r) => (r['lock_key'] as string).length)).toEqual([191, 191]);
     await locker.release(a);
     await locker.release(b);
+  });
+
+  it("a runner on the store locks in the store's tables unless given another locker", async () => {
+    const machine = defineMachine<{ n: number }>({
+      name: M,
+      lock: { scope: 'local', by: 'user' },
+      steps: { only: { order: 1 } },
+      methods: { only: (ctx) => void (ctx.data.n += 1) },
+    });
+    await store.ensureSchema([machine.model]);
+    expect(store.locker()).toBe(locker);
+    const done = await createRunner(machine, { store }).start({ n: 0 }, { userId: 'by-default' });
+    expect([done.status, done.data.n]).toEqual(['done', 1]);
+    // The lease was taken and ended in MySQL, where every process sees it.
+    expect(await row('local_lock', 'user:by-default')).toMatchObject({ state_machine_id: done.id, owner: null, live: 0 });
+
+    // A lock taken elsewhere is refused by the commit, with the reason.
+    const runner = createRunner(machine, { store, locker: new MemoryLocker() });
+    const error = await runner.start({ n: 0 }, { userId: 'elsewhere' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'FSM_LOCK_LOST' });
+    expect((error as Error).message).toContain('taken with another locker');
   });
 
   it('sweep deletes only rows whose lease ended longer ago than asked', async () => {

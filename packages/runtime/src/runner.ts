@@ -29,7 +29,10 @@ export const EVENT_SCHEMA_VERSION = 1;
 export interface RunnerOptions {
   /** Where instances live. Default: a new in-memory store. */
   store?: Store;
-  /** Default: one in-process locker shared by every runner of the process. */
+  /**
+   * Default: the store's own locker when it has one (`MysqlStore`: locks in MySQL, checked by
+   * its commits), else one in-process locker shared by every runner of the process.
+   */
   locker?: Locker;
   serializer?: Serializer;
   logger?: Logger;
@@ -187,7 +190,7 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     }
     this.model.steps.forEach((s, i) => this.stepIndex.set(s.name, i));
     this.store = options.store ?? new MemoryStore();
-    this.locker = options.locker ?? processLocker;
+    this.locker = options.locker ?? this.store.locker?.() ?? processLocker;
     this.serializer = options.serializer ?? superjsonSerializer;
     this.logger = options.logger ?? noopLogger;
     this.hash = definitionHash(this.model);

@@ -1,4 +1,5 @@
 import type { LockModel } from '@fsmkit/decorators';
+import type { Locker } from './locker.js';
 import type { FsmEvent, HistoryRecord, InstanceRecord, InstanceStatus } from './records.js';
 
 /** What one commit writes, atomically: the instance, its new history rows and its events. */
@@ -82,6 +83,12 @@ export interface Store {
    * workers need not wait for the claim to expire. Only the owner's claims are cleared.
    */
   unclaim?(machine: string, ids: string[], owner: string): Promise<void>;
+  /**
+   * The locker whose leases this store's commits check (a store that keeps locks in its own
+   * tables). A runner on this store uses it unless given another. Optional: the in-process
+   * locker is the default otherwise.
+   */
+  locker?(): Locker;
   close?(): Promise<void>;
 }
 
