@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ts } from 'ts-morph';
 import { ConfigError } from './config.js';
+import { BaseResolver, type TypeInFile } from './extract/bases.js';
 import { scanMachines } from './extract/classes.js';
 import { dataTypeRef } from './extract/data-type.js';
 import { scopeOf } from './extract/file-scope.js';
@@ -29,6 +30,8 @@ export interface ExtractOptions {
 export function extract(options: ExtractOptions): Extraction {
   const files = [...new Set(options.files)].sort();
   const schemas = new SchemaCollector(options.tsconfig ? tsconfigOptions(options.tsconfig) : {});
+  // Base classes may live in files outside `files`; each is parsed once, when first extended.
+  const bases = new BaseResolver();
   const pending: Array<{ machine: Omit<ExtractedMachine, 'data'>; data: Omit<DataTypeInfo, 'schema'>; schema?: number }> = [];
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
@@ -36,21 +39,21 @@ export function extract(options: ExtractOptions): Extraction {
     if (!text.includes('Machine') && !text.includes('@fsmkit/')) continue;
     const scope = scopeOf(parse(file, text));
     // Everything needed from the tree is taken now, so it can be collected before the next file.
-    for (const { dataNodes, ...machine } of scanMachines(scope)) {
-      const node = dataNodes[0];
-      if (!node) {
+    for (const { dataTypes, ...machine } of scanMachines(scope, bases)) {
+      const first = dataTypes[0];
+      if (!first) {
         pending.push({ machine, data: { ref: { kind: 'unknown', reason: 'none' }, conflicts: [] } });
         continue;
       }
-      const written = normalized(node, scope.sourceFile);
+      const written = normalized(first);
       pending.push({
         machine,
         data: {
-          ref: dataTypeRef(node, scope),
-          loc: locate(node, scope.sourceFile),
-          conflicts: dataNodes.filter((n) => normalized(n, scope.sourceFile) !== written).map((n) => locate(n, scope.sourceFile)),
+          ref: dataTypeRef(first.node, first.scope),
+          loc: locate(first.node, first.scope.sourceFile),
+          conflicts: dataTypes.filter((t) => normalized(t) !== written).map((t) => locate(t.node, t.scope.sourceFile)),
         },
-        schema: schemas.add(scope.sourceFile, node),
+        schema: schemas.add(first.scope.sourceFile, first.node),
       });
     }
   }
@@ -62,8 +65,9 @@ export function extract(options: ExtractOptions): Extraction {
   return { machines, files };
 }
 
-function normalized(node: ts.Node, sourceFile: ts.SourceFile): string {
-  return node.getText(sourceFile).replace(/\s+/g, '');
+/** The type as written, without whitespace: steps agree on the data type when these are equal. */
+function normalized({ node, scope }: TypeInFile): string {
+  return node.getText(scope.sourceFile).replace(/\s+/g, '');
 }
 
 /** Compiler options of a tsconfig (its `paths` and `baseUrl` matter here). */

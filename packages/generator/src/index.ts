@@ -13,6 +13,7 @@ export type {
   ExtractOptions,
   JsonSchema,
   LiteralValue,
+  UnresolvedBase,
 } from './extract.js';
 export { buildModels, MODEL_VERSION } from './model.js';
 export type { ExtractionProblem, ExtractionProblemCode, MachineEntry } from './model.js';

@@ -11,7 +11,7 @@ import {
 } from '@fsmkit/decorators';
 import type { SourceLocation } from './diagnostics.js';
 import type { LiteralValue } from './extract/literals.js';
-import type { DataTypeInfo, ExtractedDecorator, ExtractedMachine, ExtractedStep, Extraction } from './extract/types.js';
+import type { DataTypeInfo, ExtractedDecorator, ExtractedMachine, ExtractedStep, Extraction, UnresolvedBase } from './extract/types.js';
 
 export { MODEL_VERSION } from '@fsmkit/decorators';
 
@@ -39,8 +39,10 @@ export interface MachineEntry {
   source: string;
   /** Name the class is exported by (`default` for a default export); absent when not exported. */
   exportName?: string;
-  /** Methods of the class; absent when it extends another class whose methods are unknown. */
+  /** Methods of the class and its ancestors; absent when an ancestor cannot be read from source. */
   methods?: string[];
+  /** The ancestor that cannot be read from source, if any. */
+  unresolvedBase?: UnresolvedBase;
   data: DataTypeInfo;
   /** Model path (dot-joined, `''` for the class) -> where it is written. */
   locations: Record<string, SourceLocation>;
@@ -115,7 +117,8 @@ function toEntry(machine: ExtractedMachine): MachineEntry {
 
   const entry: MachineEntry = { model, source: machine.file, data: machine.data, locations, problems };
   if (machine.exportName !== undefined) entry.exportName = machine.exportName;
-  if (!machine.extendsBase) entry.methods = [...machine.methods];
+  if (machine.unresolvedBase) entry.unresolvedBase = machine.unresolvedBase;
+  else entry.methods = [...machine.methods];
   return entry;
 }
 

@@ -1,6 +1,7 @@
 import { relative, sep } from 'node:path';
 import { checkModel, type ModelProblemCode } from '@fsmkit/decorators';
 import { sortDiagnostics, type Diagnostic, type Severity, type SourceLocation } from './diagnostics.js';
+import type { UnresolvedBase } from './extract/types.js';
 import type { ExtractionProblemCode, MachineEntry } from './model.js';
 
 /** Every stable code `fsm generate` can report. */
@@ -43,13 +44,8 @@ export function validate(entries: readonly MachineEntry[], options: ValidateOpti
         `class ${model.className} is not exported: add \`export\`, the generated runner imports it`,
         entry.locations['']!,
       );
-    if (!entry.methods)
-      report(
-        'FSM_W_EXTENDS',
-        `${model.className} extends another class: steps, @Lock and back handlers it inherits are not read from source; declare them on ${model.className}`,
-        entry.locations['']!,
-        'warning',
-      );
+    if (entry.unresolvedBase)
+      report('FSM_W_EXTENDS', unresolvedBaseMessage(model.className, entry.unresolvedBase), entry.locations['']!, 'warning');
     for (const conflict of entry.data.conflicts)
       report(
         'FSM_E_DATA_TYPE_MISMATCH',
@@ -66,6 +62,15 @@ export function validate(entries: readonly MachineEntry[], options: ValidateOpti
   }
   reportDuplicates(entries, options.root, diagnostics);
   return sortDiagnostics(diagnostics);
+}
+
+/** Which base could not be read, why, and what that leaves out of the model. */
+function unresolvedBaseMessage(className: string, base: UnresolvedBase): string {
+  const how = base.className === className ? 'extends' : `inherits, through ${base.className}, from`;
+  return (
+    `${className} ${how} ${base.text}, which is not read from source (${base.reason}): ` +
+    `steps, @Lock and back handlers it inherits from there are ignored; declare them on ${className}`
+  );
 }
 
 /** A machine name may be used once in the whole project: it names tables, topics and files. */

@@ -20,6 +20,22 @@ describe('buildModels', () => {
     for (const e of entries) expect(e.model).toEqual(machineModelOf(classes[e.model.className]!));
   });
 
+  it('gives the model the decorators build for classes that inherit steps and @Lock', async () => {
+    const files = ['express.machine.ts', 'letter.machine.ts', 'parcel.machine.ts'].map((f) => fixture('inherit', 'src', f));
+    const inheriting = buildModels(extract({ files }));
+    const classes: Record<string, AnyClass> = {
+      ExpressParcelMachine: (await import('./fixtures/inherit/src/express.machine.js')).ExpressParcelMachine,
+      LetterMachine: (await import('./fixtures/inherit/src/letter.machine.js')).LetterMachine,
+      ParcelMachine: (await import('./fixtures/inherit/src/parcel.machine.js')).ParcelMachine,
+    };
+    expect(inheriting.map((e) => e.model.className)).toEqual(Object.keys(classes));
+    for (const e of inheriting) {
+      expect(e.model).toEqual(machineModelOf(classes[e.model.className]!));
+      expect(e.problems).toEqual([]);
+      expect(e.unresolvedBase).toBeUndefined();
+    }
+  });
+
   it('fills defaults, normalises names and sorts steps by order', () => {
     expect(entry('PaymentMachine').model).toEqual({
       modelVersion: MODEL_VERSION,

@@ -25,6 +25,50 @@ export async function use(): Promise<OrderState> {
 }
 `;
 
+/** A consumer of runners whose machines inherit their first steps and data type from a base class. */
+const USE_INHERITED = `import { createExpressParcelRunner, createLetterRunner, type ExpressParcelState, type ParcelData } from './generated/index.js';
+
+export async function use(): Promise<ExpressParcelState> {
+  const data: ParcelData = { parcelId: 'p-1', log: [] };
+  const created = await createExpressParcelRunner().create(data);
+  // @ts-expect-error the data type comes from the generic base, bound by the subclass
+  await createExpressParcelRunner().create({ parcelId: 1 });
+  await createLetterRunner().create({ to: 'x', stamps: 0 });
+  const inherited: ExpressParcelState = 'register';
+  // @ts-expect-error replaced by the subclass's own step \`closed\`
+  const replaced: ExpressParcelState = 'close';
+  return created.state === inherited ? inherited : replaced;
+}
+`;
+
+/** Type errors in every .ts file under `dir`, under the strict NodeNext settings of the repository; '' if none. */
+function typeErrorsIn(dir: string): { files: string[]; errors: string } {
+  const project = new Project({
+    skipAddingFilesFromTsConfig: true,
+    compilerOptions: {
+      target: ts.ScriptTarget.ES2022,
+      lib: ['lib.es2023.d.ts'],
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      strict: true,
+      noUncheckedIndexedAccess: true,
+      verbatimModuleSyntax: true,
+      isolatedModules: true,
+      experimentalDecorators: true,
+      skipLibCheck: true,
+      noEmit: true,
+      types: ['node'],
+      typeRoots: [join(repo, 'node_modules', '@types')],
+      paths: { '@fsmkit/*': [join(repo, 'packages', '*', 'src', 'index.ts')] },
+    },
+  });
+  const ours = project.addSourceFilesAtPaths(join(dir, '**', '*.ts'));
+  project.resolveSourceFileDependencies();
+  const program = project.getProgram();
+  const diagnostics = ours.flatMap((f) => [...program.getSyntacticDiagnostics(f), ...program.getSemanticDiagnostics(f)]);
+  return { files: ours.map((f) => f.getBaseName()), errors: project.formatDiagnosticsWithColorAndContext(diagnostics) };
+}
+
 describe('generated runners', () => {
   it('typecheck against @fsmkit/runtime under the strict NodeNext settings of the repository', async () => {
     const dir = tempDir();
@@ -33,30 +77,21 @@ describe('generated runners', () => {
     expect(result.ok).toBe(true);
     writeFileSync(join(dir, 'src', 'use.ts'), USE);
 
-    const project = new Project({
-      skipAddingFilesFromTsConfig: true,
-      compilerOptions: {
-        target: ts.ScriptTarget.ES2022,
-        lib: ['lib.es2023.d.ts'],
-        module: ts.ModuleKind.NodeNext,
-        moduleResolution: ts.ModuleResolutionKind.NodeNext,
-        strict: true,
-        noUncheckedIndexedAccess: true,
-        verbatimModuleSyntax: true,
-        isolatedModules: true,
-        experimentalDecorators: true,
-        skipLibCheck: true,
-        noEmit: true,
-        types: ['node'],
-        typeRoots: [join(repo, 'node_modules', '@types')],
-        paths: { '@fsmkit/*': [join(repo, 'packages', '*', 'src', 'index.ts')] },
-      },
-    });
-    const ours = project.addSourceFilesAtPaths(join(dir, 'src', '**', '*.ts'));
-    expect(ours.map((f) => f.getBaseName())).toContain('order.runner.ts');
-    project.resolveSourceFileDependencies();
-    const program = project.getProgram();
-    const diagnostics = ours.flatMap((f) => [...program.getSyntacticDiagnostics(f), ...program.getSemanticDiagnostics(f)]);
-    expect(project.formatDiagnosticsWithColorAndContext(diagnostics)).toBe('');
+    const { files, errors } = typeErrorsIn(dir);
+    expect(files).toContain('order.runner.ts');
+    expect(errors).toBe('');
+  }, 60_000);
+
+  it('typecheck for machines that inherit steps and their data type from base classes', async () => {
+    const dir = tempDir();
+    copyInto(dir, fixture('inherit', 'src'));
+    copyInto(dir, fixture('inherit', 'shared'));
+    const result = await generate({ cwd: dir, include: ['src/**/*.machine.ts'], outDir: 'src/generated' });
+    expect(result.diagnostics).toEqual([]);
+    writeFileSync(join(dir, 'src', 'use.ts'), USE_INHERITED);
+
+    const { files, errors } = typeErrorsIn(dir);
+    expect(files).toEqual(expect.arrayContaining(['audited.ts', 'parcel.runner.ts', 'express_parcel.runner.ts', 'letter.runner.ts']));
+    expect(errors).toBe('');
   }, 60_000);
 });

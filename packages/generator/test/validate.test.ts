@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatDiagnostic } from '../src/diagnostics.js';
@@ -12,6 +12,14 @@ async function generateInvalid(...names: string[]) {
   const result = await generate({ cwd: dir, include: ['src/*.ts'], outDir: 'out' });
   expect(result.files).toEqual([]);
   expect(result.written).toEqual([]);
+  expect(existsSync(join(dir, 'out'))).toBe(false);
+  return result.diagnostics;
+}
+
+/** Generates from whatever `dir/src` holds; errors are expected, so nothing may be written. */
+async function generateInvalidIn(dir: string) {
+  const result = await generate({ cwd: dir, include: ['src/*.ts'], outDir: 'out' });
+  expect(result.ok).toBe(false);
   expect(existsSync(join(dir, 'out'))).toBe(false);
   return result.diagnostics;
 }
@@ -115,20 +123,135 @@ describe('validate', () => {
     expect(text.split('\n')[1]).toBe("    > 'order; DROP TABLE x'");
   });
 
-  it('warns, without failing, about a data type it cannot import and a class that extends another', async () => {
+  it('warns, without failing, about a data type it cannot import and a base class it cannot read', async () => {
     const dir = tempDir();
     copyInto(join(dir, 'src'), fixture('shop', 'src', 'report.machine.ts'));
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(
       join(dir, 'src', 'child.machine.ts'),
-      "import { Machine, Step } from '@fsmkit/decorators';\nclass Base {}\n@Machine({ name: 'child' })\nexport class Child extends Base {\n  @Step(1) go(): void {}\n}\n",
+      "import { Machine, Step } from '@fsmkit/decorators';\nimport { Base } from 'some-package';\n@Machine({ name: 'child' })\nexport class Child extends Base {\n  @Step(1) go(): void {}\n}\n",
     );
     const result = await generate({ cwd: dir, include: ['src/*.ts'], outDir: 'out' });
-    expect(result.diagnostics.map((d) => [d.code, d.severity, d.file, d.line])).toEqual([
-      ['FSM_W_EXTENDS', 'warning', 'src/child.machine.ts', 4],
-      ['FSM_W_DATA_TYPE_NOT_EXPORTED', 'warning', 'src/report.machine.ts', at(fixture('shop', 'src', 'report.machine.ts'), 'ReportData>').line],
+    const reportData = at(fixture('shop', 'src', 'report.machine.ts'), 'ReportData>');
+    expect(result.diagnostics.map((d) => [d.code, d.severity, d.file, d.line, d.column])).toEqual([
+      // At the class name: `export class Child`.
+      ['FSM_W_EXTENDS', 'warning', 'src/child.machine.ts', 4, 14],
+      ['FSM_W_DATA_TYPE_NOT_EXPORTED', 'warning', 'src/report.machine.ts', reportData.line, reportData.column],
     ]);
+    expect(result.diagnostics[0]!.message).toBe(
+      "Child extends Base, which is not read from source (it is imported from the package 'some-package'): " +
+        'steps, @Lock and back handlers it inherits from there are ignored; declare them on Child',
+    );
     expect(result.ok).toBe(true);
     expect(existsSync(join(dir, 'out', 'report.runner.ts'))).toBe(true);
+  });
+
+  it('names the ancestor whose base it cannot read', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(
+      join(dir, 'src', 'child.machine.ts'),
+      [
+        "import { Machine, Step } from '@fsmkit/decorators';",
+        'abstract class Middle extends Timestamped(Object) {}',
+        "@Machine({ name: 'child' })",
+        'export class Child extends Middle {',
+        "  @Step(1, { back: 'fromTheMixin' }) go(): void {}",
+        '}',
+        'declare function Timestamped<T>(base: T): T;',
+      ].join('\n'),
+    );
+    const result = await generate({ cwd: dir, include: ['src/*.ts'], outDir: 'out' });
+    // The mixin's methods are unknown, so `back` is not checked against them.
+    expect(result.diagnostics.map((d) => [d.code, d.file, d.line, d.message])).toEqual([
+      [
+        'FSM_W_EXTENDS',
+        'src/child.machine.ts',
+        4,
+        'Child inherits, through Middle, from Timestamped(Object), which is not read from source (only a class name is followed, not an expression): ' +
+          'steps, @Lock and back handlers it inherits from there are ignored; declare them on Child',
+      ],
+    ]);
+    expect(result.ok).toBe(true);
+  });
+
+  it('reads a base class in source without a warning, and checks back handlers against inherited methods', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(
+      join(dir, 'src', 'child.machine.ts'),
+      [
+        "import { Machine, Step } from '@fsmkit/decorators';",
+        'class Base {',
+        '  undo(): void {}',
+        '}',
+        "@Machine({ name: 'child' })",
+        'export class Child extends Base {',
+        "  @Step(1, { back: 'undo' }) go(): void {}",
+        "  @Step(2, { back: 'redo' }) again(): void {}",
+        '}',
+      ].join('\n'),
+    );
+    const result = await generate({ cwd: dir, include: ['src/*.ts'], outDir: 'out' });
+    expect(result.diagnostics.map((d) => [d.code, d.file, d.line, d.text])).toEqual([
+      ['FSM_E_BACK_MISSING', 'src/child.machine.ts', 8, "'redo'"],
+    ]);
+  });
+
+  it('reports a problem of an inherited step where the base class writes it', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'src'));
+    mkdirSync(join(dir, 'shared'));
+    const base = join(dir, 'shared', 'steps.ts');
+    writeFileSync(
+      base,
+      [
+        "import { Step, type StepContext } from '@fsmkit/decorators';",
+        'export abstract class Steps {',
+        '  @Step(1) first(ctx: StepContext<{ n: number }>): void {}',
+        '  @Step(2) second(ctx: StepContext<{ n: string }>): void {}',
+        "  @Step(3, { back: 'nowhere' }) third(): void {}",
+        '}',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'src', 'child.machine.ts'),
+      [
+        "import { Machine, Step } from '@fsmkit/decorators';",
+        "import { Steps } from '../shared/steps.js';",
+        "@Machine({ name: 'child' })",
+        'export class Child extends Steps {',
+        '  // Marked again: now order 2 twice, the inherited `second` being the later one.',
+        '  @Step(2) override first(): void {}',
+        '}',
+      ].join('\n'),
+    );
+    const diagnostics = await generateInvalidIn(dir);
+    const where = (snippet: string) => ({ file: 'shared/steps.ts', ...at(base, snippet), text: snippet });
+    expect(diagnostics).toEqual([
+      expect.objectContaining({ code: 'FSM_E_ORDER_DUPLICATE', ...where('2') }),
+      expect.objectContaining({ code: 'FSM_E_BACK_MISSING', ...where("'nowhere'") }),
+    ]);
+    expect(diagnostics[0]!.message).toBe('step order 2 is used by both "first" and "second"');
+  });
+
+  it('reports steps that disagree on the data type when one is inherited, at the inherited one', async () => {
+    const dir = tempDir();
+    copyInto(dir, fixture('inherit', 'shared'));
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(
+      join(dir, 'src', 'odd.machine.ts'),
+      [
+        "import { Machine, Step, type StepContext } from '@fsmkit/decorators';",
+        "import { AuditedParcel } from '../shared/index.js';",
+        "@Machine({ name: 'odd' })",
+        'export class OddMachine extends AuditedParcel {',
+        '  @Step(3) ship(ctx: StepContext<{ other: true }>): void {}',
+        '}',
+      ].join('\n'),
+    );
+    const diagnostics = await generateInvalidIn(dir);
+    // AuditedParcel<T = ParcelData>: its steps name ParcelData, through the default, as written in the base.
+    expect(diagnostics.map((d) => [d.code, d.file, d.text])).toEqual([['FSM_E_DATA_TYPE_MISMATCH', 'src/odd.machine.ts', '{ other: true }']]);
+    expect(diagnostics[0]!.message).toContain('this one differs from ParcelData');
   });
 });

@@ -1,4 +1,5 @@
 import { ts } from 'ts-morph';
+import { bindType, extendsClause, type Ancestry, type BaseResolver, type ClassInFile, type TypeInFile } from './bases.js';
 import { fsmNameOf, type FileScope } from './file-scope.js';
 import { locate, readLiteral } from './literals.js';
 import type { DecoratorName, ExtractedDecorator, ExtractedMachine, ExtractedStep } from './types.js';
@@ -7,37 +8,33 @@ const DECORATORS: ReadonlySet<string> = new Set<DecoratorName>(['Machine', 'Step
 
 /** A machine class as read from syntax alone; its data type is resolved afterwards. */
 interface ScannedMachine extends Omit<ExtractedMachine, 'data'> {
-  /** The `T` of `StepContext<T>` on each step's first parameter, in step order. */
-  dataNodes: ts.TypeNode[];
+  /** The `T` of `StepContext<T>` on each step's first parameter, in step order, each with its file. */
+  dataTypes: TypeInFile[];
 }
 
-/** Top-level classes of a file that carry `@Machine`. */
-export function scanMachines(scope: FileScope): ScannedMachine[] {
+/** What one class declares itself: its decorators, steps and methods. */
+interface OwnMembers {
+  decorators: ExtractedDecorator[];
+  steps: Array<{ step: ExtractedStep; data?: TypeInFile }>;
+  methods: string[];
+}
+
+/** Top-level classes of a file that carry `@Machine`, with what they inherit from classes in source. */
+export function scanMachines(scope: FileScope, bases: BaseResolver): ScannedMachine[] {
   const { sourceFile } = scope;
   const machines: ScannedMachine[] = [];
   for (const statement of sourceFile.statements) {
     if (!ts.isClassDeclaration(statement)) continue;
     const classDecorators = decoratorsOf(statement, scope);
+    // `@Machine` is not inherited: only the class's own counts.
     const machine = classDecorators.filter((d) => d.name === 'Machine');
     if (machine.length === 0) continue;
 
-    const steps: ExtractedStep[] = [];
-    const methods: string[] = [];
-    const dataNodes: ts.TypeNode[] = [];
-    for (const member of statement.members) {
-      const name = member.name && memberName(member.name, sourceFile);
-      if (name === undefined || isStatic(member)) continue;
-      if (ts.isMethodDeclaration(member) || (ts.isPropertyDeclaration(member) && isFunction(member.initializer))) {
-        methods.push(name);
-      }
-      if (!ts.isMethodDeclaration(member)) continue;
-      for (const decorator of decoratorsOf(member, scope)) {
-        if (decorator.name !== 'Step') continue;
-        steps.push({ method: name, loc: locate(member.name, sourceFile), decorator });
-        const dataNode = stepDataNode(member, scope);
-        if (dataNode) dataNodes.push(dataNode);
-      }
-    }
+    const self: ClassInFile = { node: statement, scope, typeArgs: new Map() };
+    // Only a class that extends another pays for following it.
+    const ancestry: Ancestry = extendsClause(statement) ? bases.ancestryOf(self) : { bases: [] };
+    const classes = [ownMembers(self, classDecorators), ...ancestry.bases.map((base) => ownMembers(base))];
+    const steps = inheritedSteps(classes);
 
     const className = statement.name?.text;
     const exportName = className === undefined ? defaultExportOf(statement) : scope.declarations.get(className)?.exportName;
@@ -45,17 +42,53 @@ export function scanMachines(scope: FileScope): ScannedMachine[] {
       file: sourceFile.fileName,
       loc: locate(statement.name ?? statement, sourceFile),
       machine,
-      lock: classDecorators.filter((d) => d.name === 'Lock'),
-      steps,
-      methods,
-      extendsBase: !!statement.heritageClauses?.some((h) => h.token === ts.SyntaxKind.ExtendsKeyword),
-      dataNodes,
+      // The nearest class that has a `@Lock` gives it.
+      lock: classes.map((c) => c.decorators.filter((d) => d.name === 'Lock')).find((lock) => lock.length > 0) ?? [],
+      steps: steps.map((s) => s.step),
+      methods: [...new Set(classes.flatMap((c) => c.methods))],
+      dataTypes: steps.flatMap((s) => (s.data ? [s.data] : [])),
     };
     if (className !== undefined) result.className = className;
     if (exportName !== undefined) result.exportName = exportName;
+    if (ancestry.unresolved) result.unresolvedBase = ancestry.unresolved;
     machines.push(result);
   }
   return machines;
+}
+
+function ownMembers(cls: ClassInFile, decorators = decoratorsOf(cls.node, cls.scope)): OwnMembers {
+  const { sourceFile } = cls.scope;
+  const own: OwnMembers = { decorators, steps: [], methods: [] };
+  for (const member of cls.node.members) {
+    const name = member.name && memberName(member.name, sourceFile);
+    if (name === undefined || isStatic(member)) continue;
+    if (ts.isMethodDeclaration(member) || (ts.isPropertyDeclaration(member) && isFunction(member.initializer))) {
+      own.methods.push(name);
+    }
+    if (!ts.isMethodDeclaration(member)) continue;
+    for (const decorator of decoratorsOf(member, cls.scope)) {
+      if (decorator.name !== 'Step') continue;
+      const dataNode = stepDataNode(member, cls.scope);
+      const data = dataNode && bindType(dataNode, cls);
+      own.steps.push({ step: { method: name, loc: locate(member.name, sourceFile), decorator }, ...(data ? { data } : {}) });
+    }
+  }
+  return own;
+}
+
+/**
+ * Steps of a class and its ancestors (given nearest first), as the decorators' runtime merges
+ * them: walking from the oldest class, a class's own `@Step` on a method replaces every step it
+ * inherits for that method; overriding a method without `@Step` keeps the inherited step.
+ */
+function inheritedSteps(classes: readonly OwnMembers[]): OwnMembers['steps'] {
+  const byMethod = new Map<string, OwnMembers['steps']>();
+  for (const cls of [...classes].reverse()) {
+    const own = new Map<string, OwnMembers['steps']>();
+    for (const s of cls.steps) own.set(s.step.method, [...(own.get(s.step.method) ?? []), s]);
+    for (const [method, steps] of own) byMethod.set(method, steps);
+  }
+  return [...byMethod.values()].flat();
 }
 
 function decoratorsOf(node: ts.HasDecorators, scope: FileScope): ExtractedDecorator[] {

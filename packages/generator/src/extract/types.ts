@@ -51,18 +51,33 @@ export interface ExtractedMachine {
   loc: SourceLocation;
   /** Every `@Machine` on the class; more than one is an error. */
   machine: ExtractedDecorator[];
+  /** The `@Lock` of the class, else of its nearest ancestor that has one; more than one is an error. */
   lock: ExtractedDecorator[];
+  /**
+   * The class's own steps and those it inherits, merged as the decorators' runtime does. An
+   * inherited step keeps the location in its own class's file.
+   */
   steps: ExtractedStep[];
-  /** Every method (and function-valued property) the class declares; `back` must name one. */
+  /** Every method (and function-valued property) the class and its ancestors declare; `back` must name one. */
   methods: string[];
-  /** The class extends another, so methods may be inherited and cannot all be listed. */
-  extendsBase: boolean;
+  /** Set when an ancestor cannot be read from source: what it inherits from there is unknown. */
+  unresolvedBase?: UnresolvedBase;
   data: DataTypeInfo;
+}
+
+/** An `extends` the generator could not follow to a class in source. */
+export interface UnresolvedBase {
+  /** The class whose `extends` it is: the machine class or one of its ancestors. */
+  className: string;
+  /** The base as written after `extends`. */
+  text: string;
+  /** Why it could not be read. */
+  reason: string;
 }
 
 export interface Extraction {
   /** Sorted by file, then position. */
   machines: ExtractedMachine[];
-  /** Every file that was read, absolute. */
+  /** Every file given to read, absolute (files of base classes they extend are read as well). */
   files: string[];
 }
