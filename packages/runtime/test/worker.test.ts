@@ -127,12 +127,13 @@ describe('workers on the memory store', () => {
       },
     );
     const store = new MemoryStore();
-    const leaseMs = 60;
+    // Renewed every third of it: room enough for timers late by a loaded machine.
+    const leaseMs = 240;
     const driving = createRunner(def, { store, instanceLeaseMs: leaseMs, owner: 'driver' }).start({ n: 0 });
     const other = createRunner(def, { store, instanceLeaseMs: leaseMs, owner: 'other' });
     const worker = other.work({ pollMs: 5 });
-    // Ten leases long: without renewal the worker would claim it and run the step again.
-    await new Promise((r) => setTimeout(r, leaseMs * 10));
+    // Five leases long: without renewal the worker would claim it and run the step again.
+    await new Promise((r) => setTimeout(r, leaseMs * 5));
     const [running] = await other.list();
     expect(running).toMatchObject({ status: 'running', version: 2 });
     slow.open();
