@@ -110,8 +110,10 @@ try {
   const ours = () => {
     rmSync(outDir, { recursive: true, force: true });
     const m = measure([fsmBin, 'generate'], work);
-    const files = readdirSync(outDir).length;
-    if (files !== MACHINES * 4 + 4) throw new Error(`expected ${MACHINES * 4 + 4} files, found ${files}`);
+    // Per machine: runner, SQL, event schema, diagram and the schema-evolution snapshot
+    // (migrations/meta/); then the shared SQL, AsyncAPI, index and model.json.
+    const files = readdirSync(outDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
+    if (files !== MACHINES * 5 + 4) throw new Error(`expected ${MACHINES * 5 + 4} files, found ${files}`);
     return m;
   };
 
