@@ -715,18 +715,21 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
         else done.splice(done.lastIndexOf(h.step), 1);
       }
     }
-    const here = this.stepIndex.get(rec.currentState) ?? (rec.currentState === 'done' ? this.model.steps.length : -1);
     const backward = rec.direction === 'backward';
+    // Moving backward, the steps completed after the one under the cursor were passed over (they
+    // have nothing to undo): only the cursor's step and those before it still matter.
+    const cursor = backward ? done.lastIndexOf(rec.currentState) : -1;
+    const pending = cursor >= 0 ? done.slice(0, cursor + 1) : done;
+    for (const name of done.slice(pending.length)) if (!this.stepIndex.has(name)) missing.push(name);
     let last = -1;
     let reordered = false;
-    for (const name of done) {
+    for (const name of pending) {
       const i = this.stepIndex.get(name);
       if (i === undefined) missing.push(name);
-      // Moving backward, a completed step past the cursor was passed over: it has nothing to undo.
-      else if (backward && i > here) continue;
       else if (i < last) reordered = true;
       else last = i;
     }
+    const here = this.stepIndex.get(rec.currentState) ?? (rec.currentState === 'done' ? this.model.steps.length : -1);
     // Moving backward, the step under the cursor is itself completed (it is the next to undo).
     const lastAllowed = backward ? here : here - 1;
     if (missing.length === 0 && !reordered && (isTerminal || last <= lastAllowed)) {

@@ -493,6 +493,22 @@ export function behaviourSuite(label: string, factory: StoreFactory): void {
       expect(compensated.data.log).toEqual(['reserve', 'approved', 'pay', 'release']);
     });
 
+    it('refuses to compensate under a version that reorders the steps still to undo', async () => {
+      const name = unique('reorderback');
+      const log = (step: string) => (ctx: StepContext<{ log: string[] }>) => void ctx.data.log.push(step);
+      const methods = { a: log('a'), b: log('b'), c: log('c'), undoA: log('undoA'), undoB: log('undoB'), undoC: log('undoC') };
+      const v1 = { a: { order: 1, back: 'undoA' }, b: { order: 2, back: 'undoB' }, c: { order: 3, back: 'undoC' } };
+      const { runner, fixture } = await setup(machine<{ log: string[] }>({ name }, v1, methods));
+      const done = await runner.start({ log: [] });
+      expect((await runner.back(done.id)).state).toBe('b');
+
+      // a and b, both still to undo, swap places: undoing "backward" would now undo a first.
+      const swapped = { a: { order: 2, back: 'undoA' }, b: { order: 1, back: 'undoB' }, c: { order: 3, back: 'undoC' } };
+      const v2 = createRunner(machine<{ log: string[] }>({ name, version: 2 }, swapped, methods), { store: fixture.store });
+      await expect(v2.compensate(done.id)).rejects.toMatchObject({ code: 'FSM_DEFINITION_CHANGED' });
+      expect((await runner.get(done.id)).data.log).toEqual(['a', 'b', 'c', 'undoC']);
+    });
+
     it('commits one event per state change, in order, when the machine has a topic', async () => {
       const def = order({ topic: 'orders.fsm' });
       const { runner, fixture } = await setup(def);
