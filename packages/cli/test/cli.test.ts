@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { commands, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main, type Command, type Io } from '../src/index.js';
+import { commands, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main, type Command} from '../src/index.js';
+import { recorder } from './support/io.js';
 
 const cliRoot = fileURLToPath(new URL('../', import.meta.url));
 const app = join(cliRoot, 'test', 'fixtures', 'app');
@@ -14,18 +15,6 @@ function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'fsm-cli-test-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** An Io that records what the command prints. */
-function recorder(cwd: string): Io & { stdout: string; stderr: string } {
-  const io = {
-    cwd,
-    stdout: '',
-    stderr: '',
-    out: (text: string) => void (io.stdout += text),
-    err: (text: string) => void (io.stderr += text),
-  };
-  return io;
 }
 
 /** The app fixture in a temp folder, with a config that needs no package to load. */

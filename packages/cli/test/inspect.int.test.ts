@@ -1,15 +1,11 @@
 import { createRunner, defineMachine, type HistoryRecord, type InstanceRecord } from '@fsmkit/runtime';
 import { createMysqlStore, type MysqlStore } from '@fsmkit/mysql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main, type Io } from '../src/index.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main} from '../src/index.js';
 import { dropTablesWithPrefix, MYSQL_URL, mysqlUnavailable, testPool, uniquePrefix, type Pool } from './support/mysql.js';
+import { recorder } from './support/io.js';
 
 const unavailable = await mysqlUnavailable();
-
-function recorder(): Io & { stdout: string; stderr: string } {
-  const io = { cwd: process.cwd(), stdout: '', stderr: '', out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) };
-  return io;
-}
 
 describe.skipIf(unavailable !== null)('fsm inspect', () => {
   const prefix = uniquePrefix();

@@ -3,16 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main, type Io } from '../src/index.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main} from '../src/index.js';
 import { dropTablesWithPrefix, MYSQL_URL, mysqlUnavailable, tablesWithPrefix, testPool, uniquePrefix, type Pool, type Rows } from './support/mysql.js';
+import { recorder } from './support/io.js';
 
 const unavailable = await mysqlUnavailable();
 const app = fileURLToPath(new URL('./fixtures/app/', import.meta.url));
-
-function recorder(cwd: string): Io & { stdout: string; stderr: string } {
-  const io = { cwd, stdout: '', stderr: '', out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) };
-  return io;
-}
 
 /** The app fixture in a temp folder, generated, with its own table prefix. */
 async function generatedApp(prefix: string): Promise<string> {

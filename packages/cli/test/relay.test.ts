@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EXIT_OK, EXIT_USAGE, main, type Io } from '../src/index.js';
-
-function recorder(): Io & { stdout: string; stderr: string } {
-  const io = {
-    cwd: process.cwd(),
-    stdout: '',
-    stderr: '',
-    out: (text: string) => void (io.stdout += text),
-    err: (text: string) => void (io.stderr += text),
-  };
-  return io;
-}
+import { EXIT_OK, EXIT_USAGE, main} from '../src/index.js';
+import { recorder } from './support/io.js';
 
 describe('fsm relay usage', () => {
   it('is listed in fsm --help and explains its options', async () => {

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { createMysqlStore } from '@fsmkit/mysql';
 import { createRunner, defineMachine, definitionHash, isFsmError, type MachineRunner } from '@fsmkit/runtime';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXIT_OK, main, type Io } from '../src/index.js';
+import { EXIT_OK, main} from '../src/index.js';
 import { dropTablesWithPrefix, MYSQL_URL, mysqlUnavailable, testPool, uniquePrefix, type Rows } from './support/mysql.js';
+import { recorder } from './support/io.js';
 
 const unavailable = await mysqlUnavailable();
 
@@ -43,11 +44,6 @@ const v2 = defineMachine<OrderData>({
   steps: { reserve: { order: 1 }, charge: { order: 2, name: 'capture' }, notify: { order: 4 } },
   methods: { reserve: step('reserve'), charge: step('charge'), notify: step('notify') },
 });
-
-function recorder(cwd: string): Io & { stdout: string; stderr: string } {
-  const io = { cwd, stdout: '', stderr: '', out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) };
-  return io;
-}
 
 describe.skipIf(unavailable !== null)('a machine that changes under running instances', () => {
   const prefix = uniquePrefix();

@@ -3,9 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { createMysqlStore, type MysqlStore } from '@fsmkit/mysql';
 import { createRunner } from '@fsmkit/runtime';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EXIT_FAILURE, EXIT_USAGE, main, type Io } from '../src/index.js';
+import { EXIT_FAILURE, EXIT_USAGE, main} from '../src/index.js';
 import { pingDefinition, pongDefinition, type PingData } from './fixtures/workers/runners.js';
 import { dropTablesWithPrefix, MYSQL_URL, mysqlUnavailable, testPool, uniquePrefix, type Rows } from './support/mysql.js';
+import { recorder } from './support/io.js';
 
 const unavailable = await mysqlUnavailable();
 const cliRoot = fileURLToPath(new URL('../', import.meta.url));
@@ -49,11 +50,6 @@ function fsmWorker(args: string[]): Run {
     }),
   );
   return { child, out: () => out, err: () => err, exit };
-}
-
-function recorder(): Io & { stdout: string; stderr: string } {
-  const io = { cwd: cliRoot, stdout: '', stderr: '', out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) };
-  return io;
 }
 
 describe.skipIf(unavailable !== null)('fsm worker', () => {
@@ -123,19 +119,19 @@ describe.skipIf(unavailable !== null)('fsm worker', () => {
   });
 
   it('exits 1 when the module has no such machine or the tables are missing, 2 without --runners', async () => {
-    const none = recorder();
+    const none = recorder(cliRoot);
     expect(await main(['worker'], none)).toBe(EXIT_USAGE);
     expect(none.stderr).toContain('--runners <module> is required');
 
-    const unknown = recorder();
+    const unknown = recorder(cliRoot);
     expect(await main(['worker', '--runners', runners, '--machine', 'nope'], unknown)).toBe(EXIT_FAILURE);
     expect(unknown.stderr).toContain('no machine nope in test/fixtures/workers/runners.ts: it exports ping, pong');
 
-    const missing = recorder();
+    const missing = recorder(cliRoot);
     expect(await main(['worker', '--runners', runners, '--table-prefix', uniquePrefix()], missing)).toBe(EXIT_FAILURE);
     expect(missing.stderr).toMatch(/fsm worker: .*ping.*doesn't exist/);
 
-    const badPrefix = recorder();
+    const badPrefix = recorder(cliRoot);
     expect(await main(['worker', '--runners', runners, '--table-prefix', 'Bad-Prefix'], badPrefix)).toBe(EXIT_USAGE);
   });
 });

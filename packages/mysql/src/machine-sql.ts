@@ -72,9 +72,12 @@ export class MachineSql {
   readonly updateKeeping: string;
   readonly lockRow: string;
   readonly requestPause: string;
+  /** Extends a running instance's lease while its owner holds it at the version it committed. */
+  readonly renewLease: string;
   readonly selectHistory: string;
   private readonly historyInsert: InsertText;
-  private readonly updates = new Map<number, string>();
+  /** UPDATE texts by pause handling, then by column set. */
+  private readonly updates = { unpaused: new Map<number, string>(), clearing: new Map<number, string>() };
 
   constructor(machine: string, options: SchemaOptions) {
     const t = checkedTables(machine, options);
@@ -86,6 +89,9 @@ export class MachineSql {
     this.updateKeeping = `UPDATE ${table} SET ${this.setList(ALL_UPDATE_COLUMNS)} WHERE \`id\` = ? AND \`version\` = ?`;
     this.lockRow = `SELECT \`version\`, \`pause_requested\`, \`pause_reason\` FROM ${table} WHERE \`id\` = ? FOR UPDATE`;
     this.requestPause = `UPDATE ${table} SET \`pause_requested\` = 1, \`pause_reason\` = ? WHERE \`id\` = ?`;
+    this.renewLease =
+      `UPDATE ${table} SET \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND ` +
+      "WHERE `id` = ? AND `lease_owner` = ? AND `version` = ? AND `status` = 'running'";
     this.selectHistory = `SELECT ${cols(HISTORY_COLUMNS)} FROM ${quoteId(t.history)} WHERE \`instance_id\` = ? ORDER BY \`seq\``;
     this.historyInsert = new InsertText(`INSERT INTO ${quoteId(t.history)} (${cols(HISTORY_COLUMNS)}) VALUES `, HISTORY_COLUMNS.length);
   }
@@ -97,8 +103,8 @@ export class MachineSql {
    * (values: columns, reason, id, version).
    */
   update(pause: 'unpaused' | 'clearing', columns: number): string {
-    const key = pause === 'unpaused' ? columns : -columns - 1;
-    let text = this.updates.get(key);
+    const cache = this.updates[pause];
+    let text = cache.get(columns);
     if (text === undefined) {
       const table = quoteId(this.tables.instances);
       const where = 'WHERE `id` = ? AND `version` = ?';
@@ -107,7 +113,7 @@ export class MachineSql {
           ? `UPDATE ${table} SET ${this.setList(columns)}, \`pause_requested\` = ?, \`pause_reason\` = ? ${where} AND \`pause_requested\` = 0`
           : `UPDATE ${table} SET ${this.setList(columns)}, \`pause_requested\` = 0, \`pause_reason\` = ? ${where}`;
       // Commits of one machine use a few dozen column sets at most; beyond that, build each time.
-      if (this.updates.size < 256) this.updates.set(key, text);
+      if (cache.size < 256) cache.set(columns, text);
     }
     return text;
   }
@@ -139,11 +145,6 @@ export class MachineSql {
   /** Leases claimed ids to an owner, without a version bump: a claim is not a change of the instance. */
   lease(ids: number): string {
     return `UPDATE ${quoteId(this.tables.instances)} SET \`lease_owner\` = ?, \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND WHERE \`id\` IN ${tuple(ids)}`;
-  }
-
-  /** Extends a running instance's lease while its owner holds it at the version it committed. */
-  get renewLease(): string {
-    return `UPDATE ${quoteId(this.tables.instances)} SET \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND WHERE \`id\` = ? AND \`lease_owner\` = ? AND \`version\` = ? AND \`status\` = 'running'`;
   }
 
   unclaim(ids: number): string {

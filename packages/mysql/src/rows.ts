@@ -36,53 +36,36 @@ export const INSTANCE_COLUMNS = [
   'lease_expires_at',
 ] as const;
 
-/** What a commit rewrites; `id`, `name`, `created_at`, `version` and the pause flag are handled apart. */
-export const UPDATE_COLUMNS = [
-  'user_id',
-  'current_state',
-  'direction',
-  'resume_from_step',
-  'save_after_step',
-  'kafka_event_topic',
-  'serialized_state',
-  'updated_at',
-  'is_global_lock',
-  'is_local_lock',
-  'status',
-  'definition_hash',
-  'definition_version',
-  'last_error',
-  'attempts',
-  'next_run_at',
-  'history_seq',
-  'event_seq',
-  'lease_owner',
-  'lease_expires_at',
-] as const;
+/**
+ * What a commit rewrites, each column with the record field it is written from; `id`, `name`,
+ * `created_at`, `version` and the pause flag are handled apart.
+ */
+const UPDATE_FIELDS = {
+  user_id: 'userId',
+  current_state: 'currentState',
+  direction: 'direction',
+  resume_from_step: 'resumeFromStep',
+  save_after_step: 'saveAfterStep',
+  kafka_event_topic: 'kafkaEventTopic',
+  serialized_state: 'serializedState',
+  updated_at: 'updatedAt',
+  is_global_lock: 'isGlobalLock',
+  is_local_lock: 'isLocalLock',
+  status: 'status',
+  definition_hash: 'definitionHash',
+  definition_version: 'definitionVersion',
+  last_error: 'lastError',
+  attempts: 'attempts',
+  next_run_at: 'nextRunAt',
+  history_seq: 'historySeq',
+  event_seq: 'eventSeq',
+  lease_owner: 'leaseOwner',
+  lease_expires_at: 'leaseExpiresAt',
+} as const satisfies Record<string, keyof InstanceRecord>;
 
-/** The record field each of UPDATE_COLUMNS is written from, in the same order. */
-const UPDATE_FIELDS: ReadonlyArray<keyof InstanceRecord> = [
-  'userId',
-  'currentState',
-  'direction',
-  'resumeFromStep',
-  'saveAfterStep',
-  'kafkaEventTopic',
-  'serializedState',
-  'updatedAt',
-  'isGlobalLock',
-  'isLocalLock',
-  'status',
-  'definitionHash',
-  'definitionVersion',
-  'lastError',
-  'attempts',
-  'nextRunAt',
-  'historySeq',
-  'eventSeq',
-  'leaseOwner',
-  'leaseExpiresAt',
-];
+type UpdateColumn = keyof typeof UPDATE_FIELDS;
+export const UPDATE_COLUMNS = Object.keys(UPDATE_FIELDS) as UpdateColumn[];
+const FIELDS = Object.values(UPDATE_FIELDS);
 
 /** A set of UPDATE_COLUMNS as bits (bit i: column i); every column. */
 export const ALL_UPDATE_COLUMNS = 2 ** UPDATE_COLUMNS.length - 1;
@@ -91,7 +74,7 @@ export const ALL_UPDATE_COLUMNS = 2 ** UPDATE_COLUMNS.length - 1;
  * Written by every commit, changed or not: the lease, which claims change without a new
  * version, and `updated_at`, which changes anyway.
  */
-const ALWAYS_WRITTEN = (['updated_at', 'lease_owner', 'lease_expires_at'] as const).reduce((bits, c) => bits | (1 << UPDATE_COLUMNS.indexOf(c)), 0);
+const ALWAYS_WRITTEN = (['updated_at', 'lease_owner', 'lease_expires_at'] satisfies UpdateColumn[]).reduce((bits, c) => bits | (1 << UPDATE_COLUMNS.indexOf(c)), 0);
 
 /**
  * The columns a commit must write: those whose field differs from `previous`, the record as
@@ -102,8 +85,8 @@ const ALWAYS_WRITTEN = (['updated_at', 'lease_owner', 'lease_expires_at'] as con
 export function changedColumns(record: InstanceRecord, previous: InstanceRecord | undefined): number {
   if (previous === undefined) return ALL_UPDATE_COLUMNS;
   let bits = ALWAYS_WRITTEN;
-  for (let i = 0; i < UPDATE_FIELDS.length; i++) {
-    const field = UPDATE_FIELDS[i]!;
+  for (let i = 0; i < FIELDS.length; i++) {
+    const field = FIELDS[i]!;
     const a = record[field];
     const b = previous[field];
     if (a === b || (a instanceof Date && b instanceof Date && a.getTime() === b.getTime())) continue;

@@ -1,6 +1,7 @@
 import { inspect as show } from 'node:util';
 import type { HistoryRecord, InstanceRecord, InstanceStatus, ListFilter } from '@fsmkit/runtime';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
+import { tablePrefixOption } from '../table-prefix.js';
 
 const STATUSES: readonly InstanceStatus[] = ['ready', 'running', 'waiting', 'paused', 'done', 'failed', 'compensated'];
 
@@ -57,17 +58,8 @@ async function runInspect(args: string[], io: Io): Promise<number> {
     import('@fsmkit/mysql'),
     import('@fsmkit/runtime'),
   ]);
-  let store;
-  try {
-    store = createMysqlStore({
-      poolSize: 1,
-      ...(values.url === undefined ? {} : { url: values.url }),
-      ...(values['table-prefix'] === undefined ? {} : { tablePrefix: values['table-prefix'] }),
-    });
-  } catch (error) {
-    if (isFsmError(error)) throw new UsageError(error.message);
-    throw error;
-  }
+  const schema = await tablePrefixOption(values['table-prefix']);
+  const store = createMysqlStore({ poolSize: 1, ...(values.url === undefined ? {} : { url: values.url }), ...schema });
   try {
     if (values.id === undefined) {
       const instances = await store.list(machine, filter);

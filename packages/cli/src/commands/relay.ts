@@ -1,5 +1,6 @@
 import type { Outbox } from '@fsmkit/kafka';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
+import { tablePrefixOption } from '../table-prefix.js';
 
 const USAGE = `Usage: fsm relay [options]
 
@@ -46,12 +47,7 @@ async function runRelay(args: string[], io: Io): Promise<number> {
   const [mysql, kafka] = await Promise.all([import('@fsmkit/mysql'), import('@fsmkit/kafka')]);
   const url = values.url ?? mysql.defaultUrl();
   const brokers = brokerList ?? kafka.defaultBrokers();
-  const schema = values['table-prefix'] === undefined ? {} : { tablePrefix: values['table-prefix'] };
-  try {
-    mysql.sharedTables(schema);
-  } catch (error) {
-    throw new UsageError(`--table-prefix: ${(error as Error).message}`);
-  }
+  const schema = await tablePrefixOption(values['table-prefix']);
   const pool = mysql.createPool({ url, poolSize: 4 });
   const mysqlOutbox = new mysql.MysqlOutbox(pool, schema);
   const table = mysqlOutbox.table;

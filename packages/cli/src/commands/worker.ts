@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MachineDefinition } from '@fsmkit/runtime';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
+import { tablePrefixOption } from '../table-prefix.js';
 
 const USAGE = `Usage: fsm worker --runners <module> [options]
 
@@ -78,13 +79,8 @@ export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Pro
 
   // Loaded here, not at the top: `fsm --help` should not load the database driver.
   const { createRunner, FsmError } = await import('@fsmkit/runtime');
-  const { createMysqlStore, createPool, defaultUrl, sharedTables } = await import('@fsmkit/mysql');
-  const schema = values['table-prefix'] === undefined ? {} : { tablePrefix: values['table-prefix'] };
-  try {
-    sharedTables(schema);
-  } catch (error) {
-    throw new UsageError(`--table-prefix: ${(error as Error).message}`);
-  }
+  const { createMysqlStore, createPool, defaultUrl } = await import('@fsmkit/mysql');
+  const schema = await tablePrefixOption(values['table-prefix']);
   const url = values.url ?? defaultUrl();
   const pool = createPool({ url, poolSize: wanted.length * (concurrency + 1) + 1 });
   try {
