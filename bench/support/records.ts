@@ -30,6 +30,7 @@ export function benchRecord(machine: string, serializedState: string, extra: Par
     nextRunAt: null,
     leaseOwner: null,
     leaseExpiresAt: null,
+    takeovers: 0,
     historySeq: 0,
     eventSeq: 0,
     createdAt: now,
@@ -58,5 +59,8 @@ export function benchHistory(r: InstanceRecord, seq: number, dataBefore: string,
     attempt: 1,
     startedAt: now,
     finishedAt: now,
+    transition: null,
+    actor: null,
+    result: null,
   };
 }

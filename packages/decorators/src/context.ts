@@ -1,10 +1,26 @@
 import type { MachineModel } from './model.js';
 
+/** What `ctx.goto(state)` returns: a handler may return it, or just call `goto`. */
+export interface Goto<TState extends string = string> {
+  readonly goto: TState;
+}
+
+/** A caught error as the catch target's handler reads it (`ctx.error`). */
+export interface CaughtError {
+  name: string;
+  message: string;
+  code?: string;
+  /** The step whose error was caught. */
+  step: string;
+}
+
 /**
  * What a step or back handler receives. The runtime implements it; it is declared here so
  * that machine classes and `defineMachine` can be typed without depending on the runtime.
+ * `TNext` is the states `goto` accepts: the generator emits a context type per step with its
+ * declared successors.
  */
-export interface StepContext<TData = unknown> {
+export interface StepContext<TData = unknown, TNext extends string = string> {
   readonly instanceId: string;
   readonly machine: string;
   readonly userId: string | null;
@@ -23,10 +39,45 @@ export interface StepContext<TData = unknown> {
   annotate(metadata: Record<string, unknown>): void;
   /** Aborted when the step's `timeoutMs` passes. */
   readonly signal: AbortSignal;
+  /** Goes to one of the step's declared successors (`next`) once this handler returns. */
+  goto(state: TNext): Goto<TNext>;
+  /** Ends the instance `done` once this handler returns (ASL's Succeed). */
+  succeed(): void;
+  /** Ends the instance `failed` with this error once this handler returns (ASL's Fail); no retry, no catch. */
+  fail(code: string, message: string): void;
+  /** The error a `catch` rule routed here, until this step completes; otherwise null. */
+  readonly error: CaughtError | null;
+}
+
+/** What a transition method (and its guard) receives. */
+export interface TransitionContext<TData = unknown, TInput = unknown> {
+  readonly instanceId: string;
+  readonly machine: string;
+  readonly userId: string | null;
+  /** The transition's name. */
+  readonly transition: string;
+  readonly from: string;
+  readonly to: string;
+  /** Validated input. */
+  readonly input: TInput;
+  /** Who executed it, as the caller said (`{ actor }`); recorded in history. */
+  readonly actor: string | null;
+  /** The instance's data: read it, change it in place or replace it. It is saved after the method. */
+  data: TData;
+  set(patch: Partial<TData>): void;
+  annotate(metadata: Record<string, unknown>): void;
 }
 
 /** A step or back handler. */
 export type Handler<TData = unknown> = (ctx: StepContext<TData>) => unknown;
+
+/** A transition method. */
+export type TransitionHandler<TData = unknown, TInput = unknown> = (ctx: TransitionContext<TData, TInput>) => unknown;
+
+/** A guard: true (or nothing) allows, false refuses, a string refuses with that reason. */
+export type Guard<TData = unknown, TInput = unknown> = (
+  ctx: TransitionContext<TData, TInput>,
+) => boolean | string | void | Promise<boolean | string | void>;
 
 /**
  * What the runtime runs: the model plus a factory for the object whose methods are the
@@ -35,6 +86,25 @@ export type Handler<TData = unknown> = (ctx: StepContext<TData>) => unknown;
 export interface MachineDefinition<TData = unknown> {
   readonly model: MachineModel;
   create(): object;
+  /**
+   * Validators of transition input that are not JSON Schema (any Standard Schema validator,
+   * such as zod's), by transition name; they take precedence over the model's `input`.
+   */
+  readonly validators?: Readonly<Record<string, StandardSchemaV1>>;
   /** Phantom field carrying the data type; never set. */
   readonly __data?: TData;
 }
+
+/** The Standard Schema interface (standardschema.dev), as far as fsmkit uses it. */
+export interface StandardSchemaV1<Input = unknown, Output = Input> {
+  readonly '~standard': {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly validate: (value: unknown) => StandardResult<Output> | Promise<StandardResult<Output>>;
+    readonly types?: { readonly input: Input; readonly output: Output } | undefined;
+  };
+}
+
+export type StandardResult<Output> =
+  | { readonly value: Output; readonly issues?: undefined }
+  | { readonly issues: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined }> };

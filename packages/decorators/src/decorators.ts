@@ -1,15 +1,16 @@
-import { lockModel, type LockOptions, type MachineOptions, type StepOptions } from './model.js';
+import { lockModel, type LockOptions, type MachineOptions, type StepOptions, type TransitionOptions } from './model.js';
 import {
   claimPendingSteps,
   hasOwnLock,
   hasOwnMachine,
+  METADATA_KEYS,
   recordLock,
   recordMachine,
-  recordPendingStep,
-  recordStepInMetadata,
-  recordStepOnClass,
+  recordMember,
+  recordMemberOnClass,
   type AnyClass,
   type StepRecord,
+  type TransitionRecord,
 } from './metadata.js';
 
 /**
@@ -64,9 +65,32 @@ export function Step(order: number, options?: StepOptions): MethodMarker {
   const label = `@Step(${String(order)})`;
   assertOptionsObject(label, options);
   const recordedOptions = options === undefined ? undefined : { ...options };
-  const record = (method: string): StepRecord =>
-    recordedOptions === undefined ? { order, method } : { order, method, options: recordedOptions };
+  return memberMarker(label, METADATA_KEYS.steps, (method): StepRecord =>
+    recordedOptions === undefined ? { order, method } : { order, method, options: recordedOptions },
+  );
+}
 
+/**
+ * Marks a method as a named transition, run only when called with
+ * `runner.transition(id, name, input, { actor })`: allowed from the `from` states (`'*'`: any
+ * state that is not final), it moves the instance to `to`. What the method returns is recorded
+ * in history.
+ */
+export function Transition(name: string, options: TransitionOptions): MethodMarker {
+  const label = `@Transition(${JSON.stringify(name)})`;
+  if (typeof name !== 'string') throw new TypeError('@Transition needs a name, such as @Transition(\'approve\', { from, to })');
+  if (typeof options !== 'object' || options === null || options.to === undefined || options.from === undefined)
+    throw new TypeError(`${label} needs { from, to }`);
+  const recorded: TransitionOptions = { ...options };
+  return memberMarker(label, METADATA_KEYS.transitions, (method): TransitionRecord => ({ name, method, options: recorded }));
+}
+
+/** A method decorator in both modes that records `record(methodName)` under `key`. */
+function memberMarker(
+  label: string,
+  key: typeof METADATA_KEYS.steps | typeof METADATA_KEYS.transitions,
+  record: (method: string) => { method: string },
+): MethodMarker {
   return (target: unknown, keyOrContext: unknown, descriptor?: unknown) => {
     if (isDecoratorContext(keyOrContext)) {
       const context = keyOrContext;
@@ -74,10 +98,8 @@ export function Step(order: number, options?: StepOptions): MethodMarker {
         throw new TypeError(`${label} decorates methods, but was applied to a ${context.kind} (${describe(context.name)})`);
       const { name, metadata } = context;
       if (context.static) throw staticMethod(label, name);
-      if (context.private) throw new TypeError(`${label} cannot mark private method ${describe(name)}: the runtime calls steps by name`);
-      const method = methodName(label, name);
-      if (metadata) recordStepInMetadata(metadata, record(method));
-      else recordPendingStep(target, record(method));
+      if (context.private) throw new TypeError(`${label} cannot mark private method ${describe(name)}: the runtime calls it by name`);
+      recordMember(key, target, record(methodName(label, name)), metadata);
       return;
     }
     if (typeof target === 'function') {
@@ -90,7 +112,7 @@ export function Step(order: number, options?: StepOptions): MethodMarker {
     const value = (descriptor as PropertyDescriptor | undefined)?.value;
     if (typeof value !== 'function')
       throw new TypeError(`${label} decorates methods, but ${describe(method)} is a property or accessor`);
-    recordStepOnClass(target.constructor as AnyClass, record(method));
+    recordMemberOnClass(key, target.constructor as AnyClass, record(method));
   };
 }
 
@@ -124,7 +146,7 @@ function methodName(label: string, name: string | symbol): string {
 }
 
 function staticMethod(label: string, name: string | symbol | undefined): TypeError {
-  return new TypeError(`${label} cannot mark static method ${describe(name)}: steps run on instances of the machine class`);
+  return new TypeError(`${label} cannot mark static method ${describe(name)}: handlers run on instances of the machine class`);
 }
 
 function describe(name: string | symbol | undefined): string {

@@ -1,8 +1,29 @@
-import type { Handler, MachineDefinition } from './context.js';
-import { buildModel, lockModel, normalizeName, type LocalLockBy, type MachineOptions, type StepOptions } from './model.js';
+import type { Guard, Handler, MachineDefinition, StandardSchemaV1, TransitionHandler } from './context.js';
+import {
+  buildModel,
+  lockModel,
+  normalizeName,
+  type JsonSchema,
+  type LocalLockBy,
+  type MachineOptions,
+  type StepOptions,
+  type TransitionOptions,
+} from './model.js';
 
 /** Handlers by method name: the decorator-free twin of a machine class's methods. */
 export type MachineMethods<TData> = Record<string, Handler<TData>>;
+
+/**
+ * `@Transition(name, options)` as data, with its method (`run`) and guard as functions;
+ * `input` is a JSON Schema or any Standard Schema validator (such as zod's).
+ */
+export interface TransitionDefinition<TData> extends Omit<TransitionOptions, 'guard' | 'input'> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the input type is the caller's to state
+  run: TransitionHandler<TData, any>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  guard?: Guard<TData, any>;
+  input?: JsonSchema | StandardSchemaV1;
+}
 
 /** `@Step(order, options)` as data; `back` must name one of the methods. */
 export interface StepDefinition<TMethod extends string = string> extends Omit<StepOptions, 'back'> {
@@ -19,6 +40,8 @@ export interface DefineMachineOptions<TData, TMethods extends MachineMethods<TDa
   lock?: LockDefinition;
   /** Which methods are steps, as `@Step` would mark them on a class. */
   steps: { [K in keyof TMethods & string]?: StepDefinition<keyof TMethods & string> };
+  /** Named transitions by name; their methods are `run` (and `guard`), stored under the transition's name. */
+  transitions?: Record<string, TransitionDefinition<TData>>;
   methods: TMethods & MachineMethods<TData>;
 }
 
@@ -39,7 +62,7 @@ export interface DefinedMachine<TData, TMethods extends object> extends MachineD
 export function defineMachine<TData = unknown, const TMethods extends MachineMethods<TData> = MachineMethods<TData>>(
   definition: DefineMachineOptions<TData, TMethods>,
 ): DefinedMachine<TData, TMethods> {
-  const { className, lock, steps, methods, ...options } = definition;
+  const { className, lock, steps, methods, transitions, ...options } = definition;
   const stepList = Object.entries(steps as Record<string, StepDefinition | undefined>).flatMap(([method, step]) => {
     if (step === undefined) return [];
     if (typeof methods[method] !== 'function')
@@ -52,8 +75,31 @@ export function defineMachine<TData = unknown, const TMethods extends MachineMet
     options,
     ...(lock ? { lock: lock.scope === 'local' ? lockModel('local', { by: lock.by }) : lockModel(lock.scope) } : {}),
     steps: stepList,
+    transitions: Object.entries(transitions ?? {}).map(([name, t]) => {
+      const { run: _run, guard, input, ...rest } = t;
+      const options: TransitionOptions = guard === undefined ? rest : { ...rest, guard: guardName(name) };
+      if (input !== undefined && !isStandardSchema(input)) options.input = input;
+      return { name, method: name, options };
+    }),
   });
-  return { model, create: () => methods };
+  const all: Record<string, unknown> = { ...methods };
+  const validators: Record<string, StandardSchemaV1> = {};
+  for (const [name, t] of Object.entries(transitions ?? {})) {
+    all[name] = t.run;
+    if (t.guard !== undefined) all[guardName(name)] = t.guard;
+    if (isStandardSchema(t.input)) validators[name] = t.input;
+  }
+  const create = () => all as TMethods;
+  return Object.keys(validators).length > 0 ? { model, create, validators } : { model, create };
+}
+
+/** The method name a `defineMachine` guard is stored under. */
+function guardName(transition: string): string {
+  return `${transition}Guard`;
+}
+
+function isStandardSchema(value: unknown): value is StandardSchemaV1 {
+  return typeof value === 'object' && value !== null && '~standard' in value;
 }
 
 function defaultClassName(name: string): string {

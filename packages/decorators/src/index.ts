@@ -1,5 +1,6 @@
 export * from './model.js';
 export * from './validate.js';
+export * from './graph.js';
 export type * from './context.js';
 export * from './decorators.js';
 export * from './machine-model-of.js';

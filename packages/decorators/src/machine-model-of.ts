@@ -1,5 +1,5 @@
 import type { MachineDefinition, StepContext } from './context.js';
-import { ancestry, inheritedLock, inheritedSteps, ownMachineOptions, type AnyClass } from './metadata.js';
+import { ancestry, inheritedLock, inheritedSteps, inheritedTransitions, ownMachineOptions, type AnyClass } from './metadata.js';
 import { buildModel, type MachineModel } from './model.js';
 
 /**
@@ -25,6 +25,7 @@ export function machineModelOf(cls: AnyClass): MachineModel {
     options,
     ...(lock ? { lock: { ...lock } } : {}),
     steps: inheritedSteps(cls),
+    transitions: inheritedTransitions(cls),
   });
 }
 

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { LockModel, MachineOptions, StepOptions } from './model.js';
+import type { LockModel, MachineOptions, StepOptions, TransitionOptions } from './model.js';
 
 /**
  * Where the decorators keep what they record, and how it is read back.
@@ -21,12 +21,26 @@ export interface StepRecord {
   options?: StepOptions;
 }
 
-/** reflect-metadata keys on the constructor (and `context.metadata` key for TC39 steps). */
+/** What one `@Transition` records: one entry of `buildModel`'s `transitions`. */
+export interface TransitionRecord {
+  name: string;
+  method: string;
+  options: TransitionOptions;
+}
+
+/** reflect-metadata keys on the constructor (and `context.metadata` keys for TC39 members). */
 export const METADATA_KEYS = {
   machine: 'fsmkit:machine',
   lock: 'fsmkit:lock',
   steps: 'fsmkit:steps',
+  transitions: 'fsmkit:transitions',
 } as const;
+
+/** The member decorators' records, by metadata key. */
+type MemberKey = typeof METADATA_KEYS.steps | typeof METADATA_KEYS.transitions;
+interface MemberRecord {
+  method: string;
+}
 
 // Node 20 has no Symbol.metadata, and TypeScript's TC39 emit only creates `context.metadata`
 // when it exists. The registered symbol is the one transpilers fall back to, so all agree.
@@ -51,26 +65,44 @@ export function hasOwnLock(cls: AnyClass): boolean {
 }
 
 export function recordStepOnClass(cls: AnyClass, step: StepRecord): void {
-  const steps = (Reflect.getOwnMetadata(METADATA_KEYS.steps, cls) as StepRecord[] | undefined) ?? [];
-  Reflect.defineMetadata(METADATA_KEYS.steps, [...steps, step], cls);
+  recordOnClass(METADATA_KEYS.steps, cls, step);
 }
 
 export function recordStepInMetadata(metadata: DecoratorMetadataObject, step: StepRecord): void {
-  // A subclass's metadata object inherits from its parent's: only its own entry is its own.
-  const own = Object.hasOwn(metadata, METADATA_KEYS.steps) ? (metadata[METADATA_KEYS.steps] as StepRecord[]) : [];
-  metadata[METADATA_KEYS.steps] = [...own, step];
+  recordInMetadata(METADATA_KEYS.steps, metadata, step);
 }
-
-interface PendingStep {
-  value: unknown;
-  step: StepRecord;
-}
-
-const pending: PendingStep[] = [];
 
 export function recordPendingStep(value: unknown, step: StepRecord): void {
-  pending.push({ value, step });
+  pending.push({ key: METADATA_KEYS.steps, value, step });
 }
+
+export function recordMember(key: MemberKey, target: unknown, record: MemberRecord, metadata: DecoratorMetadataObject | undefined): void {
+  if (metadata) recordInMetadata(key, metadata, record);
+  else pending.push({ key, value: target, step: record });
+}
+
+export function recordMemberOnClass(key: MemberKey, cls: AnyClass, record: MemberRecord): void {
+  recordOnClass(key, cls, record);
+}
+
+function recordOnClass(key: MemberKey, cls: AnyClass, record: MemberRecord): void {
+  const records = (Reflect.getOwnMetadata(key, cls) as MemberRecord[] | undefined) ?? [];
+  Reflect.defineMetadata(key, [...records, record], cls);
+}
+
+function recordInMetadata(key: MemberKey, metadata: DecoratorMetadataObject, record: MemberRecord): void {
+  // A subclass's metadata object inherits from its parent's: only its own entry is its own.
+  const own = Object.hasOwn(metadata, key) ? (metadata[key] as MemberRecord[]) : [];
+  metadata[key] = [...own, record];
+}
+
+interface PendingMember {
+  key: MemberKey;
+  value: unknown;
+  step: MemberRecord;
+}
+
+const pending: PendingMember[] = [];
 
 /**
  * Gives pending TC39 steps to their classes. TC39 applies a class's method decorators just
@@ -81,12 +113,12 @@ export function claimPendingSteps(cls: AnyClass): void {
   for (const entry of [...pending]) {
     const owner = ownerOf(cls, entry);
     if (!owner) continue;
-    recordStepOnClass(owner, entry.step);
+    recordOnClass(entry.key, owner, entry.step);
     pending.splice(pending.indexOf(entry), 1);
   }
 }
 
-function ownerOf(cls: AnyClass, entry: PendingStep): AnyClass | undefined {
+function ownerOf(cls: AnyClass, entry: PendingMember): AnyClass | undefined {
   for (const c of ancestry(cls)) {
     if (Object.getOwnPropertyDescriptor(c.prototype, entry.step.method)?.value === entry.value) return c;
   }
@@ -114,12 +146,15 @@ export function inheritedLock(cls: AnyClass): LockModel | undefined {
 
 /** Steps recorded on the class itself, whichever mode recorded them. */
 export function ownSteps(cls: AnyClass): StepRecord[] {
-  const reflected = (Reflect.getOwnMetadata(METADATA_KEYS.steps, cls) as StepRecord[] | undefined) ?? [];
+  return ownMembers(METADATA_KEYS.steps, cls) as StepRecord[];
+}
+
+function ownMembers(key: MemberKey, cls: AnyClass): MemberRecord[] {
+  const reflected = (Reflect.getOwnMetadata(key, cls) as MemberRecord[] | undefined) ?? [];
   const metadata = Object.hasOwn(cls, METADATA_SYMBOL)
     ? (cls as unknown as Record<symbol, DecoratorMetadataObject | undefined>)[METADATA_SYMBOL]
     : undefined;
-  const standard =
-    metadata && Object.hasOwn(metadata, METADATA_KEYS.steps) ? (metadata[METADATA_KEYS.steps] as StepRecord[]) : [];
+  const standard = metadata && Object.hasOwn(metadata, key) ? (metadata[key] as MemberRecord[]) : [];
   return [...reflected, ...standard];
 }
 
@@ -128,11 +163,20 @@ export function ownSteps(cls: AnyClass): StepRecord[] {
  * it inherits for that method; overriding a method without `@Step` keeps the inherited step.
  */
 export function inheritedSteps(cls: AnyClass): StepRecord[] {
-  const byMethod = new Map<string, StepRecord[]>();
+  return inheritedMembers(METADATA_KEYS.steps, cls) as StepRecord[];
+}
+
+/** Transitions of the class and its ancestors, merged by method as steps are. */
+export function inheritedTransitions(cls: AnyClass): TransitionRecord[] {
+  return inheritedMembers(METADATA_KEYS.transitions, cls) as TransitionRecord[];
+}
+
+function inheritedMembers(key: MemberKey, cls: AnyClass): MemberRecord[] {
+  const byMethod = new Map<string, MemberRecord[]>();
   for (const c of ancestry(cls).reverse()) {
-    const own = new Map<string, StepRecord[]>();
-    for (const step of ownSteps(c)) own.set(step.method, [...(own.get(step.method) ?? []), step]);
-    for (const [method, steps] of own) byMethod.set(method, steps);
+    const own = new Map<string, MemberRecord[]>();
+    for (const record of ownMembers(key, c)) own.set(record.method, [...(own.get(record.method) ?? []), record]);
+    for (const [method, records] of own) byMethod.set(method, records);
   }
   return [...byMethod.values()].flat();
 }

@@ -17,9 +17,21 @@ export interface LockModel {
   by?: LocalLockBy;
 }
 
+/**
+ * Which errors a `retry` or `catch` rule applies to: an `FsmError` code (`'FSM_STEP_TIMEOUT'`),
+ * an error `name`, or the name of the error's class or of any class it extends; `'*'` matches
+ * every error (ASL's `States.ALL`). The decorators also take a class and record its name.
+ */
+export type ErrorMatcher = string;
+
+/** The match-all error matcher. */
+export const ANY_ERROR = '*';
+
 export interface RetryPolicy {
   /** Total attempts including the first one. 1 means no retry. */
   maxAttempts: number;
+  /** Only errors matching one of these are retried; absent: every error. */
+  on?: ErrorMatcher[];
   /** Delay before the second attempt. */
   backoffMs?: number;
   /** Multiplier applied to the delay after each failed attempt. */
@@ -41,7 +53,42 @@ export interface StepModel {
   immediate?: boolean;
   retry?: RetryPolicy;
   timeoutMs?: number;
+  /**
+   * States this step may go to, chosen by the handler with `ctx.goto(name)`; the first is
+   * where it goes when the handler picks none. Absent: the next step by order (or `done`).
+   */
+  next?: string[];
+  /** The instance is `done` once this step completes. */
+  end?: boolean;
+  /** Where the step's final error goes (after retries), by the first rule that matches it. */
+  catch?: CatchRule[];
 }
+
+/** Routes a step's final error to a state, where the handler reads it as `ctx.error`. */
+export interface CatchRule {
+  on: ErrorMatcher[];
+  goto: string;
+}
+
+/** `from: ['*']`: any state that is not final. */
+export const ANY_STATE = '*';
+
+/**
+ * A named transition: a method run only when called (`runner.transition(id, name, input)`),
+ * allowed from the `from` states, moving the instance to `to`. `guard` names a method that
+ * may refuse it; `input` is the JSON Schema its input must satisfy.
+ */
+export interface TransitionModel {
+  name: string;
+  method: string;
+  from: string[];
+  to: string;
+  guard?: string;
+  input?: JsonSchema;
+}
+
+/** A JSON Schema (2020-12) document, as plain JSON. */
+export type JsonSchema = { [key: string]: unknown };
 
 export interface MachineModel {
   modelVersion: typeof MODEL_VERSION;
@@ -61,6 +108,10 @@ export interface MachineModel {
   lock: LockModel;
   /** Sorted by `order`. */
   steps: StepModel[];
+  /** Where instances start; absent: the step of lowest order. */
+  initial?: string;
+  /** Named transitions, in declaration order; absent when the machine has none. */
+  transitions?: TransitionModel[];
 }
 
 /** Options of `@Machine(...)` and of `defineMachine(...)`. */
@@ -71,15 +122,38 @@ export interface MachineOptions {
   immediate?: boolean;
   version?: number;
   onError?: OnError;
+  /** The state new instances start at (a step, or a state only transitions leave). */
+  initial?: string;
 }
+
+/** A class of errors, matched by its name (and the names of classes extending it). */
+export type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** An error matcher as the decorators take it: a code or name, or an error class. */
+export type ErrorMatch = ErrorMatcher | ErrorClass;
 
 /** Options of `@Step(order, ...)`. */
 export interface StepOptions {
   name?: string;
   back?: string;
   immediate?: boolean;
-  retry?: RetryPolicy;
+  retry?: Omit<RetryPolicy, 'on'> & { on?: ErrorMatch[] };
   timeoutMs?: number;
+  /** Declared successors: one state, or the states `ctx.goto` may pick (the first is the default). */
+  next?: string | string[];
+  end?: boolean;
+  catch?: Array<{ on: ErrorMatch | ErrorMatch[]; goto: string }>;
+}
+
+/** Options of `@Transition(name, ...)`. */
+export interface TransitionOptions {
+  /** The states it may be taken from: one, several, or `'*'` for any state that is not final. */
+  from: string | string[];
+  to: string;
+  /** A method of the machine that may refuse the transition (returns false, or a reason). */
+  guard?: string;
+  /** JSON Schema of the input; the generator derives it from the method's input type. */
+  input?: JsonSchema;
 }
 
 export interface LockOptions {
@@ -120,6 +194,7 @@ export function buildModel(input: {
   options: MachineOptions;
   lock?: LockModel;
   steps: Array<{ order: number; method: string; options?: StepOptions }>;
+  transitions?: Array<{ name: string; method: string; options: TransitionOptions }>;
 }): MachineModel {
   const { options } = input;
   const model: MachineModel = {
@@ -136,6 +211,9 @@ export function buildModel(input: {
       .sort((a, b) => a.order - b.order),
   };
   if (options.topic !== undefined) model.topic = options.topic;
+  if (options.initial !== undefined) model.initial = options.initial;
+  const transitions = input.transitions ?? [];
+  if (transitions.length > 0) model.transitions = transitions.map((t) => transitionModel(t.name, t.method, t.options));
   return model;
 }
 
@@ -143,9 +221,30 @@ function stepModel(order: number, method: string, options: StepOptions = {}): St
   const step: StepModel = { order, name: options.name ?? method, method };
   if (options.back !== undefined) step.back = options.back;
   if (options.immediate !== undefined) step.immediate = options.immediate;
-  if (options.retry !== undefined) step.retry = { ...options.retry };
+  if (options.retry !== undefined) {
+    const { on, ...retry } = options.retry;
+    step.retry = on === undefined ? { ...retry } : { ...retry, on: matcherNames(on) };
+  }
   if (options.timeoutMs !== undefined) step.timeoutMs = options.timeoutMs;
+  if (options.next !== undefined) step.next = Array.isArray(options.next) ? [...options.next] : [options.next];
+  if (options.end !== undefined) step.end = options.end;
+  if (options.catch !== undefined) {
+    step.catch = options.catch.map((rule) => ({ on: matcherNames(Array.isArray(rule.on) ? rule.on : [rule.on]), goto: rule.goto }));
+  }
   return step;
+}
+
+function transitionModel(name: string, method: string, options: TransitionOptions): TransitionModel {
+  const from = options.from === ANY_STATE ? [ANY_STATE] : Array.isArray(options.from) ? [...options.from] : [options.from];
+  const t: TransitionModel = { name, method, from, to: options.to };
+  if (options.guard !== undefined) t.guard = options.guard;
+  if (options.input !== undefined) t.input = options.input;
+  return t;
+}
+
+/** Error matchers as the model keeps them: names, classes replaced by theirs. */
+export function matcherNames(matchers: readonly ErrorMatch[]): ErrorMatcher[] {
+  return matchers.map((m) => (typeof m === 'function' ? m.name : m));
 }
 
 /** Lock model for `@Lock(scope, options)`: `local` defaults to `by: 'user'`. */

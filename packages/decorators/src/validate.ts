@@ -1,4 +1,5 @@
-import { NAME_PATTERN, RESERVED_STATES, type MachineModel } from './model.js';
+import { machineGraph, reachableStates } from './graph.js';
+import { ANY_STATE, NAME_PATTERN, RESERVED_STATES, type MachineModel } from './model.js';
 
 /** Stable codes of model problems; the generator reports them with file:line:col. */
 export type ModelProblemCode =
@@ -15,7 +16,22 @@ export type ModelProblemCode =
   | 'FSM_E_LOCK_SCOPE'
   | 'FSM_E_RETRY_INVALID'
   | 'FSM_E_TIMEOUT_INVALID'
-  | 'FSM_E_MACHINE_DUPLICATE';
+  | 'FSM_E_MACHINE_DUPLICATE'
+  | 'FSM_E_TARGET_UNKNOWN'
+  | 'FSM_E_FROM_UNKNOWN'
+  | 'FSM_E_TRANSITION_NAME_INVALID'
+  | 'FSM_E_TRANSITION_DUPLICATE'
+  | 'FSM_E_METHOD_MISSING'
+  | 'FSM_E_MATCHER_INVALID';
+
+/** Codes of model warnings: the model works, but probably not as meant. */
+export type ModelWarningCode = 'FSM_W_UNREACHABLE';
+
+export interface ModelWarning {
+  code: ModelWarningCode;
+  message: string;
+  path: Array<string | number>;
+}
 
 export interface ModelProblem {
   code: ModelProblemCode;
@@ -49,7 +65,9 @@ export function checkModel(model: MachineModel, methods?: ReadonlySet<string>): 
     add('FSM_E_LOCK_SCOPE', `unknown lock scope "${String(model.lock.scope)}": use 'global' or 'local'`, 'lock', 'scope');
   if (model.lock.scope === 'local' && model.lock.by !== 'user' && model.lock.by !== 'type')
     add('FSM_E_LOCK_SCOPE', `unknown local lock key "${String(model.lock.by)}": use 'user' or 'type'`, 'lock', 'by');
-  if (model.steps.length === 0) add('FSM_E_NO_STEPS', `machine "${model.name}" has no @Step methods`, 'steps');
+  const transitions = model.transitions ?? [];
+  if (model.steps.length === 0 && transitions.length === 0)
+    add('FSM_E_NO_STEPS', `machine "${model.name}" has no @Step or @Transition methods`, 'steps');
 
   const orders = new Map<number, number>();
   const names = new Map<string, number>();
@@ -87,6 +105,68 @@ export function checkModel(model: MachineModel, methods?: ReadonlySet<string>): 
       add('FSM_E_RETRY_INVALID', 'retry needs an integer maxAttempts >= 1, backoffMs >= 0 and factor >= 1', 'steps', i, 'retry');
     if (step.timeoutMs !== undefined && !(step.timeoutMs > 0))
       add('FSM_E_TIMEOUT_INVALID', `timeoutMs must be positive, got ${step.timeoutMs}`, 'steps', i, 'timeoutMs');
+    if (r?.on !== undefined && !validMatchers(r.on))
+      add('FSM_E_MATCHER_INVALID', 'retry.on needs one or more error codes, names or classes', 'steps', i, 'retry', 'on');
+    (step.catch ?? []).forEach((rule, j) => {
+      if (!validMatchers(rule.on))
+        add('FSM_E_MATCHER_INVALID', `catch rule ${j + 1} of step "${step.name}" needs one or more error codes, names or classes`, 'steps', i, 'catch', j, 'on');
+    });
   });
+  checkGraph(model, methods, add);
   return problems;
+}
+
+function validMatchers(on: unknown): boolean {
+  return Array.isArray(on) && on.length > 0 && on.every((m) => typeof m === 'string' && m.length > 0);
+}
+
+type Add = (code: ModelProblemCode, message: string, ...path: Array<string | number>) => void;
+
+/** Every edge names a known state; transitions are named once and have their methods. */
+function checkGraph(model: MachineModel, methods: ReadonlySet<string> | undefined, add: Add): void {
+  const graph = machineGraph(model);
+  const known = (state: string) => graph.steps.has(state) || graph.resting.has(state);
+  const target = (state: string) => known(state) || (RESERVED_STATES as readonly string[]).includes(state);
+  const listed = () => graph.states.map((s) => `"${s}"`).join(', ');
+  model.steps.forEach((step, i) => {
+    (step.next ?? []).forEach((next, j) => {
+      if (!target(next)) add('FSM_E_TARGET_UNKNOWN', `step "${step.name}" names next state "${next}", which the machine does not have (states: ${listed()})`, 'steps', i, 'next', j);
+    });
+    (step.catch ?? []).forEach((rule, j) => {
+      if (!known(rule.goto)) add('FSM_E_TARGET_UNKNOWN', `step "${step.name}" catches errors to "${rule.goto}", which the machine does not have (states: ${listed()})`, 'steps', i, 'catch', j, 'goto');
+    });
+  });
+  if (model.initial !== undefined && !known(model.initial))
+    add('FSM_E_TARGET_UNKNOWN', `initial state "${model.initial}" is not a state of the machine (states: ${listed()})`, 'initial');
+  const names = new Set<string>();
+  (model.transitions ?? []).forEach((t, i) => {
+    if (!STEP_NAME_PATTERN.test(t.name))
+      add('FSM_E_TRANSITION_NAME_INVALID', `transition name "${t.name}" must match ${STEP_NAME_PATTERN}`, 'transitions', i, 'name');
+    else if (names.has(t.name)) add('FSM_E_TRANSITION_DUPLICATE', `two transitions are named "${t.name}"`, 'transitions', i, 'name');
+    names.add(t.name);
+    if (t.from.length === 0) add('FSM_E_FROM_UNKNOWN', `transition "${t.name}" has no from state`, 'transitions', i, 'from');
+    t.from.forEach((from, j) => {
+      if (from !== ANY_STATE && !graph.steps.has(from) && !(model.transitions ?? []).some((o) => o.to === from) && model.initial !== from)
+        add('FSM_E_FROM_UNKNOWN', `transition "${t.name}" starts from "${from}", which no step is named and no transition goes to (states: ${listed()})`, 'transitions', i, 'from', j);
+    });
+    if ((RESERVED_STATES as readonly string[]).includes(t.to))
+      add('FSM_E_STEP_NAME_RESERVED', `transition "${t.name}" goes to "${t.to}", which is reserved for a terminal state: name the end state (such as "closed")`, 'transitions', i, 'to');
+    else if (!STEP_NAME_PATTERN.test(t.to)) add('FSM_E_TARGET_UNKNOWN', `transition "${t.name}" goes to "${t.to}", which is not a valid state name`, 'transitions', i, 'to');
+    if (methods && !methods.has(t.method))
+      add('FSM_E_METHOD_MISSING', `transition "${t.name}" runs method "${t.method}", but ${model.className} has no such method`, 'transitions', i, 'method');
+    if (t.guard !== undefined && methods && !methods.has(t.guard))
+      add('FSM_E_METHOD_MISSING', `transition "${t.name}" names guard "${t.guard}", but ${model.className} has no such method`, 'transitions', i, 'guard');
+  });
+}
+
+/** What works but is probably not meant: states that nothing reaches from the initial state. */
+export function modelWarnings(model: MachineModel): ModelWarning[] {
+  const graph = machineGraph(model);
+  const reached = reachableStates(graph);
+  const warnings: ModelWarning[] = [];
+  model.steps.forEach((step, i) => {
+    if (!reached.has(step.name))
+      warnings.push({ code: 'FSM_W_UNREACHABLE', message: `step "${step.name}" cannot be reached from the initial state "${graph.initial}"`, path: ['steps', i] });
+  });
+  return warnings;
 }

@@ -59,6 +59,7 @@ const MACHINE_OPTIONS = {
   immediate: 'boolean',
   version: 'number',
   onError: 'string',
+  initial: 'string',
 } as const satisfies Record<keyof MachineOptions, Kind>;
 const STEP_OPTIONS = {
   name: 'string',
@@ -66,12 +67,17 @@ const STEP_OPTIONS = {
   immediate: 'boolean',
   retry: 'object',
   timeoutMs: 'number',
+  // Read apart (arrays and rules): see the graph options.
+  next: 'object',
+  end: 'boolean',
+  catch: 'object',
 } as const satisfies Record<keyof StepOptions, Kind>;
 const RETRY_OPTIONS = {
   maxAttempts: 'number',
   backoffMs: 'number',
   factor: 'number',
   maxBackoffMs: 'number',
+  on: 'object',
 } as const satisfies Record<keyof RetryPolicy, Kind>;
 const LOCK_OPTIONS = { by: 'string' } as const satisfies Record<keyof LockOptions, Kind>;
 

@@ -34,6 +34,7 @@ export const INSTANCE_COLUMNS = [
   'event_seq',
   'lease_owner',
   'lease_expires_at',
+  'takeovers',
 ] as const;
 
 /**
@@ -59,6 +60,7 @@ const UPDATE_FIELDS = {
   next_run_at: 'nextRunAt',
   history_seq: 'historySeq',
   event_seq: 'eventSeq',
+  takeovers: 'takeovers',
   lease_owner: 'leaseOwner',
   lease_expires_at: 'leaseExpiresAt',
 } as const satisfies Record<string, keyof InstanceRecord>;
@@ -130,6 +132,9 @@ export const HISTORY_COLUMNS = [
   'attempt',
   'started_at',
   'finished_at',
+  'transition',
+  'actor',
+  'result',
 ] as const;
 
 export const OUTBOX_COLUMNS = [
@@ -183,6 +188,7 @@ export function insertValues({ record: r, lastError }: EncodedInstance): SqlValu
     r.historySeq,
     r.eventSeq,
     ...leaseValues(r),
+    r.takeovers,
   ];
 }
 
@@ -207,6 +213,7 @@ export function updateValues({ record: r, lastError }: EncodedInstance): SqlValu
     r.nextRunAt,
     r.historySeq,
     r.eventSeq,
+    r.takeovers,
     ...leaseValues(r),
   ];
 }
@@ -241,6 +248,7 @@ export function instanceFromRow(row: InstanceRow): InstanceRecord {
     nextRunAt: row.next_run_at as Date | null,
     historySeq: row.history_seq as number,
     eventSeq: row.event_seq as number,
+    takeovers: (row.takeovers as number | undefined) ?? 0,
     leaseOwner: row.lease_owner as string | null,
     leaseExpiresAt: row.lease_expires_at as Date | null,
     createdAt: row.created_at as Date,
@@ -271,6 +279,9 @@ export function historyValues({ record: h, metadata, error }: EncodedHistory): S
     h.attempt,
     h.startedAt,
     h.finishedAt,
+    h.transition,
+    h.actor,
+    h.result,
   ];
 }
 
@@ -292,6 +303,9 @@ export function historyFromRow(machine: string, row: HistoryRow): HistoryRecord 
     attempt: row.attempt as number,
     startedAt: row.started_at as Date,
     finishedAt: row.finished_at as Date,
+    transition: (row.transition as string | null | undefined) ?? null,
+    actor: (row.actor as string | null | undefined) ?? null,
+    result: (row.result as string | null | undefined) ?? null,
   };
 }
 

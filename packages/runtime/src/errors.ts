@@ -15,7 +15,17 @@ export type FsmErrorCode =
   | 'FSM_STORE'
   | 'FSM_DATA_TOO_LARGE'
   | 'FSM_MIGRATION_CHANGED'
-  | 'FSM_EVENTS';
+  | 'FSM_EVENTS'
+  | 'FSM_INSTANCE_BUSY'
+  | 'FSM_INPUT_INVALID'
+  | 'FSM_TRANSITION_NOT_ALLOWED'
+  | 'FSM_GUARD_REJECTED'
+  | 'FSM_BAD_TARGET'
+  | 'FSM_STEP_FAILED_EARLY'
+  | 'FSM_TAKEOVER_LIMIT'
+  | 'FSM_HISTORY_LIMIT'
+  | 'FSM_COMMIT_REFUSED'
+  | 'FSM_TOPIC_INVALID';
 
 /**
  * The one base class of fsmkit errors: a stable `code`, typed context fields, and `cause`.

@@ -1,6 +1,13 @@
 import type { ErrorInfo } from './errors.js';
 
-export type InstanceStatus = 'ready' | 'running' | 'waiting' | 'paused' | 'done' | 'failed' | 'compensated';
+/**
+ * `idle`: stopped until a call moves it (at a state only named transitions leave, or after
+ * `next(id)` / `back(id)`); workers never pick it up. `waiting`: a worker continues it when due.
+ */
+export type InstanceStatus = 'ready' | 'running' | 'waiting' | 'idle' | 'paused' | 'done' | 'failed' | 'compensated';
+
+/** Every status, in the order tools list them. */
+export const INSTANCE_STATUSES = ['ready', 'running', 'waiting', 'idle', 'paused', 'done', 'failed', 'compensated'] as const satisfies readonly InstanceStatus[];
 export type Direction = 'forward' | 'backward';
 
 /**
@@ -39,6 +46,8 @@ export interface InstanceRecord {
   /** Process driving the instance and until when: a worker takes over an expired lease. */
   leaseOwner?: string | null;
   leaseExpiresAt?: Date | null;
+  /** Times a worker took the instance over from a drive whose lease ran out (its process died). */
+  takeovers: number;
   /** Counters for history rows and events, so both are strictly ordered per instance. */
   historySeq: number;
   eventSeq: number;
@@ -68,10 +77,18 @@ export interface HistoryRecord {
   attempt: number;
   startedAt: Date;
   finishedAt: Date;
+  /** The named transition this entry records (its `step` is then the state it left); null for steps. */
+  transition: string | null;
+  /** Who executed it, as the caller said; null when not given. */
+  actor: string | null;
+  /** What a transition method returned, as JSON text; null for steps and for nothing returned. */
+  result: string | null;
 }
 
 export type FsmEventType =
   | 'instance.created'
+  | 'transition.completed'
+  | 'step.caught'
   | 'step.completed'
   | 'step.failed'
   | 'step.compensated'
@@ -81,6 +98,22 @@ export type FsmEventType =
   | 'instance.failed'
   | 'instance.compensated'
   | 'instance.done';
+
+/** Every event type, in the order tools list them. */
+export const EVENT_TYPES = [
+  'instance.created',
+  'transition.completed',
+  'step.caught',
+  'step.completed',
+  'step.failed',
+  'step.compensated',
+  'instance.waiting',
+  'instance.paused',
+  'instance.resumed',
+  'instance.failed',
+  'instance.compensated',
+  'instance.done',
+] as const satisfies readonly FsmEventType[];
 
 /** One state change, as published on the machine's topic (key: instanceId). */
 export interface FsmEvent {
@@ -102,4 +135,7 @@ export interface FsmEvent {
   time: string;
   /** The instance's data in plain JSON (Dates as ISO strings, BigInt as strings, Map as object, Set as array). */
   data: unknown;
+  /** `transition.completed`: the transition's name and who executed it. */
+  transition?: string;
+  actor?: string | null;
 }

@@ -253,6 +253,7 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       nextRunAt: options.runAt ?? null,
       leaseOwner: null,
       leaseExpiresAt: null,
+      takeovers: 0,
       historySeq: 0,
       eventSeq: 0,
       createdAt: now,
@@ -635,6 +636,9 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       attempt: ctx.attempt,
       startedAt,
       finishedAt: new Date(),
+      transition: null,
+      actor: null,
+      result: null,
     };
   }
 

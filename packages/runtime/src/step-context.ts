@@ -1,4 +1,4 @@
-import type { StepContext } from '@fsmkit/decorators';
+import type { CaughtError, Goto, StepContext } from '@fsmkit/decorators';
 import type { Direction } from './records.js';
 
 /** The context one handler attempt sees; the engine reads back data, pause and metadata. */
@@ -7,6 +7,11 @@ export class RunningStepContext<TData> implements StepContext<TData> {
   pauseReason: string | null = null;
   paused = false;
   metadata: Record<string, unknown> = {};
+  /** The successor the handler chose with `goto`, if any. */
+  chosen: string | null = null;
+  /** `succeed()` or `fail()` was called. */
+  ended: { kind: 'succeed' } | { kind: 'fail'; code: string; message: string } | null = null;
+  error: CaughtError | null = null;
   /** Made when first asked for: most handlers never look at the signal, and each costs microseconds. */
   private controller: AbortController | undefined;
 
@@ -38,6 +43,19 @@ export class RunningStepContext<TData> implements StepContext<TData> {
 
   annotate(metadata: Record<string, unknown>): void {
     Object.assign(this.metadata, metadata);
+  }
+
+  goto(state: string): Goto {
+    this.chosen = state;
+    return { goto: state };
+  }
+
+  succeed(): void {
+    this.ended = { kind: 'succeed' };
+  }
+
+  fail(code: string, message: string): void {
+    this.ended = { kind: 'fail', code, message };
   }
 
   abort(reason: unknown): void {

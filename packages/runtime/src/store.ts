@@ -60,7 +60,8 @@ export interface Store {
   commit(commit: Commit): Promise<CommitResult>;
   get(machine: string, id: string): Promise<InstanceRecord | undefined>;
   list(machine: string, filter?: ListFilter): Promise<InstanceRecord[]>;
-  history(machine: string, id: string): Promise<HistoryRecord[]>;
+  /** History rows of one instance, oldest first unless `order: 'desc'`. */
+  history(machine: string, id: string, options?: HistoryOptions): Promise<HistoryRecord[]>;
   /** Sets the pause flag without touching the version; false when no such instance. */
   requestPause(machine: string, id: string, reason: string | null): Promise<boolean>;
   /** Current state of many instances in one call; unknown ids are absent from the map. */
@@ -89,7 +90,37 @@ export interface Store {
    * locker is the default otherwise.
    */
   locker?(): Locker;
+  /**
+   * Deletes finished instances (done, failed, compensated by default) last updated before
+   * `olderThan`, with their history, in batches of `batchSize`. Optional.
+   */
+  prune?(machine: string, options: PruneOptions): Promise<PruneResult>;
   close?(): Promise<void>;
+}
+
+export interface HistoryOptions {
+  /** At most this many rows. */
+  limit?: number;
+  /** Only rows with a larger `seq` (paging). */
+  afterSeq?: number;
+  /** Only rows started at or after this time. */
+  since?: Date;
+  /** By `seq`; default ascending. */
+  order?: 'asc' | 'desc';
+  /** False: `dataBefore` and `dataAfter` come back as empty strings (cheaper). Default true. */
+  withData?: boolean;
+}
+
+export interface PruneOptions {
+  olderThan: Date;
+  statuses?: InstanceStatus[];
+  /** Instances per batch (each batch its own short transaction). Default 500. */
+  batchSize?: number;
+}
+
+export interface PruneResult {
+  instances: number;
+  historyRows: number;
 }
 
 export interface LeaseRenewal {

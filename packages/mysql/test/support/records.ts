@@ -25,6 +25,7 @@ export function instanceRecord(machine: string, overrides: Partial<InstanceRecor
     nextRunAt: null,
     leaseOwner: null,
     leaseExpiresAt: null,
+    takeovers: 0,
     historySeq: 0,
     eventSeq: 0,
     createdAt: new Date('2026-11-22T10:00:00.123Z'),
@@ -67,6 +68,9 @@ export function historyRecord(r: InstanceRecord, seq: number, overrides: Partial
     attempt: 1,
     startedAt: new Date('2026-11-22T10:00:01.001Z'),
     finishedAt: new Date('2026-11-22T10:00:01.999Z'),
+    transition: null,
+    actor: null,
+    result: null,
     ...overrides,
   };
 }
