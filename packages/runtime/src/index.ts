@@ -1,9 +1,20 @@
 export * from '@fsmkit/decorators';
-export { createRunner, EVENT_SCHEMA_VERSION, type CreateOptions, type MachineRunner, type RunnerOptions } from './runner.js';
+export {
+  createRunner,
+  EVENT_SCHEMA_VERSION,
+  type CreateOptions,
+  type Hook,
+  type HookEvent,
+  type MachineRunner,
+  type RunnerOptions,
+  type TransitionCallOptions,
+  type TransitionInputs,
+} from './runner.js';
 export type { Instance, HistoryEntry } from './instance.js';
 export { FsmError, isFsmError, errorInfo, type ErrorInfo, type FsmErrorCode } from './errors.js';
 export type { InstanceRecord, HistoryRecord, FsmEvent, FsmEventType, InstanceStatus, Direction } from './records.js';
-export type { Store, Commit, CommitResult, ListFilter, ClaimOptions, LeaseRenewal } from './store.js';
+export { INSTANCE_STATUSES, EVENT_TYPES } from './records.js';
+export type { Store, Commit, CommitResult, ListFilter, ClaimOptions, LeaseRenewal, HistoryOptions, PruneOptions, PruneResult } from './store.js';
 export { Worker, type WorkOptions } from './worker.js';
 export type { Locker, Lease, AcquireMode, AcquireOptions } from './locker.js';
 export type { EventSink } from './event-sink.js';

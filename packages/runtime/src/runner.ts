@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import {
   checkModel,
   RESERVED_STATES,
+  type StepContext,
+  type TransitionContext,
   type LockModel,
   type MachineDefinition,
   type MachineModel,
@@ -73,12 +75,43 @@ export interface CreateOptions {
   id?: string;
   /** Earliest time a worker may start it. */
   runAt?: Date;
+  /** The state to start at instead of the machine's initial state (any state that is not final). */
+  at?: string;
 }
 
+/** Options of `runner.transition(...)`. */
+export interface TransitionCallOptions {
+  /** Who executes the transition (a user id, a service name); recorded in history and events. */
+  actor?: string | null;
+}
+
+/** Input types of a machine's transitions, by name: the generated runner gives the precise map. */
+export type TransitionInputs = Record<string, unknown>;
+
+/** What hooks see: the step's or the transition's context, and for `after`, how it ended. */
+export type HookEvent<TData = unknown> =
+  | { kind: 'step'; name: string; ctx: StepContext<TData>; error?: unknown }
+  | { kind: 'transition'; name: string; ctx: TransitionContext<TData>; error?: unknown; result?: unknown };
+
+export type Hook<TData = unknown> = (event: HookEvent<TData>) => void | Promise<void>;
+
 /** The typed API a generated runner exposes. */
-export interface MachineRunner<TData = unknown, TState extends string = string> {
+export interface MachineRunner<TData = unknown, TState extends string = string, TInputs extends TransitionInputs = TransitionInputs> {
   readonly model: MachineModel;
   readonly store: Store;
+  /**
+   * Runs the named transition on an instance resting at one of its `from` states: validates
+   * the input, asks the guard, runs the method, moves the instance to `to` and, when `to` is a
+   * step, runs on from there as `run` does. Refused (FSM_INSTANCE_BUSY) while a drive holds it.
+   */
+  transition<N extends keyof TInputs & string>(
+    id: string,
+    name: N,
+    input: TInputs[N],
+    options?: TransitionCallOptions,
+  ): Promise<Instance<TData, TState>>;
+  /** Calls `fn` before (or after) every step handler and transition method; returns a function that removes it. */
+  on(hook: 'before' | 'after', fn: Hook<TData>): () => void;
   /** Stores a new instance in `ready`, at the first step. */
   create(data: TData, options?: CreateOptions): Promise<Instance<TData, TState>>;
   /** `create` then `run`. */
@@ -203,6 +236,14 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
   }
 
   // ---- public API -------------------------------------------------------------------------
+
+  transition(): Promise<Instance<TData, TState>> {
+    throw new FsmError('FSM_TRANSITION_NOT_ALLOWED', 'transitions are being built');
+  }
+
+  on(): () => void {
+    return () => undefined;
+  }
 
   async create(data: TData, options: CreateOptions = {}): Promise<Instance<TData, TState>> {
     return toInstance(await this.insertNew(data, options), data);
