@@ -113,18 +113,20 @@ export class MysqlStore implements Store {
     }
   }
 
-  async insert(record: InstanceRecord, events: FsmEvent[]): Promise<void> {
+  async insert(record: InstanceRecord, events: FsmEvent[], history: HistoryRecord[] = []): Promise<void> {
     const scope = { operation: 'insert', machine: record.machine, id: record.id };
     const sql = this.sql(record.machine);
     const instance = this.encoder.instance(scope, record);
     const encoded = events.map((e) => this.encoder.event(scope, e));
-    if (encoded.length === 0) {
+    const rows = history.map((h) => this.encoder.history(scope, h));
+    if (encoded.length === 0 && rows.length === 0) {
       await this.write(scope, sql.insert, insertValues(instance));
       return;
     }
     await this.transaction(scope, async (conn) => {
       await this.run(conn, sql.insert, insertValues(instance));
-      await this.insertOutbox(conn, encoded, record.updatedAt);
+      if (rows.length > 0) await this.run(conn, sql.insertHistory(rows.length), rows.flatMap(historyValues));
+      if (encoded.length > 0) await this.insertOutbox(conn, encoded, record.updatedAt);
     });
   }
 

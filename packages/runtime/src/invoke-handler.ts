@@ -2,30 +2,37 @@ import type { RetryPolicy } from '@fsmkit/decorators';
 import { FsmError } from './errors.js';
 import type { RunningStepContext } from './step-context.js';
 
-/** Calls one handler attempt, failing it with FSM_STEP_TIMEOUT when `timeoutMs` passes. */
+/**
+ * Calls one handler attempt. When `timeoutMs` passes first, the attempt fails with
+ * FSM_STEP_TIMEOUT and `ctx.signal` is aborted, but the call returns only once the handler
+ * has returned too: the engine never retries a step, moves on or releases its locks while an
+ * attempt may still be at work.
+ */
 export async function invokeHandler(
   fn: (ctx: RunningStepContext<unknown>) => unknown,
   self: object,
   ctx: RunningStepContext<unknown>,
   timeoutMs: number | undefined,
-): Promise<void> {
-  if (timeoutMs === undefined) {
-    await fn.call(self, ctx);
-    return;
-  }
+): Promise<unknown> {
+  if (timeoutMs === undefined) return await fn.call(self, ctx);
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
+  let timedOut: FsmError | undefined;
+  const work = Promise.resolve().then(() => fn.call(self, ctx));
+  const timeout = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
-      const error = new FsmError('FSM_STEP_TIMEOUT', `step "${ctx.step}" did not finish within ${timeoutMs} ms`, {
+      timedOut = new FsmError('FSM_STEP_TIMEOUT', `step "${ctx.step}" did not finish within ${timeoutMs} ms`, {
         context: { machine: ctx.machine, id: ctx.instanceId, step: ctx.step, timeoutMs },
       });
-      // Settle the race first: a handler that stops on abort must not win it.
-      reject(error);
-      ctx.abort(error);
+      ctx.abort(timedOut);
+      resolve();
     }, timeoutMs);
   });
   try {
-    await Promise.race([Promise.resolve(fn.call(self, ctx)), timeout]);
+    const result = await Promise.race([work, timeout]);
+    if (timedOut === undefined) return result;
+    // Wait for the handler itself; whatever it ends with, the attempt has failed.
+    await work.catch(() => undefined);
+    throw timedOut;
   } finally {
     clearTimeout(timer);
   }

@@ -29,7 +29,7 @@ export class MemoryStore implements Store {
     this.logger = options.logger ?? noopLogger;
   }
 
-  async insert(record: InstanceRecord, events: FsmEvent[]): Promise<void> {
+  async insert(record: InstanceRecord, events: FsmEvent[], history: HistoryRecord[] = []): Promise<void> {
     const table = this.table(record.machine);
     if (table.has(record.id)) {
       throw new FsmError('FSM_STORE', `instance ${record.id} of ${record.machine} already exists`, {
@@ -37,6 +37,7 @@ export class MemoryStore implements Store {
       });
     }
     table.set(record.id, copy(record));
+    if (history.length > 0) this.historyRows.set(record.id, history.map((h) => ({ ...h })));
     this.emit(events);
   }
 

@@ -1,32 +1,53 @@
 import { hostname } from 'node:os';
 import {
   checkModel,
-  RESERVED_STATES,
-  type StepContext,
-  type TransitionContext,
+  machineGraph,
+  transitionAllowedFrom,
   type LockModel,
   type MachineDefinition,
+  type MachineGraph,
   type MachineModel,
+  type StepContext,
   type StepModel,
+  type TransitionContext,
+  type TransitionModel,
 } from '@fsmkit/decorators';
+import { badState, InstanceClient } from './client.js';
 import { definitionHash } from './definition-hash.js';
-import { errorInfo, FsmError } from './errors.js';
+import { incompatibility } from './engine/compatibility.js';
+import {
+  boundaryStop,
+  decide,
+  DRIVABLE,
+  restingStatus,
+  trailByOrder,
+  trailFromHistory,
+  undoNext,
+  type Cursor,
+  type Outcome,
+} from './engine/decide.js';
+import { historyRow, pushEvent } from './engine/factories.js';
+import { InputValidator } from './engine/input.js';
+import { keepAlive } from './engine/keep-alive.js';
+import { acquireAll, lockKeys, releaseAll, runHolding } from './engine/locks.js';
+import { errorInfo, FsmError, isFsmError } from './errors.js';
 import { uuidv7 } from './ids.js';
 import { toInstance, type HistoryEntry, type Instance } from './instance.js';
-import { decodeTransfer, encodeTransfer } from './instance-transfer.js';
-import { invokeHandler, retryDelay } from './invoke-handler.js';
+import { decodeTransfer } from './instance-transfer.js';
+import { invokeHandler } from './invoke-handler.js';
 import { toJsonSafe } from './json-safe.js';
 import type { AcquireMode, Lease, Locker } from './locker.js';
 import { noopLogger, type Logger } from './logger.js';
-import { MemoryStore } from './memory-store.js';
 import { processLocker } from './memory-locker.js';
-import type { Direction, FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from './records.js';
+import { MemoryStore } from './memory-store.js';
+import type { FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from './records.js';
 import { deserialize, serialize, superjsonSerializer, type Serializer } from './serializer.js';
 import { RunningStepContext } from './step-context.js';
-import type { ListFilter, Store } from './store.js';
+import type { CommitResult, HistoryOptions, ListFilter, Store } from './store.js';
+import { RunningTransitionContext } from './transition-context.js';
 import { Worker, type WorkOptions } from './worker.js';
 
-export const EVENT_SCHEMA_VERSION = 1;
+export { EVENT_SCHEMA_VERSION } from './engine/factories.js';
 
 export interface RunnerOptions {
   /** Where instances live. Default: a new in-memory store. */
@@ -38,9 +59,12 @@ export interface RunnerOptions {
   locker?: Locker;
   serializer?: Serializer;
   logger?: Logger;
-  /** Overrides the machine's topic; `null` turns events off. */
+  /** Overrides the machine's topic; `null` turns events off. Validated like the machine's. */
   topic?: string | null;
-  /** Overrides the machine's `@Lock`. */
+  /**
+   * Overrides the machine's `@Lock` for instances this runner creates. An instance keeps the
+   * locks it was created with too, so runners configured differently still exclude each other.
+   */
   lock?: LockModel;
   /** How long a lock lease lasts without renewal. Default 30 s; renewed while steps run. */
   lockLeaseMs?: number;
@@ -66,6 +90,13 @@ export interface RunnerOptions {
    * runs, so a worker takes over only an instance whose process died. Default 30 s.
    */
   instanceLeaseMs?: number;
+  /**
+   * An instance whose drive died (its lease ran out while running) this many times is not run
+   * again: it ends `failed` with FSM_TAKEOVER_LIMIT, for a person to look at. Default 5.
+   */
+  maxTakeovers?: number;
+  /** Most history rows one instance may have; past it, the instance ends `failed` with FSM_HISTORY_LIMIT. Default 25 000. */
+  maxHistory?: number;
 }
 
 export interface CreateOptions {
@@ -99,6 +130,24 @@ export type Hook<TData = unknown> = (event: HookEvent<TData>) => void | Promise<
 export interface MachineRunner<TData = unknown, TState extends string = string, TInputs extends TransitionInputs = TransitionInputs> {
   readonly model: MachineModel;
   readonly store: Store;
+  /** Reads and administration without handlers (the same the runner uses). */
+  readonly client: InstanceClient<TData, TState>;
+  /** Stores a new instance at the initial state (or `at`): `ready` at a step, `idle` at a state only transitions leave. */
+  create(data: TData, options?: CreateOptions): Promise<Instance<TData, TState>>;
+  /** `create` then `run`; when a lock is busy, nothing is stored. */
+  start(data: TData, options?: CreateOptions): Promise<Instance<TData, TState>>;
+  /** Runs steps until the instance rests, waits, pauses, fails or ends. */
+  run(id: string): Promise<Instance<TData, TState>>;
+  /** Runs exactly one step in the current direction; the instance then stays `idle` until the next call. */
+  next(id: string): Promise<Instance<TData, TState>>;
+  /** Undoes the last completed step (its `back` handler); the instance then stays `idle`. */
+  back(id: string): Promise<Instance<TData, TState>>;
+  /** Undoes every completed step, newest first, as history records them. */
+  compensate(id: string): Promise<Instance<TData, TState>>;
+  /** Pauses now if idle, else at the next step boundary (also when running in another process). */
+  pause(id: string, reason?: string): Promise<Instance<TData, TState>>;
+  /** Merges `patch` into the data and continues a paused, waiting, idle or failed instance. */
+  resume(id: string, patch?: Partial<TData>): Promise<Instance<TData, TState>>;
   /**
    * Runs the named transition on an instance resting at one of its `from` states: validates
    * the input, asks the guard, runs the method, moves the instance to `to` and, when `to` is a
@@ -112,25 +161,9 @@ export interface MachineRunner<TData = unknown, TState extends string = string, 
   ): Promise<Instance<TData, TState>>;
   /** Calls `fn` before (or after) every step handler and transition method; returns a function that removes it. */
   on(hook: 'before' | 'after', fn: Hook<TData>): () => void;
-  /** Stores a new instance in `ready`, at the first step. */
-  create(data: TData, options?: CreateOptions): Promise<Instance<TData, TState>>;
-  /** `create` then `run`. */
-  start(data: TData, options?: CreateOptions): Promise<Instance<TData, TState>>;
-  /** Runs steps in the current direction until the instance waits, pauses, fails or ends. */
-  run(id: string): Promise<Instance<TData, TState>>;
-  /** Runs exactly one step in the current direction, then waits. */
-  next(id: string): Promise<Instance<TData, TState>>;
-  /** Undoes the last completed step (its `back` handler), then waits. */
-  back(id: string): Promise<Instance<TData, TState>>;
-  /** Undoes every completed step, newest first. */
-  compensate(id: string): Promise<Instance<TData, TState>>;
-  /** Pauses now if idle, else at the next step boundary (also when running in another process). */
-  pause(id: string, reason?: string): Promise<Instance<TData, TState>>;
-  /** Merges `patch` into the data and continues a paused, waiting or failed instance. */
-  resume(id: string, patch?: Partial<TData>): Promise<Instance<TData, TState>>;
   get(id: string): Promise<Instance<TData, TState>>;
   find(id: string): Promise<Instance<TData, TState> | undefined>;
-  history(id: string): Promise<Array<HistoryEntry<TData>>>;
+  history(id: string, options?: HistoryOptions): Promise<Array<HistoryEntry<TData>>>;
   list(filter?: ListFilter): Promise<Array<Instance<TData, TState>>>;
   /** Current state of many instances in one store call. */
   currentStates(ids: string[]): Promise<Map<string, TState>>;
@@ -142,47 +175,54 @@ export interface MachineRunner<TData = unknown, TState extends string = string, 
   work(options?: WorkOptions): Worker;
 }
 
-type HandlerFn = (ctx: RunningStepContext<unknown>) => unknown;
+type Fn = (ctx: unknown) => unknown;
 
-/** What a drive does: how many steps at most, which way, and what to merge first. */
+/** What a drive does: how many steps at most, which way, and what happens first. */
 interface DriveIntent {
   maxSteps: number;
-  /** The instance was stored already marked running (see `start`): no commit to mark it. */
+  action: 'run' | 'work' | 'resume' | 'back' | 'transition';
+  /** The instance was stored already marked running by this runner (see `start`): no commit to mark it. */
   marked?: boolean;
+  /** Locks `start` took before storing the instance. */
+  leases?: Lease[];
   /** Driven by a worker: durable timers, and stop at the next boundary when the worker stops. */
   worker?: Worker;
-  direction?: Direction;
+  backward?: boolean;
   resume?: { patch: Record<string, unknown> | undefined };
+  transition?: { model: TransitionModel; input: unknown; actor: string | null };
 }
 
-/** What a drive last committed, while the instance is `running` under its lease: kept alive by renewal. */
-interface InstanceLease {
+/** What a drive shares with its keep-alive timer. */
+interface DriveState {
+  /** The version this drive last committed while the instance is `running` under its lease; 0 before. */
   version: number;
   running: boolean;
-}
-
-/** The locks a drive holds; `released` once a store ended them within the drive's last commit, `over` once the drive ended. */
-interface HeldLocks {
   leases: Lease[];
-  released: boolean;
+  /** The leases ended within the drive's last commit, or the drive is over: no renewal warnings. */
   over: boolean;
+  /** A pause requested from elsewhere, learnt between commits (see `watchPause`). */
+  pauseRequest: { reason: string | null } | null;
+  /** Aborted when a lock's lease is lost: the running handler should stop. */
+  lost: AbortController;
 }
 
-const RUNNABLE: ReadonlySet<InstanceStatus> = new Set(['ready', 'waiting', 'running']);
-const RESUMABLE: ReadonlySet<InstanceStatus> = new Set(['ready', 'waiting', 'paused', 'failed', 'running']);
-const BACKABLE: ReadonlySet<InstanceStatus> = new Set(['ready', 'waiting', 'paused', 'failed', 'done', 'running']);
+const FINISHED: ReadonlySet<InstanceStatus> = new Set(['done', 'compensated']);
+/** Commit refusals that repeating the step cannot cure. */
+const PERMANENT: ReadonlySet<string> = new Set(['FSM_DATA_TOO_LARGE', 'FSM_SERIALIZE', 'FSM_HISTORY_LIMIT']);
 
-export function createRunner<TData = unknown, TState extends string = string>(
+export function createRunner<TData = unknown, TState extends string = string, TInputs extends TransitionInputs = TransitionInputs>(
   definition: MachineDefinition<TData>,
   options: RunnerOptions = {},
-): MachineRunner<TData, TState> {
-  return new Runner<TData, TState>(definition, options);
+): MachineRunner<TData, TState, TInputs> {
+  return new Runner<TData, TState, TInputs>(definition, options);
 }
 
-class Runner<TData, TState extends string> implements MachineRunner<TData, TState> {
+class Runner<TData, TState extends string, TInputs extends TransitionInputs> implements MachineRunner<TData, TState, TInputs> {
   readonly model: MachineModel;
   readonly store: Store;
-  private readonly handlers: object;
+  readonly client: InstanceClient<TData, TState>;
+  private readonly graph: MachineGraph;
+  private readonly handlers: Record<string, Fn>;
   private readonly locker: Locker;
   private readonly serializer: Serializer;
   private readonly logger: Logger;
@@ -193,7 +233,8 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
   private readonly keepHistory: boolean;
   private readonly saveAfterStep: boolean;
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly stepIndex = new Map<string, number>();
+  private readonly inputs: InputValidator;
+  private readonly hooks = { before: [] as Array<Hook<TData>>, after: [] as Array<Hook<TData>> };
   /** `pause(id)` calls for instances this runner is driving right now. */
   private readonly localPauses = new Map<string, string | null>();
   private readonly driving = new Set<string>();
@@ -202,83 +243,107 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     definition: MachineDefinition<TData>,
     private readonly options: RunnerOptions,
   ) {
+    this.topic = options.topic === undefined ? (definition.model.topic ?? null) : options.topic;
+    this.lock = options.lock ?? definition.model.lock;
+    // The overrides are checked as the model is: a bad topic or lock is refused here, not at the broker.
+    const effective: MachineModel = { ...definition.model, lock: this.lock };
+    if (this.topic === null) delete effective.topic;
+    else effective.topic = this.topic;
     this.model = definition.model;
-    this.handlers = definition.create();
+    this.handlers = definition.create() as Record<string, Fn>;
     const methods = new Set<string>();
     for (let o: object | null = this.handlers; o && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
-      for (const k of Object.getOwnPropertyNames(o)) {
-        if (typeof (this.handlers as Record<string, unknown>)[k] === 'function') methods.add(k);
-      }
+      for (const k of Object.getOwnPropertyNames(o)) if (typeof this.handlers[k] === 'function') methods.add(k);
     }
-    const problems = checkModel(this.model, methods);
+    const problems = checkModel(effective, methods);
     for (const s of this.model.steps) {
-      if (!methods.has(s.method)) problems.push({ code: 'FSM_E_BACK_MISSING', message: `step method "${s.method}" does not exist`, path: ['steps'] });
+      if (!methods.has(s.method)) problems.push({ code: 'FSM_E_METHOD_MISSING', message: `step method "${s.method}" does not exist`, path: ['steps'] });
     }
     if (problems.length > 0) {
+      const topicBad = problems.some((p) => p.code === 'FSM_E_TOPIC_INVALID');
       throw new FsmError(
-        'FSM_INVALID_MODEL',
+        topicBad && options.topic !== undefined ? 'FSM_TOPIC_INVALID' : 'FSM_INVALID_MODEL',
         `machine "${this.model.name}" is invalid:\n${problems.map((p) => `  ${p.code}: ${p.message}`).join('\n')}`,
         { context: { machine: this.model.name, problems } },
       );
     }
-    this.model.steps.forEach((s, i) => this.stepIndex.set(s.name, i));
+    this.graph = machineGraph(this.model);
     this.store = options.store ?? new MemoryStore();
     this.locker = options.locker ?? this.store.locker?.() ?? processLocker;
     this.serializer = options.serializer ?? superjsonSerializer;
-    this.logger = options.logger ?? noopLogger;
+    this.logger = safeLogger(options.logger ?? noopLogger);
+    this.client = new InstanceClient<TData, TState>({ machine: this.model.name, store: this.store, serializer: this.serializer });
     this.hash = definitionHash(this.model);
-    this.topic = options.topic === undefined ? (this.model.topic ?? null) : options.topic;
-    this.lock = options.lock ?? this.model.lock;
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${uuidv7().slice(-8)}`;
     this.keepHistory = options.history ?? true;
     this.saveAfterStep = options.saveAfterStep ?? this.model.saveAfterStep;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.inputs = new InputValidator(this.model, definition.validators);
   }
 
-  // ---- public API -------------------------------------------------------------------------
-
-  transition(): Promise<Instance<TData, TState>> {
-    throw new FsmError('FSM_TRANSITION_NOT_ALLOWED', 'transitions are being built');
-  }
-
-  on(): () => void {
-    return () => undefined;
-  }
+  // ---- creating ------------------------------------------------------------------------------
 
   async create(data: TData, options: CreateOptions = {}): Promise<Instance<TData, TState>> {
-    return toInstance(await this.insertNew(data, options), data);
+    const rec = await this.newRecord(data, options);
+    await this.store.insert(rec.record, rec.events);
+    return toInstance(rec.record, data);
   }
 
-  async start(data: TData, options?: CreateOptions): Promise<Instance<TData, TState>> {
-    // Without a lock to wait for, the run marks the instance running at once: it is stored so,
-    // as `create` and that first commit would leave it (same version, events and lease), in
-    // one write instead of two.
-    const marked = this.lock.scope === 'none';
-    const rec = await this.insertNew(data, options, marked);
-    // What a read right after the insert would return: the run starts from it, one round trip sooner.
-    return this.drive(rec.id, { maxSteps: Number.POSITIVE_INFINITY, marked }, { ...rec });
+  async start(data: TData, options: CreateOptions = {}): Promise<Instance<TData, TState>> {
+    const made = await this.newRecord(data, options);
+    const rec = made.record;
+    if (rec.status === 'idle') {
+      await this.store.insert(rec, made.events);
+      return toInstance(rec, data);
+    }
+    // Locks first: when one is busy, nothing is stored, so a caller that retries makes no duplicate.
+    const leases = await acquireAll(this.locker, this.keysOf(rec), rec, this.acquireSettings(undefined));
+    if (leases === null) {
+      throw new FsmError('FSM_LOCK_BUSY', `a lock of ${rec.machine} instance ${rec.id} is busy; nothing was stored`, {
+        context: { machine: rec.machine, id: rec.id },
+      });
+    }
+    // Stored already marked running under this drive's lease: the same version, events and
+    // lease a separate first commit would leave, in one write instead of two.
+    rec.status = 'running';
+    rec.version = 2;
+    rec.leaseOwner = this.owner;
+    rec.leaseExpiresAt = new Date(Date.now() + this.instanceLeaseMs);
+    try {
+      await this.store.insert(rec, made.events);
+    } catch (error) {
+      await releaseAll(this.locker, leases);
+      throw error;
+    }
+    return this.drive(rec.id, { maxSteps: Number.POSITIVE_INFINITY, action: 'run', marked: true, leases }, { ...rec });
   }
 
-  private async insertNew(data: TData, options: CreateOptions = {}, running = false): Promise<InstanceRecord> {
+  private async newRecord(data: TData, options: CreateOptions): Promise<{ record: InstanceRecord; events: FsmEvent[] }> {
     const userId = options.userId ?? null;
-    if (this.lock.scope === 'local' && this.lock.by === 'user' && userId === null) {
+    if (this.lock.scope === 'local' && this.lock.by === 'user' && (userId === null || userId.trim() === '')) {
+      throw new FsmError('FSM_INVALID_STATE', `machine "${this.model.name}" locks per user: pass create(data, { userId }) with a non-empty id`, {
+        context: { machine: this.model.name, userId },
+      });
+    }
+    const at = options.at ?? this.graph.initial;
+    const status = restingStatus(this.graph, at);
+    if (!this.graph.steps.has(at) && status !== 'idle') {
       throw new FsmError(
-        'FSM_INVALID_STATE',
-        `machine "${this.model.name}" locks per user: pass create(data, { userId })`,
-        { context: { machine: this.model.name } },
+        'FSM_BAD_TARGET',
+        `cannot start a ${this.model.name} instance at "${at}": ${status === null ? 'no such state' : 'it is final'}; states: ${this.graph.states.join(', ')}`,
+        { context: { machine: this.model.name, at, states: this.graph.states } },
       );
     }
     const now = new Date();
-    const first = this.model.steps[0]!;
     const id = options.id ?? uuidv7(now.getTime());
-    const rec: InstanceRecord = {
+    const record: InstanceRecord = {
       id,
       machine: this.model.name,
       userId,
-      currentState: first.name,
-      status: 'ready',
+      currentState: at,
+      status: status === 'idle' ? 'idle' : 'ready',
       direction: 'forward',
-      resumeFromStep: first.order,
+      resumeFromStep: this.graph.steps.get(at)?.order ?? null,
       saveAfterStep: this.saveAfterStep,
       kafkaEventTopic: this.topic,
       serializedState: await serialize(this.serializer, data, { machine: this.model.name, id }),
@@ -301,116 +366,115 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       updatedAt: now,
     };
     const events: FsmEvent[] = [];
-    this.event(events, rec, 'instance.created', '', first.name, null, data, now);
-    if (running) {
-      rec.status = 'running';
-      rec.version = 2;
-      rec.leaseOwner = this.owner;
-      rec.leaseExpiresAt = new Date(now.getTime() + (this.options.instanceLeaseMs ?? 30_000));
-    }
-    await this.store.insert(rec, events);
-    return rec;
+    pushEvent(events, record, { type: 'instance.created', from: '', to: at, step: null, data, time: now });
+    return { record, events };
   }
 
+  // ---- driving -------------------------------------------------------------------------------
+
   run(id: string) {
-    return this.drive(id, { maxSteps: Number.POSITIVE_INFINITY });
+    return this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, action: 'run' });
   }
 
   next(id: string) {
-    return this.drive(id, { maxSteps: 1 });
+    return this.drive(id, { maxSteps: 1, action: 'run' });
   }
 
   back(id: string) {
-    return this.drive(id, { maxSteps: 1, direction: 'backward' });
+    return this.drive(id, { maxSteps: 1, action: 'back', backward: true });
   }
 
   compensate(id: string) {
-    return this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, direction: 'backward' });
+    return this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, action: 'back', backward: true });
   }
 
   resume(id: string, patch?: Partial<TData>) {
-    return this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, resume: { patch: patch as Record<string, unknown> | undefined } });
+    return this.drive(id, {
+      maxSteps: Number.POSITIVE_INFINITY,
+      action: 'resume',
+      resume: { patch: patch as Record<string, unknown> | undefined },
+    });
   }
+
+  async transition<N extends keyof TInputs & string>(
+    id: string,
+    name: N,
+    input: TInputs[N],
+    options: TransitionCallOptions = {},
+  ): Promise<Instance<TData, TState>> {
+    const t = this.graph.transitions.get(name);
+    if (t === undefined) {
+      const known = [...this.graph.transitions.keys()];
+      throw new FsmError('FSM_TRANSITION_NOT_ALLOWED', `${this.model.name} has no transition "${name}"; it has: ${known.join(', ') || 'none'}`, {
+        context: { machine: this.model.name, id, transition: name, known },
+      });
+    }
+    const checked = await this.inputs.check(t, input);
+    return this.drive(id, {
+      maxSteps: Number.POSITIVE_INFINITY,
+      action: 'transition',
+      transition: { model: t, input: checked, actor: options.actor ?? null },
+    });
+  }
+
+  on(hook: 'before' | 'after', fn: Hook<TData>): () => void {
+    const list = this.hooks[hook];
+    list.push(fn);
+    return () => {
+      const at = list.indexOf(fn);
+      if (at >= 0) list.splice(at, 1);
+    };
+  }
+
+  // ---- reading and administration ------------------------------------------------------------
 
   async pause(id: string, reason?: string): Promise<Instance<TData, TState>> {
-    const why = reason ?? null;
-    if (this.driving.has(id)) this.localPauses.set(id, why);
-    for (let tries = 0; ; tries++) {
-      const rec = await this.load(id);
-      if (rec.status === 'paused') return this.instance(rec);
-      if (rec.status === 'done' || rec.status === 'compensated' || rec.status === 'failed') {
-        throw this.badState(rec, 'pause');
-      }
-      if (rec.status === 'running') {
-        // Someone (here or in another process) is driving it: they honour the flag at the next step boundary.
-        await this.store.requestPause(rec.machine, id, why);
-        return this.instance({ ...rec, pauseRequested: true, pauseReason: why });
-      }
-      const next: InstanceRecord = { ...rec, status: 'paused', pauseReason: why, updatedAt: new Date() };
-      const events: FsmEvent[] = [];
-      const data = await this.readData(rec);
-      this.event(events, next, 'instance.paused', rec.currentState, rec.currentState, null, data, next.updatedAt);
-      try {
-        await this.store.commit({ record: next, expectedVersion: rec.version, history: [], events, clearPauseRequest: true });
-        return toInstance({ ...next, version: rec.version + 1, pauseRequested: false }, data as TData);
-      } catch (error) {
-        // It started running between our read and write: go round once more to request the pause.
-        if (tries < 3 && error instanceof FsmError && error.code === 'FSM_STALE_VERSION') continue;
-        throw error;
-      }
-    }
+    if (this.driving.has(id)) this.localPauses.set(id, reason ?? null);
+    return this.client.pause(id, reason);
   }
 
-  async get(id: string): Promise<Instance<TData, TState>> {
-    return this.instance(await this.load(id));
+  get(id: string) {
+    return this.client.get(id);
   }
 
   async find(id: string): Promise<Instance<TData, TState> | undefined> {
     const rec = await this.store.get(this.model.name, id);
-    return rec && this.instance(rec);
+    return rec && this.client.instance(rec);
   }
 
-  async history(id: string): Promise<Array<HistoryEntry<TData>>> {
-    const rows = await this.store.history(this.model.name, id);
-    const ctx = { machine: this.model.name, id };
-    return Promise.all(
-      rows.map(async (h) => ({
-        ...h,
-        dataBefore: (await deserialize(this.serializer, h.dataBefore, ctx)) as TData,
-        dataAfter: (await deserialize(this.serializer, h.dataAfter, ctx)) as TData,
-      })),
-    );
+  history(id: string, options?: HistoryOptions) {
+    return this.client.history(id, options);
   }
 
-  async list(filter?: ListFilter): Promise<Array<Instance<TData, TState>>> {
-    const rows = await this.store.list(this.model.name, filter);
-    return Promise.all(
-      rows.map(async (rec) => {
-        try {
-          return await this.instance(rec);
-        } catch (error) {
-          // One unreadable row must not hide the others: return it with the reason.
-          if (!(error instanceof FsmError)) throw error;
-          return { ...toInstance<TData, TState>(rec, undefined as TData), dataError: error };
-        }
-      }),
-    );
+  list(filter?: ListFilter) {
+    return this.client.list(filter);
   }
 
-  async currentStates(ids: string[]): Promise<Map<string, TState>> {
-    return (await this.store.currentStates(this.model.name, ids)) as Map<string, TState>;
+  currentStates(ids: string[]) {
+    return this.client.currentStates(ids);
   }
 
-  async exportInstance(id: string): Promise<string> {
-    const rec = await this.load(id);
-    return encodeTransfer(rec, await this.store.history(rec.machine, id));
+  exportInstance(id: string) {
+    return this.client.exportInstance(id);
   }
 
   async importInstance(text: string): Promise<Instance<TData, TState>> {
     const { record, history } = decodeTransfer(text, this.model.name);
-    await this.store.insert({ ...record, version: record.version - 1 }, []);
-    await this.store.commit({ record, expectedVersion: record.version - 1, history, events: [] });
-    return this.instance(record);
+    history.forEach((h, i) => {
+      if (h.instanceId !== record.id || h.machine !== record.machine || h.seq !== i + 1) {
+        throw new FsmError('FSM_DESERIALIZE', `exported history row ${i + 1} does not belong to ${record.machine} instance ${record.id} (or is out of order)`, {
+          context: { machine: record.machine, id: record.id, row: i + 1 },
+        });
+      }
+    });
+    if (record.historySeq < history.length) {
+      throw new FsmError('FSM_DESERIALIZE', `exported instance ${record.id} counts ${record.historySeq} history rows but carries ${history.length}`, {
+        context: { machine: record.machine, id: record.id },
+      });
+    }
+    await this.client.readData(record);
+    await this.store.insert(record, [], history);
+    return this.client.instance(record);
   }
 
   work(options: WorkOptions = {}): Worker {
@@ -424,7 +488,7 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     return new Worker(
       {
         claim: (limit, leaseMs) => claim(this.model.name, { owner: this.owner, limit, leaseMs, lock: this.lock }),
-        drive: (id, worker) => this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, worker }),
+        drive: (id, worker) => this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, action: 'work', worker }),
         owner: this.owner,
         logger: this.logger,
       },
@@ -434,47 +498,159 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
 
   // ---- the engine ---------------------------------------------------------------------------
 
+  private get instanceLeaseMs(): number {
+    return this.options.instanceLeaseMs ?? 30_000;
+  }
+
+  private keysOf(rec: InstanceRecord): string[] {
+    return lockKeys(this.lock, this.model.lock, rec);
+  }
+
+  private acquireSettings(signal: AbortSignal | undefined) {
+    return {
+      owner: this.owner,
+      leaseMs: this.options.lockLeaseMs ?? 30_000,
+      mode: this.options.lockMode ?? 'wait',
+      timeoutMs: this.options.lockTimeoutMs ?? 30_000,
+      signal,
+    };
+  }
+
+  /**
+   * Refuses a call that would drive an instance another drive holds: a running instance whose
+   * lease is live (a worker's own claim of it excepted). This runner's own drives are kept
+   * apart by `driving`.
+   */
+  private assertFree(rec: InstanceRecord, intent: DriveIntent): void {
+    if (intent.marked) return;
+    const live = rec.status === 'running' && rec.leaseExpiresAt != null && rec.leaseExpiresAt.getTime() > Date.now();
+    const claimedByMe = rec.leaseOwner === this.owner && intent.worker !== undefined;
+    if (live && !claimedByMe) throw this.busy(rec.id, rec.leaseOwner);
+  }
+
+  private busy(id: string, owner: string | null | undefined): FsmError {
+    return new FsmError(
+      'FSM_INSTANCE_BUSY',
+      `${this.model.name} instance ${id} is running (held by ${owner ?? 'this runner'}); ` +
+        'wait until it stops, or pause(id): its drive pauses at the next step boundary',
+      { context: { machine: this.model.name, id, owner: owner ?? this.owner } },
+    );
+  }
+
   private async drive(id: string, intent: DriveIntent, loaded?: InstanceRecord): Promise<Instance<TData, TState>> {
-    const first = loaded ?? (await this.load(id));
-    if (this.driving.has(id) && this.lockKeys(first).length === 0) {
-      throw new FsmError('FSM_INVALID_STATE', `${first.machine} instance ${id} is already running in this process`, {
-        context: { machine: first.machine, id },
-      });
+    // Claimed before anything is awaited, so that two calls on this runner never both drive it.
+    if (this.driving.has(id)) {
+      if (intent.leases) await releaseAll(this.locker, intent.leases);
+      throw this.busy(id, null);
     }
-    const leases = await this.acquireLocks(first, intent.worker?.signal);
-    if (leases === null || intent.worker?.stopping) {
-      // Lock busy in `skip` mode: left for later. A stopping worker gives back what it has not started.
-      if (leases) await Promise.all(leases.map((l) => this.locker.release(l)));
-      if (intent.worker?.stopping) await this.store.unclaim?.(this.model.name, [id], this.owner);
-      return this.instance(first);
-    }
-    const held: HeldLocks = { leases, released: false, over: false };
-    const renewal = this.renewWhileRunning(held);
-    const lease: InstanceLease = { version: 0, running: false };
-    const leaseRenewal = this.renewInstanceLease(id, lease);
     this.driving.add(id);
     try {
-      // Another holder may have moved it while we waited for the lock.
-      const rec = leases.length > 0 ? await this.load(id) : first;
-      return await this.steps(rec, intent, held, lease);
+      return await this.driveOwned(id, intent, loaded);
     } finally {
-      lease.running = false;
-      clearInterval(leaseRenewal);
       this.driving.delete(id);
       this.localPauses.delete(id);
-      clearInterval(renewal);
-      held.over = true;
-      if (!held.released) await Promise.all(leases.map((l) => this.locker.release(l)));
     }
   }
 
-  private async steps(rec: InstanceRecord, intent: DriveIntent, held: HeldLocks, lease: InstanceLease): Promise<Instance<TData, TState>> {
+  private async driveOwned(id: string, intent: DriveIntent, loaded?: InstanceRecord): Promise<Instance<TData, TState>> {
+    let leases = intent.leases ?? null;
+    try {
+      const first = loaded ?? (await this.client.load(id));
+      this.assertFree(first, intent);
+      if (leases === null) leases = await acquireAll(this.locker, this.keysOf(first), first, this.acquireSettings(intent.worker?.signal));
+      if (leases === null || intent.worker?.stopping) {
+        // Lock busy in `skip` mode: left for later. A stopping worker gives back what it has not started.
+        if (leases) await releaseAll(this.locker, leases);
+        leases = [];
+        if (intent.worker?.stopping) await this.store.unclaim?.(this.model.name, [id], this.owner);
+        return await this.client.instance(first);
+      }
+    } catch (error) {
+      if (leases) await releaseAll(this.locker, leases);
+      throw error;
+    }
+    const state: DriveState = { version: 0, running: false, leases, over: false, pauseRequest: null, lost: new AbortController() };
+    const stopKeepAlive = this.keepAlive(id, state);
+    try {
+      // Another holder may have moved it while we waited for the lock.
+      const rec = leases.length > 0 && !intent.marked ? await this.client.load(id) : (loaded ?? (await this.client.load(id)));
+      return await runHolding(
+        leases.map((l) => l.key),
+        () => this.steps(rec, intent, state),
+      );
+    } finally {
+      state.running = false;
+      stopKeepAlive();
+      const over = state.over;
+      state.over = true;
+      if (!over) await releaseAll(this.locker, leases);
+    }
+  }
+
+  /**
+   * Keeps the drive's leases alive (the instance's and its locks') however long a step takes, so
+   * that others take over only what a dead process held. Without commits after each step, it
+   * also reads the pause flag now and then, so that a pause asked elsewhere is not lost.
+   */
+  private keepAlive(id: string, state: DriveState): () => void {
+    const machine = this.model.name;
+    const store = this.store;
+    const instanceLeaseMs = this.instanceLeaseMs;
+    const lockLeaseMs = this.options.lockLeaseMs ?? 30_000;
+    const stopInstance = keepAlive(instanceLeaseMs, () => {
+      if (!state.running) return;
+      const version = state.version;
+      store.renewLease?.(machine, id, { owner: this.owner, version, leaseMs: instanceLeaseMs }).then(
+        // A renewal that crossed a commit of this drive is no loss.
+        (ok) =>
+          ok ||
+          !state.running ||
+          state.version !== version ||
+          this.logger.warn('instance lease lost while running; a worker may run this step too, and only one of them will commit', { machine, id }),
+        (error: unknown) => this.logger.warn('instance lease renewal failed', { machine, id, error }),
+      );
+      if (!this.saveAfterStep) {
+        store.get(machine, id).then(
+          (rec) => {
+            if (rec?.pauseRequested && state.running) state.pauseRequest = { reason: rec.pauseReason };
+          },
+          (error: unknown) => this.logger.warn('reading the pause flag failed', { machine, id, error }),
+        );
+      }
+    });
+    const stopLocks =
+      state.leases.length === 0
+        ? () => undefined
+        : keepAlive(lockLeaseMs, () => {
+            for (const lease of state.leases) {
+              this.locker.renew(lease, lockLeaseMs).then(
+                (ok) => {
+                  if (ok || state.over) return;
+                  // Another holder may take the lock now: tell the handler to stop; the next commit is refused.
+                  state.lost.abort(new FsmError('FSM_LOCK_LOST', `lock "${lease.key}" was lost while a step ran`, { context: { key: lease.key } }));
+                  this.logger.warn('lock lease lost while running; the next write will be refused', { key: lease.key });
+                },
+                (error: unknown) => this.logger.warn('lock renewal failed', { key: lease.key, error }),
+              );
+            }
+          });
+    return () => {
+      stopInstance();
+      stopLocks();
+    };
+  }
+
+  private async steps(first: InstanceRecord, intent: DriveIntent, drive: DriveState, tries = 0): Promise<Instance<TData, TState>> {
+    const rec = first;
     /** The record as stored, taken before anything changes it, so that a commit may write only what changed. */
     let stored: InstanceRecord = { ...rec };
-    const allowed = intent.resume ? RESUMABLE : intent.direction === 'backward' ? BACKABLE : RUNNABLE;
-    if (!allowed.has(rec.status)) throw this.badState(rec, intent.resume ? 'resume' : intent.direction === 'backward' ? 'move back' : 'run');
-    await this.checkDefinition(rec);
-
+    const startStatus = rec.status;
+    this.assertFree(rec, intent);
+    if (!DRIVABLE[intent.action].has(rec.status) || (intent.action === 'run' && rec.status === 'idle' && restingStatus(this.graph, rec.currentState) !== null)) {
+      // A worker's claim that someone else moved on meanwhile (finished, paused, stepped): nothing to do.
+      if (intent.worker) return this.client.instance(rec);
+      throw badState(rec, intent.action === 'back' ? 'move back' : intent.action);
+    }
     const ctxInfo = { machine: rec.machine, id: rec.id };
     let data = (await deserialize(this.serializer, rec.serializedState, ctxInfo)) as TData;
     let serialized = rec.serializedState;
@@ -482,16 +658,26 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
     let history: HistoryRecord[] = [];
     let events: FsmEvent[] = [];
     let clearPause = false;
-    const fence = held.leases.map((l) => ({ key: l.key, token: l.token }));
-    /** `last`: the drive ends with this commit, so the store may release the locks in the same transaction. */
-    const save = async (status: InstanceStatus, last = false) => {
+    /** Completed visits still to undo, once known (read from history only when needed). */
+    let trail: string[] | null = null;
+    const loadTrail = async (): Promise<string[]> => {
+      if (!this.keepHistory) return trailByOrder(this.graph, rec.currentState);
+      const rows = await this.store.history(rec.machine, rec.id, { withData: false });
+      return trailFromHistory([...rows, ...history]);
+    };
+    await this.checkDefinition(rec, loadTrail);
+    const fence = drive.leases.map((l) => ({ key: l.key, token: l.token }));
+
+    /** Commits the record as it is now; `last`: the drive ends with it (the store may release the locks too). */
+    const save = async (status: InstanceStatus, last = false): Promise<CommitResult> => {
       rec.status = status;
       rec.updatedAt = new Date();
       // A running instance is leased to this process; a worker takes over if the lease runs out.
       rec.leaseOwner = status === 'running' ? this.owner : null;
-      rec.leaseExpiresAt = status === 'running' ? new Date(rec.updatedAt.getTime() + (this.options.instanceLeaseMs ?? 30_000)) : null;
+      rec.leaseExpiresAt = status === 'running' ? new Date(rec.updatedAt.getTime() + this.instanceLeaseMs) : null;
       rec.serializedState = serialized;
       rec.version = version + 1;
+      if (FINISHED.has(status)) clearPause = true;
       const releaseLocks = last && fence.length > 0;
       const result = await this.store.commit({
         record: rec,
@@ -503,18 +689,72 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
         fence,
         releaseLocks,
       });
-      if (releaseLocks && result.locksReleased) held.released = true;
+      if (releaseLocks && result.locksReleased) drive.over = true;
       stored = { ...rec };
       version = rec.version;
-      lease.version = version;
-      lease.running = status === 'running';
+      drive.version = version;
+      drive.running = status === 'running';
       history = [];
       events = [];
       clearPause = false;
       return result;
     };
 
+    /**
+     * A commit the store refuses for good (data or history too large, unserializable): the
+     * instance ends `failed` with the reason, at its last stored data, rather than running
+     * the step again forever.
+     */
+    const refused = async (error: FsmError): Promise<Instance<TData, TState>> => {
+      const reason = errorInfo(error);
+      delete reason.stack;
+      Object.assign(rec, { ...stored, version: stored.version });
+      history = [];
+      events = [];
+      serialized = stored.serializedState;
+      rec.lastError = { ...reason, name: 'CommitRefused', message: `the step's results could not be stored: ${error.message}` };
+      rec.resumeFromStep = this.graph.steps.get(rec.currentState)?.order ?? null;
+      data = (await deserialize(this.serializer, serialized, ctxInfo)) as TData;
+      pushEvent(events, rec, { type: 'instance.failed', from: rec.currentState, to: rec.currentState, step: null, data });
+      await save('failed', true);
+      return toInstance(rec, data);
+    };
+
+    const commit = async (status: InstanceStatus, last = false): Promise<CommitResult | Instance<TData, TState>> => {
+      const limit = this.options.maxHistory ?? 25_000;
+      if (rec.historySeq > limit) {
+        return refused(
+          new FsmError('FSM_HISTORY_LIMIT', `${rec.machine} instance ${rec.id} reached its limit of ${limit} history rows`, {
+            context: { machine: rec.machine, id: rec.id, limit },
+          }),
+        );
+      }
+      try {
+        return await save(status, last);
+      } catch (error) {
+        if (isFsmError(error) && PERMANENT.has(error.code)) return refused(error);
+        throw error;
+      }
+    };
+
+    // ---- taking the instance: one owner per running instance -------------------------------
     let pauseWanted: { reason: string | null } | null = rec.pauseRequested ? { reason: rec.pauseReason } : null;
+    if (rec.status === 'running' && !intent.marked) {
+      // Its drive died (the lease ran out): this is a takeover, counted so that an instance that
+      // kills its process every time stops being retried.
+      rec.takeovers += 1;
+      const max = this.options.maxTakeovers ?? 5;
+      if (rec.takeovers > max) {
+        rec.lastError = {
+          name: 'FsmError',
+          code: 'FSM_TAKEOVER_LIMIT',
+          message: `${rec.machine} instance ${rec.id} was taken over ${rec.takeovers - 1} times after its drive died at "${rec.currentState}"; not run again. Resume it after finding the cause.`,
+        };
+        pushEvent(events, rec, { type: 'instance.failed', from: rec.currentState, to: rec.currentState, step: null, data });
+        await save('failed', true);
+        return toInstance(rec, data);
+      }
+    }
     if (intent.resume) {
       if (intent.resume.patch) data = { ...data, ...intent.resume.patch } as TData;
       serialized = await serialize(this.serializer, data, ctxInfo);
@@ -524,264 +764,311 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       rec.lastError = null;
       rec.attempts = 0;
       rec.nextRunAt = null;
-      this.event(events, rec, 'instance.resumed', rec.currentState, rec.currentState, null, data, new Date());
+      pushEvent(events, rec, { type: 'instance.resumed', from: rec.currentState, to: rec.currentState, step: null, data });
     }
-    if (intent.direction === 'backward' && rec.direction === 'forward') this.turnBack(rec);
-    if (rec.status === 'failed' || rec.status === 'paused' || rec.status === 'done') rec.lastError = null;
+    if (intent.transition) {
+      const t = intent.transition.model;
+      if (!transitionAllowedFrom(this.graph, t, rec.currentState)) {
+        const allowed = t.from;
+        throw new FsmError(
+          'FSM_TRANSITION_NOT_ALLOWED',
+          `transition "${t.name}" of ${rec.machine} instance ${rec.id} is not allowed from "${rec.currentState}"; it is allowed from: ${allowed.join(', ')}`,
+          { context: { machine: rec.machine, id: rec.id, transition: t.name, state: rec.currentState, allowed } },
+        );
+      }
+      await this.guard(rec, t, intent.transition, data);
+    }
+    if (intent.backward && rec.direction === 'forward') {
+      trail = await loadTrail();
+      rec.direction = 'backward';
+      rec.currentState = undoNext(this.graph, trail).state;
+      rec.attempts = 0;
+    }
+    if (rec.status === 'failed' || rec.status === 'paused' || rec.status === 'done') rec.lastError = intent.resume ? null : rec.lastError;
 
-    // Mark it running, so that `pause(id)` from anywhere knows to ask rather than write.
-    if (intent.marked) Object.assign(lease, { version: rec.version, running: true });
-    const marked = intent.marked ? null : await save('running');
-    if (marked?.pauseRequested && !intent.resume) pauseWanted = { reason: marked.pauseReason };
+    // Mark it running under this drive's lease: the conditional commit that makes this drive the owner.
+    if (intent.marked) Object.assign(drive, { version: rec.version, running: true });
+    else {
+      try {
+        const marked = await commit('running');
+        if ('data' in marked) return marked;
+        if (marked.pauseRequested && !intent.resume) pauseWanted = { reason: marked.pauseReason };
+      } catch (error) {
+        // Another call changed it between our read and this write: look again (it may be running now).
+        if (isFsmError(error, 'FSM_STALE_VERSION') && tries < 3) return this.steps(await this.client.load(rec.id), intent, drive, tries + 1);
+        throw error;
+      }
+    }
+
+    if (intent.transition) {
+      const outcome = await this.runTransition(rec, intent.transition, data, serialized);
+      history.push(outcome.row);
+      if (outcome.error !== undefined) {
+        // Nothing moves: the instance goes back to where it was, the failed attempt in history.
+        await commit(startStatus === 'running' ? 'waiting' : startStatus, true);
+        throw outcome.error;
+      }
+      data = outcome.data;
+      serialized = outcome.serialized;
+      const t = intent.transition.model;
+      const from = rec.currentState;
+      rec.currentState = t.to;
+      rec.direction = 'forward';
+      rec.attempts = 0;
+      rec.lastError = null;
+      pushEvent(events, rec, { type: 'transition.completed', from, to: t.to, step: null, data, transition: t.name, actor: intent.transition.actor });
+    }
 
     let ran = 0;
+    let stepAtATime = false;
     for (;;) {
       const local = this.localPauses.get(rec.id);
       if (local !== undefined) pauseWanted = { reason: local };
+      if (drive.pauseRequest) pauseWanted = drive.pauseRequest;
+      const rest = rec.direction === 'backward' ? (rec.currentState === 'compensated' ? 'compensated' : null) : restingStatus(this.graph, rec.currentState);
       const stop =
-        this.terminal(rec) ?? (pauseWanted ? 'paused' : ran >= intent.maxSteps || intent.worker?.stopping ? 'waiting' : null);
+        rest ??
+        boundaryStop({ ran, maxSteps: intent.maxSteps, stepAtATime, pauseWanted: pauseWanted !== null, workerStopping: intent.worker?.stopping ?? false });
       if (stop) {
         if (stop === 'paused') {
           rec.pauseReason = pauseWanted?.reason ?? null;
           clearPause = true;
           this.localPauses.delete(rec.id);
         }
-        rec.resumeFromStep = stop === 'done' || stop === 'compensated' ? null : this.stepAt(rec).order;
+        rec.resumeFromStep = this.graph.steps.get(rec.currentState)?.order ?? null;
         if (stop !== 'waiting') rec.nextRunAt = null;
-        const type: FsmEventType = stop === 'paused' ? 'instance.paused' : stop === 'waiting' ? 'instance.waiting' : stop === 'done' ? 'instance.done' : 'instance.compensated';
-        this.event(events, rec, type, rec.currentState, rec.currentState, null, data, new Date());
-        await save(stop, true);
-        return toInstance(rec, data);
+        if (stop === 'done' || stop === 'compensated') rec.lastError = null;
+        const type: FsmEventType =
+          stop === 'paused' ? 'instance.paused' : stop === 'done' ? 'instance.done' : stop === 'compensated' ? 'instance.compensated' : 'instance.waiting';
+        rec.status = stop;
+        pushEvent(events, rec, { type, from: rec.currentState, to: rec.currentState, step: null, data });
+        const saved = await commit(stop, true);
+        return 'data' in saved ? saved : toInstance(rec, data);
       }
 
-      const step = this.stepAt(rec);
-      const direction = rec.direction;
-      const method = direction === 'forward' ? step.method : step.back;
-      const before = rec.currentState;
-      const after = this.following(rec);
-      let ctx: RunningStepContext<TData> | null = null;
-      if (method !== undefined) {
-        const durable = intent.worker !== undefined || (this.options.durableTimers ?? false);
-        const outcome = await this.attempt(rec, step, method, data, serialized, history, durable);
-        if (outcome.ok === 'later') {
-          // The retry is a durable timer: whoever claims the instance when it is due runs it.
-          data = outcome.data;
-          rec.nextRunAt = new Date(Date.now() + outcome.delayMs);
-          rec.resumeFromStep = step.order;
-          await save('waiting', true);
-          return toInstance(rec, data);
-        }
-        if (!outcome.ok) {
-          data = outcome.data;
-          if (direction === 'forward' && this.model.onError === 'compensate') {
-            // Saga: a failed step undoes the ones before it instead of stopping.
-            this.turnBack(rec);
-            rec.attempts = 0;
-            this.event(events, rec, 'step.failed', before, rec.currentState, step.name, data, new Date());
-            if (this.terminal(rec) === null && this.saveAfterStep) await save('running');
-            continue;
-          }
-          rec.lastError = errorInfo(outcome.error);
-          rec.resumeFromStep = step.order;
-          this.event(events, rec, 'instance.failed', before, before, step.name, data, new Date());
-          await save('failed', true);
-          return toInstance(rec, data);
-        }
-        ctx = outcome.ctx;
-        data = ctx.data;
-        const afterText = await serialize(this.serializer, data, ctxInfo);
-        if (this.keepHistory) history.push(this.historyRow(rec, step, method, before, after, serialized, afterText, ctx, outcome.startedAt, null));
-        serialized = afterText;
+      const step = this.graph.steps.get(rec.currentState);
+      if (step === undefined) throw this.replayMismatch(rec);
+      const backward = rec.direction === 'backward';
+      const method = backward ? step.back : step.method;
+      if (method === undefined) {
+        // A legacy cursor on a step with nothing to undo: pass over it.
+        trail ??= await loadTrail();
+        const at = trail.lastIndexOf(step.name);
+        if (at >= 0) trail.splice(at, 1);
+        rec.currentState = undoNext(this.graph, trail).state;
+        continue;
       }
-      rec.currentState = after;
-      rec.attempts = 0;
+      const before = rec.currentState;
+      const attempt = await this.attempt(rec, step, method, data, drive);
+      const cursor: Cursor = { state: rec.currentState, direction: rec.direction, attempts: rec.attempts };
+      let outcome: Outcome = attempt.outcome;
+      let afterText = serialized;
+      if (outcome.kind === 'completed') {
+        try {
+          afterText = await serialize(this.serializer, attempt.ctx.data, ctxInfo);
+        } catch (error) {
+          outcome = { kind: 'threw', error };
+        }
+      }
+      // A failed attempt may have changed the data in place: go on from what was saved.
+      if (outcome.kind === 'threw') data = (await deserialize(this.serializer, serialized, ctxInfo)) as TData;
+      const decision = decide(this.graph, step, cursor, outcome, {
+        onError: this.model.onError,
+        durableRetry: intent.worker !== undefined || (this.options.durableTimers ?? false),
+      });
+      const row = (stateAfter: string, error: unknown, dataAfter: string) =>
+        this.keepHistory &&
+        history.push(
+          historyRow(rec, {
+            handler: method,
+            step: step.name,
+            stateBefore: before,
+            stateAfter,
+            dataBefore: serialized,
+            dataAfter,
+            metadata: attempt.ctx.metadata,
+            error,
+            attempt: attempt.ctx.attempt,
+            startedAt: attempt.startedAt,
+          }),
+        );
+      const thrown = outcome.kind === 'threw' ? outcome.error : null;
+
+      switch (decision.kind) {
+        case 'retry': {
+          row(before, thrown, serialized);
+          rec.attempts = decision.cursor.attempts;
+          if (decision.durable) {
+            // The retry is a durable timer: whoever claims the instance when it is due runs it.
+            rec.nextRunAt = new Date(Date.now() + decision.delayMs);
+            rec.resumeFromStep = step.order;
+            const saved = await commit('waiting', true);
+            return 'data' in saved ? saved : toInstance(rec, data);
+          }
+          await this.sleep(decision.delayMs);
+          continue;
+        }
+        case 'caught': {
+          row(before, thrown, serialized);
+          rec.currentState = decision.cursor.state;
+          rec.attempts = 0;
+          rec.lastError = decision.caught;
+          pushEvent(events, rec, { type: 'step.caught', from: before, to: rec.currentState, step: step.name, data });
+          break;
+        }
+        case 'turn-back': {
+          row(before, thrown, serialized);
+          // Saga: a failed step undoes the ones before it instead of stopping.
+          trail = await loadTrail();
+          rec.direction = 'backward';
+          rec.currentState = undoNext(this.graph, trail).state;
+          rec.attempts = 0;
+          pushEvent(events, rec, { type: 'step.failed', from: before, to: rec.currentState, step: step.name, data });
+          break;
+        }
+        case 'failed': {
+          if (decision.keep) {
+            row(before, null, afterText);
+            data = attempt.ctx.data;
+            serialized = afterText;
+          } else row(before, thrown ?? decision.error, serialized);
+          rec.attempts = decision.keep ? 0 : decision.cursor.attempts;
+          rec.lastError = decision.error;
+          rec.resumeFromStep = step.order;
+          pushEvent(events, rec, { type: 'instance.failed', from: before, to: before, step: step.name, data });
+          const saved = await commit('failed', true);
+          return 'data' in saved ? saved : toInstance(rec, data);
+        }
+        case 'moved': {
+          data = attempt.ctx.data;
+          if (backward) {
+            trail ??= await loadTrail();
+            const at = trail.lastIndexOf(step.name);
+            if (at >= 0) trail.splice(at, 1);
+            rec.currentState = undoNext(this.graph, trail).state;
+          } else {
+            rec.currentState = decision.cursor.state;
+            trail?.push(step.name);
+          }
+          row(rec.currentState, null, afterText);
+          serialized = afterText;
+          rec.attempts = 0;
+          if (!backward) rec.lastError = null;
+          pushEvent(events, rec, { type: decision.event, from: before, to: rec.currentState, step: step.name, data });
+          break;
+        }
+      }
       ran++;
-      this.event(events, rec, direction === 'forward' ? 'step.completed' : 'step.compensated', before, after, step.name, data, new Date());
-      if (ctx?.paused && this.terminal(rec) === null) pauseWanted = { reason: ctx.pauseReason };
-      const immediate = step.immediate ?? this.options.immediate ?? this.model.immediate;
-      if (!immediate && direction === 'forward' && ran < intent.maxSteps) intent = { ...intent, maxSteps: ran };
-      const stopsNext = this.terminal(rec) !== null || pauseWanted !== null || ran >= intent.maxSteps;
-      if (this.saveAfterStep && !stopsNext) {
-        rec.resumeFromStep = this.stepAt(rec).order;
-        const result = await save('running');
+      stepAtATime = !backward && !(step.immediate ?? this.options.immediate ?? this.model.immediate);
+      const going =
+        (rec.direction === 'backward' ? rec.currentState !== 'compensated' : restingStatus(this.graph, rec.currentState) === null) &&
+        !stepAtATime &&
+        ran < intent.maxSteps &&
+        pauseWanted === null;
+      if (this.saveAfterStep && going) {
+        rec.resumeFromStep = this.graph.steps.get(rec.currentState)?.order ?? null;
+        const result = await commit('running');
+        if ('data' in result) return result;
         if (result.pauseRequested) pauseWanted = { reason: result.pauseReason };
       }
     }
   }
 
-  /** Runs one handler with its retry policy; failed attempts go to history. */
-  private async attempt(
-    rec: InstanceRecord,
-    step: StepModel,
-    method: string,
-    data: TData,
-    serialized: string,
-    history: HistoryRecord[],
-    durable: boolean,
-  ): Promise<
-    | { ok: true; ctx: RunningStepContext<TData>; startedAt: Date }
-    | { ok: false; error: unknown; data: TData }
-    | { ok: 'later'; delayMs: number; data: TData }
-  > {
-    const fn = (this.handlers as Record<string, HandlerFn>)[method]!;
-    const maxAttempts = step.retry?.maxAttempts ?? 1;
-    let current = data;
-    // Attempts already made (before a durable retry timer) count against the policy.
-    for (let attempt = rec.attempts + 1; ; attempt++) {
-      const ctx = new RunningStepContext<TData>(rec.id, rec.machine, rec.userId, step.name, rec.direction, attempt, current);
-      const startedAt = new Date();
-      try {
-        await invokeHandler(fn as never, this.handlers, ctx as RunningStepContext<unknown>, step.timeoutMs);
-        return { ok: true, ctx, startedAt };
-      } catch (error) {
-        rec.attempts = attempt;
-        if (this.keepHistory) {
-          history.push(this.historyRow(rec, step, method, rec.currentState, rec.currentState, serialized, serialized, ctx, startedAt, error));
-        }
-        // The failed attempt may have changed data in place: start again from what was saved.
-        current = (await deserialize(this.serializer, serialized, { machine: rec.machine, id: rec.id })) as TData;
-        if (attempt >= maxAttempts) return { ok: false, error, data: current };
-        const delayMs = retryDelay(step.retry!, attempt);
-        if (durable) return { ok: 'later', delayMs, data: current };
-        await this.sleep(delayMs);
-      }
+  /** Runs one attempt of a step's (or back) handler, with hooks; never throws what the handler threw. */
+  private async attempt(rec: InstanceRecord, step: StepModel, method: string, data: TData, drive: DriveState) {
+    const ctx = new RunningStepContext<TData>(rec.id, rec.machine, rec.userId, step.name, rec.direction, rec.attempts + 1, data);
+    if (rec.lastError && 'step' in rec.lastError) ctx.error = rec.lastError as never;
+    if (drive.lost.signal.aborted) ctx.abort(drive.lost.signal.reason);
+    else drive.lost.signal.addEventListener('abort', () => ctx.abort(drive.lost.signal.reason), { once: true });
+    const startedAt = new Date();
+    let outcome: Outcome;
+    try {
+      await this.callHooks('before', { kind: 'step', name: step.name, ctx });
+      const returned = await invokeHandler(this.handlers[method] as never, this.handlers, ctx as RunningStepContext<unknown>, step.timeoutMs);
+      const chosen = ctx.chosen ?? gotoOf(returned);
+      outcome = { kind: 'completed', goto: chosen, end: ctx.ended };
+      if (ctx.paused) drive.pauseRequest ??= { reason: ctx.pauseReason };
+      await this.callHooks('after', { kind: 'step', name: step.name, ctx }, true);
+    } catch (error) {
+      outcome = { kind: 'threw', error };
+      await this.callHooks('after', { kind: 'step', name: step.name, ctx, error }, true);
+    }
+    return { ctx, outcome, startedAt };
+  }
+
+  private async guard(rec: InstanceRecord, t: TransitionModel, call: NonNullable<DriveIntent['transition']>, data: TData): Promise<void> {
+    if (t.guard === undefined) return;
+    const ctx = new RunningTransitionContext<TData>(rec.id, rec.machine, rec.userId, t.name, rec.currentState, t.to, call.input, call.actor, data);
+    const verdict = await this.handlers[t.guard]!.call(this.handlers, ctx);
+    if (verdict === false || typeof verdict === 'string') {
+      const reason = typeof verdict === 'string' ? verdict : null;
+      throw new FsmError(
+        'FSM_GUARD_REJECTED',
+        `transition "${t.name}" of ${rec.machine} instance ${rec.id} was refused by its guard${reason ? `: ${reason}` : ''}`,
+        { context: { machine: rec.machine, id: rec.id, transition: t.name, state: rec.currentState, reason } },
+      );
     }
   }
 
-  private historyRow(
-    rec: InstanceRecord,
-    step: StepModel,
-    handler: string,
-    stateBefore: string,
-    stateAfter: string,
-    dataBefore: string,
-    dataAfter: string,
-    ctx: RunningStepContext<TData>,
-    startedAt: Date,
-    error: unknown,
-  ): HistoryRecord {
-    return {
-      id: uuidv7(),
-      instanceId: rec.id,
-      machine: rec.machine,
-      seq: ++rec.historySeq,
-      handler,
-      step: step.name,
-      direction: rec.direction,
-      stateBefore,
-      stateAfter,
-      dataBefore,
-      dataAfter,
+  private async runTransition(rec: InstanceRecord, call: NonNullable<DriveIntent['transition']>, data: TData, serialized: string) {
+    const t = call.model;
+    const ctx = new RunningTransitionContext<TData>(rec.id, rec.machine, rec.userId, t.name, rec.currentState, t.to, call.input, call.actor, data);
+    const startedAt = new Date();
+    let error: unknown;
+    let result: unknown;
+    let after = serialized;
+    try {
+      await this.callHooks('before', { kind: 'transition', name: t.name, ctx });
+      result = await this.handlers[t.method]!.call(this.handlers, ctx);
+      after = await serialize(this.serializer, ctx.data, { machine: rec.machine, id: rec.id });
+      await this.callHooks('after', { kind: 'transition', name: t.name, ctx, result }, true);
+    } catch (e) {
+      error = e;
+      await this.callHooks('after', { kind: 'transition', name: t.name, ctx, error }, true);
+    }
+    const resultText = result === undefined || error !== undefined ? null : JSON.stringify(toJsonSafe(result) ?? null);
+    const row = historyRow(rec, {
+      handler: t.method,
+      step: rec.currentState,
+      stateBefore: rec.currentState,
+      stateAfter: error === undefined ? t.to : rec.currentState,
+      dataBefore: serialized,
+      dataAfter: error === undefined ? after : serialized,
       metadata: ctx.metadata,
-      error: error === null ? null : errorInfo(error),
-      attempt: ctx.attempt,
+      error: error === undefined ? null : error,
+      attempt: 1,
       startedAt,
-      finishedAt: new Date(),
-      transition: null,
-      actor: null,
-      result: null,
-    };
-  }
-
-  private event(
-    events: FsmEvent[],
-    rec: InstanceRecord,
-    type: FsmEventType,
-    from: string,
-    to: string,
-    step: string | null,
-    data: unknown,
-    time: Date,
-  ): void {
-    if (rec.kafkaEventTopic === null) return;
-    events.push({
-      eventId: uuidv7(time.getTime()),
-      type,
-      schemaVersion: EVENT_SCHEMA_VERSION,
-      machine: rec.machine,
-      topic: rec.kafkaEventTopic,
-      instanceId: rec.id,
-      userId: rec.userId,
-      from,
-      to,
-      status: statusOf(type, rec.status),
-      direction: rec.direction,
-      step,
-      sequence: ++rec.eventSeq,
-      time: time.toISOString(),
-      data: toJsonSafe(data),
+      direction: 'forward',
+      transition: t.name,
+      actor: call.actor,
+      result: resultText,
     });
+    return { row, error, data: ctx.data, serialized: after };
   }
 
-  // ---- positions -----------------------------------------------------------------------------
-
-  /** The step the instance is at (to run forward, or to undo backward). */
-  private stepAt(rec: InstanceRecord): StepModel {
-    const i = this.stepIndex.get(rec.currentState);
-    if (i === undefined) throw this.replayMismatch(rec);
-    return this.model.steps[i]!;
-  }
-
-  /** State after the current step runs in the current direction. */
-  private following(rec: InstanceRecord): string {
-    const i = this.stepIndex.get(rec.currentState)!;
-    if (rec.direction === 'forward') return this.model.steps[i + 1]?.name ?? 'done';
-    return this.model.steps[i - 1]?.name ?? 'compensated';
-  }
-
-  private terminal(rec: InstanceRecord): 'done' | 'compensated' | null {
-    if (rec.currentState === 'done' && rec.direction === 'forward') return 'done';
-    if (rec.currentState === 'compensated') return 'compensated';
-    return null;
-  }
-
-  /** Switches to backward: the next handler to run undoes the last completed step. */
-  private turnBack(rec: InstanceRecord): void {
-    const steps = this.model.steps;
-    const at = rec.currentState === 'done' ? steps.length : this.stepIndex.get(rec.currentState);
-    if (at === undefined) throw this.replayMismatch(rec);
-    rec.direction = 'backward';
-    rec.currentState = steps[at - 1]?.name ?? 'compensated';
+  /** Runs hooks in order; `after` hooks only log what they throw (the handler's work stands). */
+  private async callHooks(which: 'before' | 'after', event: HookEvent<TData>, logOnly = false): Promise<void> {
+    for (const hook of this.hooks[which]) {
+      try {
+        await hook(event);
+      } catch (error) {
+        if (!logOnly) throw error;
+        this.logger.error(`an ${which} hook threw`, { machine: this.model.name, name: event.name, error });
+      }
+    }
   }
 
   // ---- checks --------------------------------------------------------------------------------
 
-  private async checkDefinition(rec: InstanceRecord): Promise<void> {
+  private async checkDefinition(rec: InstanceRecord, loadTrail: () => Promise<string[]>): Promise<void> {
     if (rec.definitionHash === this.hash) return;
-    const isTerminal = (RESERVED_STATES as readonly string[]).includes(rec.currentState);
-    const missing: string[] = [];
-    if (!isTerminal && !this.stepIndex.has(rec.currentState)) missing.push(rec.currentState);
-    // Steps it completed must still exist, in the same order, so that compensation can undo them.
-    const done: string[] = [];
-    if (this.keepHistory) {
-      for (const h of await this.store.history(rec.machine, rec.id)) {
-        if (h.error !== null) continue;
-        if (h.direction === 'forward') done.push(h.step);
-        else done.splice(done.lastIndexOf(h.step), 1);
-      }
-    }
-    const backward = rec.direction === 'backward';
-    // Moving backward, the steps completed after the one under the cursor were passed over (they
-    // have nothing to undo): only the cursor's step and those before it still matter.
-    const cursor = backward ? done.lastIndexOf(rec.currentState) : -1;
-    const pending = cursor >= 0 ? done.slice(0, cursor + 1) : done;
-    for (const name of done.slice(pending.length)) if (!this.stepIndex.has(name)) missing.push(name);
-    let last = -1;
-    let reordered = false;
-    for (const name of pending) {
-      const i = this.stepIndex.get(name);
-      if (i === undefined) missing.push(name);
-      else if (i < last) reordered = true;
-      else last = i;
-    }
-    const here = this.stepIndex.get(rec.currentState) ?? (rec.currentState === 'done' ? this.model.steps.length : -1);
-    // Moving backward, the step under the cursor is itself completed (it is the next to undo).
-    const lastAllowed = backward ? here : here - 1;
-    if (missing.length === 0 && !reordered && (isTerminal || last <= lastAllowed)) {
+    const problem = incompatibility(this.graph, rec.currentState, rec.direction, await loadTrail());
+    if (problem === null) {
       rec.definitionHash = this.hash;
       rec.definitionVersion = this.model.version;
       return;
     }
+    const { missing } = problem;
     throw new FsmError(
       'FSM_DEFINITION_CHANGED',
       `${rec.machine} instance ${rec.id} was started on definition ${rec.definitionHash} (version ${rec.definitionVersion}), ` +
@@ -799,123 +1086,24 @@ class Runner<TData, TState extends string> implements MachineRunner<TData, TStat
       { context: { machine: rec.machine, id: rec.id, state: rec.currentState } },
     );
   }
-
-  private badState(rec: InstanceRecord, action: string): FsmError {
-    const hint =
-      rec.status === 'paused' ? 'resume it first' : rec.status === 'failed' ? 'resume it to retry, or compensate it' : 'it has finished';
-    return new FsmError('FSM_INVALID_STATE', `cannot ${action} ${rec.machine} instance ${rec.id}: it is ${rec.status}; ${hint}`, {
-      context: { machine: rec.machine, id: rec.id, status: rec.status, action },
-    });
-  }
-
-  // ---- locks ---------------------------------------------------------------------------------
-
-  private lockKeys(rec: InstanceRecord): string[] {
-    if (this.lock.scope === 'global') return ['global'];
-    if (this.lock.scope === 'local') return [this.lock.by === 'type' ? `type:${rec.machine}` : `user:${rec.userId ?? ''}`];
-    return [];
-  }
-
-  private async acquireLocks(rec: InstanceRecord, signal: AbortSignal | undefined): Promise<Lease[] | null> {
-    const keys = this.lockKeys(rec);
-    const leases: Lease[] = [];
-    for (const key of keys) {
-      const lease = await this.locker.acquire(key, this.owner, {
-        instanceId: rec.id,
-        machine: rec.machine,
-        leaseMs: this.options.lockLeaseMs ?? 30_000,
-        mode: this.options.lockMode ?? 'wait',
-        timeoutMs: this.options.lockTimeoutMs ?? 30_000,
-        ...(signal ? { signal } : {}),
-      });
-      if (lease === null) {
-        await Promise.all(leases.map((l) => this.locker.release(l)));
-        return null;
-      }
-      leases.push(lease);
-    }
-    return leases;
-  }
-
-  /**
-   * Keeps a running instance's lease alive while its drive lasts, however long a step takes, so
-   * that workers take over only the instances of a process that died.
-   */
-  private renewInstanceLease(id: string, lease: InstanceLease): NodeJS.Timeout | undefined {
-    const store = this.store;
-    if (!store.renewLease) return undefined;
-    const renew = store.renewLease.bind(store);
-    const machine = this.model.name;
-    const leaseMs = this.options.instanceLeaseMs ?? 30_000;
-    const timer = setInterval(() => {
-      if (!lease.running) return;
-      const version = lease.version;
-      renew(machine, id, { owner: this.owner, version, leaseMs }).then(
-        // A renewal that crossed a commit of this drive is no loss.
-        (ok) =>
-          ok ||
-          !lease.running ||
-          lease.version !== version ||
-          this.logger.warn('instance lease lost while running; a worker may run this step too, and only one of them will commit', { machine, id }),
-        (error: unknown) => this.logger.warn('instance lease renewal failed', { machine, id, error }),
-      );
-    }, Math.max(50, Math.floor(leaseMs / 3)));
-    timer.unref();
-    return timer;
-  }
-
-  private renewWhileRunning(held: HeldLocks): NodeJS.Timeout | undefined {
-    if (held.leases.length === 0) return undefined;
-    const leaseMs = this.options.lockLeaseMs ?? 30_000;
-    const timer = setInterval(() => {
-      for (const lease of held.leases) {
-        this.locker.renew(lease, leaseMs).then(
-          // A renewal that crossed the drive's release is no loss.
-          (ok) => ok || held.over || held.released || this.logger.warn('lock lease lost while running; the next write will be refused', { key: lease.key }),
-          (error: unknown) => this.logger.warn('lock renewal failed', { key: lease.key, error }),
-        );
-      }
-    }, Math.max(50, Math.floor(leaseMs / 3)));
-    timer.unref();
-    return timer;
-  }
-
-  // ---- reading -------------------------------------------------------------------------------
-
-  private async load(id: string): Promise<InstanceRecord> {
-    const rec = await this.store.get(this.model.name, id);
-    if (!rec) {
-      throw new FsmError('FSM_NOT_FOUND', `no ${this.model.name} instance with id ${id}`, {
-        context: { machine: this.model.name, id },
-      });
-    }
-    return rec;
-  }
-
-  private readData(rec: InstanceRecord): Promise<unknown> {
-    return deserialize(this.serializer, rec.serializedState, { machine: rec.machine, id: rec.id });
-  }
-
-  private async instance(rec: InstanceRecord): Promise<Instance<TData, TState>> {
-    return toInstance(rec, (await this.readData(rec)) as TData);
-  }
 }
 
-function statusOf(type: FsmEventType, current: InstanceStatus): InstanceStatus {
-  switch (type) {
-    case 'instance.created':
-      return 'ready';
-    case 'instance.waiting':
-      return 'waiting';
-    case 'instance.paused':
-      return 'paused';
-    case 'instance.failed':
-      return 'failed';
-    case 'instance.done':
-      return 'done';
-    case 'instance.compensated':
-      return 'compensated';
-    default:
-      return current === 'ready' || current === 'waiting' || current === 'paused' ? 'running' : current;
-  }
+/** The state in a handler's return value `{ goto }` (what `ctx.goto` returns), if any. */
+function gotoOf(value: unknown): string | null {
+  if (typeof value === 'object' && value !== null && typeof (value as { goto?: unknown }).goto === 'string') return (value as { goto: string }).goto;
+  return null;
+}
+
+/** A logger whose failures never reach the engine: a logger that throws must not fail a step or leave a promise unhandled. */
+function safeLogger(logger: Logger): Logger {
+  const wrap =
+    (level: keyof Logger) =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      try {
+        logger[level](message, fields);
+      } catch {
+        // Nothing sensible is left to report to.
+      }
+    };
+  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
 }

@@ -56,7 +56,8 @@ export interface ListFilter {
  * production one. Every method is scoped to one machine type, since stores keep a table each.
  */
 export interface Store {
-  insert(record: InstanceRecord, events: FsmEvent[]): Promise<void>;
+  /** Stores a new instance with its first events (and, restoring an exported one, its history), atomically. */
+  insert(record: InstanceRecord, events: FsmEvent[], history?: HistoryRecord[]): Promise<void>;
   commit(commit: Commit): Promise<CommitResult>;
   get(machine: string, id: string): Promise<InstanceRecord | undefined>;
   list(machine: string, filter?: ListFilter): Promise<InstanceRecord[]>;
