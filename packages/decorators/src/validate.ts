@@ -138,6 +138,11 @@ function checkGraph(model: MachineModel, methods: ReadonlySet<string> | undefine
   });
   if (model.initial !== undefined && !known(model.initial))
     add('FSM_E_TARGET_UNKNOWN', `initial state "${model.initial}" is not a state of the machine (states: ${listed()})`, 'initial');
+  // States something leads into: a transition may start from them.
+  const entered = new Set<string>([
+    ...(model.transitions ?? []).map((t) => t.to),
+    ...model.steps.flatMap((s) => [...(s.next ?? []), ...(s.catch ?? []).map((r) => r.goto)]),
+  ]);
   const names = new Set<string>();
   (model.transitions ?? []).forEach((t, i) => {
     if (!STEP_NAME_PATTERN.test(t.name))
@@ -146,8 +151,8 @@ function checkGraph(model: MachineModel, methods: ReadonlySet<string> | undefine
     names.add(t.name);
     if (t.from.length === 0) add('FSM_E_FROM_UNKNOWN', `transition "${t.name}" has no from state`, 'transitions', i, 'from');
     t.from.forEach((from, j) => {
-      if (from !== ANY_STATE && !graph.steps.has(from) && !(model.transitions ?? []).some((o) => o.to === from) && model.initial !== from)
-        add('FSM_E_FROM_UNKNOWN', `transition "${t.name}" starts from "${from}", which no step is named and no transition goes to (states: ${listed()})`, 'transitions', i, 'from', j);
+      if (from !== ANY_STATE && !graph.steps.has(from) && !entered.has(from) && model.initial !== from)
+        add('FSM_E_FROM_UNKNOWN', `transition "${t.name}" starts from "${from}", which is not a step and nothing leads to (states: ${listed()})`, 'transitions', i, 'from', j);
     });
     if ((RESERVED_STATES as readonly string[]).includes(t.to))
       add('FSM_E_STEP_NAME_RESERVED', `transition "${t.name}" goes to "${t.to}", which is reserved for a terminal state: name the end state (such as "closed")`, 'transitions', i, 'to');

@@ -931,7 +931,10 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
             row(before, null, afterText);
             data = attempt.ctx.data;
             serialized = afterText;
-          } else row(before, thrown ?? decision.error, serialized);
+          } else {
+            row(before, thrown ?? decision.error, serialized);
+            data = (await deserialize(this.serializer, serialized, ctxInfo)) as TData;
+          }
           rec.attempts = decision.keep ? 0 : decision.cursor.attempts;
           rec.lastError = decision.error;
           rec.resumeFromStep = step.order;
