@@ -7,8 +7,7 @@ import { dropTablesWithPrefix, mysqlUnavailable, rawConnection, uniquePrefix } f
 
 const unavailable = await mysqlUnavailable();
 
-/** Everything the runtime promises on the memory store, on MariaDB through MysqlStore. */
-/** Each fixture is a separate store, as the suites expect: its own tables. */
+/** A separate store per fixture, as the suites expect: its own tables. */
 const mysqlFixture: StoreFactory = async (machines) => {
   const prefix = uniquePrefix();
   const store = createMysqlStore({ tablePrefix: prefix, poolSize: 4 });
@@ -31,6 +30,7 @@ const mysqlFixture: StoreFactory = async (machines) => {
   };
 };
 
+/** Everything the runtime promises on the memory store, on MariaDB through MysqlStore. */
 describe.skipIf(unavailable !== null)('MysqlStore behind the runtime', () => {
   behaviourSuite('mysql', mysqlFixture);
   graphSuite('mysql', mysqlFixture);
