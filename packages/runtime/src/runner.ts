@@ -62,8 +62,9 @@ export interface RunnerOptions {
   /** Overrides the machine's topic; `null` turns events off. Validated like the machine's. */
   topic?: string | null;
   /**
-   * Overrides the machine's `@Lock` for instances this runner creates. An instance keeps the
-   * locks it was created with too, so runners configured differently still exclude each other.
+   * A lock this runner takes in addition to the machine's `@Lock` (which always applies), for
+   * the instances it drives. An instance also keeps the locks it was created with, so runners
+   * configured differently still exclude each other.
    */
   lock?: LockModel;
   /** How long a lock lease lasts without renewal. Default 30 s; renewed while steps run. */
@@ -320,7 +321,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
 
   private async newRecord(data: TData, options: CreateOptions): Promise<{ record: InstanceRecord; events: FsmEvent[] }> {
     const userId = options.userId ?? null;
-    if (this.lock.scope === 'local' && this.lock.by === 'user' && (userId === null || userId.trim() === '')) {
+    const perUser = [this.model.lock, this.lock].some((l) => l.scope === 'local' && l.by !== 'type');
+    if (perUser && (userId === null || userId.trim() === '')) {
       throw new FsmError('FSM_INVALID_STATE', `machine "${this.model.name}" locks per user: pass create(data, { userId }) with a non-empty id`, {
         context: { machine: this.model.name, userId },
       });
@@ -350,8 +352,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       version: 1,
       definitionHash: this.hash,
       definitionVersion: this.model.version,
-      isGlobalLock: this.lock.scope === 'global',
-      isLocalLock: this.lock.scope === 'local',
+      isGlobalLock: this.model.lock.scope === 'global' || this.lock.scope === 'global',
+      isLocalLock: this.model.lock.scope === 'local' || this.lock.scope === 'local',
       pauseRequested: false,
       pauseReason: null,
       lastError: null,
@@ -503,7 +505,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
   }
 
   private keysOf(rec: InstanceRecord): string[] {
-    return lockKeys(this.lock, this.model.lock, rec);
+    return lockKeys([this.model.lock, this.lock], this.model.lock, rec);
   }
 
   private acquireSettings(signal: AbortSignal | undefined) {

@@ -5,17 +5,17 @@ import type { AcquireMode, Lease, Locker } from '../locker.js';
 import type { InstanceRecord } from '../records.js';
 
 /**
- * The lock keys an instance runs under: those of the runner's lock and those its record was
- * created with, so that two runners of one machine configured with different locks still
- * exclude each other. `user:<id>` spans machine types: one instance at a time per user.
+ * The lock keys an instance runs under: the machine's own lock, the runner's added lock and
+ * those its record was created with, so that runners of one machine configured differently
+ * still exclude each other. `user:<id>` spans machine types: one instance at a time per user.
  */
-export function lockKeys(lock: LockModel, modelLock: LockModel, rec: InstanceRecord): string[] {
+export function lockKeys(locks: readonly LockModel[], modelLock: LockModel, rec: InstanceRecord): string[] {
   const keys = new Set<string>();
   const add = (l: LockModel) => {
     if (l.scope === 'global') keys.add('global');
     if (l.scope === 'local') keys.add(l.by === 'type' ? `type:${rec.machine}` : `user:${rec.userId ?? ''}`);
   };
-  add(lock);
+  locks.forEach(add);
   if (rec.isGlobalLock) add({ scope: 'global' });
   if (rec.isLocalLock) add(modelLock.scope === 'local' ? modelLock : { scope: 'local', by: 'user' });
   // One order for every holder, so that two instances needing two keys never wait on each other in a circle.
