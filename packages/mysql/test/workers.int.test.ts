@@ -252,6 +252,46 @@ describe.skipIf(unavailable !== null)('workers in separate processes', () => {
     }
   });
 
+  it('another process cannot drive an instance a worker process runs: resume, compensate and next are refused, each step commits once', async () => {
+    const t = await setup('owned', { lock: 'user', steps: 3, stepMs: 400, concurrency: 1, leaseMs: 3000, claimLeaseMs: 3000 });
+    try {
+      const worker = startWorker({ ...t.config, announce: true });
+      await worker.waitFor((l) => l.event === 'ready');
+      const [id] = await t.create(1, 1);
+      await worker.waitFor((l) => l.event === 'entered' && l['id'] === id && l['step'] === 's2');
+      // This test process is the second process: its runner would run the same steps.
+      for (const call of [() => t.runner.resume(id!), () => t.runner.compensate(id!), () => t.runner.next(id!), () => t.runner.back(id!)]) {
+        await expect(call()).rejects.toMatchObject({ code: 'FSM_INSTANCE_BUSY' });
+      }
+      await t.untilDone(1);
+      await stop(worker);
+      const runs = await t.query('SELECT step FROM `$runs` WHERE instance_id = ? ORDER BY n', [id]);
+      expect(runs.map((r) => r['step'])).toEqual(['s1', 's2', 's3']);
+      expect((await t.histories()).steps.get(id!)).toBe('s1,s2,s3');
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('with saveAfterStep off, a pause asked from another process stops the worker process at a step boundary', async () => {
+    const t = await setup('nosave', { lock: 'user', steps: 8, stepMs: 250, concurrency: 1, leaseMs: 900, claimLeaseMs: 3000, saveAfterStep: false });
+    try {
+      const worker = startWorker({ ...t.config, announce: true });
+      await worker.waitFor((l) => l.event === 'ready');
+      const [id] = await t.create(1, 1);
+      await worker.waitFor((l) => l.event === 'entered' && l['id'] === id && l['step'] === 's2');
+      expect((await t.runner.pause(id!, 'operator')).pauseRequested).toBe(true);
+      const deadline = Date.now() + 20_000;
+      while ((await t.runner.get(id!)).status === 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const paused = await t.runner.get(id!);
+      expect([paused.status, paused.pauseReason, paused.pauseRequested]).toEqual(['paused', 'operator', false]);
+      expect((paused.data as FlowData).done.length).toBeLessThan(8);
+      await stop(worker);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it('a worker that stalls past its lease and wakes up is refused on write with FSM_LOCK_LOST', async () => {
     const t = await setup('stalled', { lock: 'user', steps: 2, stepMs: 300, concurrency: 2, leaseMs: 1000, claimLeaseMs: 1000 });
     try {

@@ -16,6 +16,8 @@ export interface WorkerConfig {
   pollMs: number;
   /** Print an `entered` line when a step starts, so the test can kill the process mid-step. */
   announce: boolean;
+  /** The runner's saveAfterStep (default: the machine's, true). */
+  saveAfterStep?: boolean;
 }
 
 export interface FlowData {

@@ -24,6 +24,7 @@ const runner = createRunner(flowMachine(config, probe), {
   lockLeaseMs: config.leaseMs,
   instanceLeaseMs: config.leaseMs,
   lockTimeoutMs: 60_000,
+  ...(config.saveAfterStep === undefined ? {} : { saveAfterStep: config.saveAfterStep }),
 });
 const worker = runner.work({ concurrency: config.concurrency, pollMs: config.pollMs, claimLeaseMs: config.claimLeaseMs });
 process.once('SIGTERM', () => {
