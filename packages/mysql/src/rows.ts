@@ -111,7 +111,14 @@ export function pickColumns(values: SqlValue[], columns: number): SqlValue[] {
  */
 export const PLACEHOLDERS: Partial<Record<string, string>> = {
   lease_expires_at: 'UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND',
+  // Retry and start times too: workers compare them with the database clock.
+  next_run_at: 'UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND',
 };
+
+/** A time on this host's clock as its distance from now, in microseconds, for the placeholders above. */
+function fromNow(time: Date | null | undefined): number | null {
+  return time == null ? null : (time.getTime() - Date.now()) * 1000;
+}
 
 /** Longest lease owner the `lease_owner` column holds. */
 export const LEASE_OWNER_CHARS = 128;
@@ -184,7 +191,7 @@ export function insertValues({ record: r, lastError }: EncodedInstance): SqlValu
     r.pauseReason,
     lastError,
     r.attempts,
-    r.nextRunAt,
+    fromNow(r.nextRunAt),
     r.historySeq,
     r.eventSeq,
     ...leaseValues(r),
@@ -210,7 +217,7 @@ export function updateValues({ record: r, lastError }: EncodedInstance): SqlValu
     r.definitionVersion,
     lastError,
     r.attempts,
-    r.nextRunAt,
+    fromNow(r.nextRunAt),
     r.historySeq,
     r.eventSeq,
     r.takeovers,
@@ -220,8 +227,7 @@ export function updateValues({ record: r, lastError }: EncodedInstance): SqlValu
 
 /** Owner, and the lease's remaining time in microseconds from now (see PLACEHOLDERS). */
 function leaseValues(r: InstanceRecord): SqlValue[] {
-  const expires = r.leaseExpiresAt ?? null;
-  return [r.leaseOwner?.slice(0, LEASE_OWNER_CHARS) ?? null, expires === null ? null : (expires.getTime() - Date.now()) * 1000];
+  return [r.leaseOwner?.slice(0, LEASE_OWNER_CHARS) ?? null, fromNow(r.leaseExpiresAt)];
 }
 
 export function instanceFromRow(row: InstanceRow): InstanceRecord {

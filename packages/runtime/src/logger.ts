@@ -15,3 +15,17 @@ export const consoleLogger: Logger = {
   warn: (m, f) => console.warn(`[fsmkit] ${m}`, f ?? ''),
   error: (m, f) => console.error(`[fsmkit] ${m}`, f ?? ''),
 };
+
+/** A logger whose failures never reach the caller: a logger that throws must not fail a step or leave a promise unhandled. */
+export function safeLogger(logger: Logger): Logger {
+  const wrap =
+    (level: keyof Logger) =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      try {
+        logger[level](message, fields);
+      } catch {
+        // Nothing sensible is left to report to.
+      }
+    };
+  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
+}

@@ -1,6 +1,6 @@
 import { FsmError } from './errors.js';
 import type { EventSink } from './event-sink.js';
-import { noopLogger, type Logger } from './logger.js';
+import { noopLogger, safeLogger, type Logger } from './logger.js';
 import type { FsmEvent, HistoryRecord, InstanceRecord } from './records.js';
 import type { ClaimOptions, Commit, CommitResult, LeaseRenewal, ListFilter, Store } from './store.js';
 
@@ -26,7 +26,7 @@ export class MemoryStore implements Store {
 
   constructor(options: MemoryStoreOptions = {}) {
     this.sink = options.sink;
-    this.logger = options.logger ?? noopLogger;
+    this.logger = safeLogger(options.logger ?? noopLogger);
   }
 
   async insert(record: InstanceRecord, events: FsmEvent[], history: HistoryRecord[] = []): Promise<void> {

@@ -37,7 +37,7 @@ import { decodeTransfer } from './instance-transfer.js';
 import { invokeHandler } from './invoke-handler.js';
 import { toJsonSafe } from './json-safe.js';
 import type { AcquireMode, Lease, Locker } from './locker.js';
-import { noopLogger, type Logger } from './logger.js';
+import { noopLogger, safeLogger, type Logger } from './logger.js';
 import { processLocker } from './memory-locker.js';
 import { MemoryStore } from './memory-store.js';
 import type { FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from './records.js';
@@ -1097,18 +1097,4 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
 function gotoOf(value: unknown): string | null {
   if (typeof value === 'object' && value !== null && typeof (value as { goto?: unknown }).goto === 'string') return (value as { goto: string }).goto;
   return null;
-}
-
-/** A logger whose failures never reach the engine: a logger that throws must not fail a step or leave a promise unhandled. */
-function safeLogger(logger: Logger): Logger {
-  const wrap =
-    (level: keyof Logger) =>
-    (message: string, fields?: Record<string, unknown>): void => {
-      try {
-        logger[level](message, fields);
-      } catch {
-        // Nothing sensible is left to report to.
-      }
-    };
-  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
 }
