@@ -33,8 +33,12 @@ export interface StepContext<TData = unknown, TNext extends string = string> {
   data: TData;
   /** Shallow-merges a patch into `data`. */
   set(patch: Partial<TData>): void;
-  /** Pauses the instance once this handler returns; `resume(id, patch)` continues with the next step. */
-  pause(reason?: string): void;
+  /**
+   * Pauses the instance once this handler returns; `resume(id, patch)` continues with the next
+   * step. With `{ rerun: true }` the step does not complete: the instance pauses at this step
+   * (its data changes are kept) and `resume` runs it again ("not yet": wait for a confirmation).
+   */
+  pause(reason?: string, options?: { rerun?: boolean }): void;
   /** Attaches metadata to this handler's history entry. */
   annotate(metadata: Record<string, unknown>): void;
   /** Aborted when the step's `timeoutMs` passes. */

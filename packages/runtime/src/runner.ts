@@ -874,6 +874,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       }
       // A failed attempt may have changed the data in place: go on from what was saved.
       if (outcome.kind === 'threw') data = (await deserialize(this.serializer, serialized, ctxInfo)) as TData;
+      else if (attempt.ctx.rerun && !backward) {
+        // "Not yet": the step stays where it is, its data kept, and runs again on resume.
+        data = attempt.ctx.data;
+        serialized = afterText;
+        pauseWanted = { reason: attempt.ctx.pauseReason };
+        continue;
+      }
       const decision = decide(this.graph, step, cursor, outcome, {
         onError: this.model.onError,
         durableRetry: intent.worker !== undefined || (this.options.durableTimers ?? false),
@@ -992,7 +999,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       const returned = await invokeHandler(this.handlers[method] as never, this.handlers, ctx as RunningStepContext<unknown>, step.timeoutMs);
       const chosen = ctx.chosen ?? gotoOf(returned);
       outcome = { kind: 'completed', goto: chosen, end: ctx.ended };
-      if (ctx.paused) drive.pauseRequest ??= { reason: ctx.pauseReason };
+      if (ctx.paused && !ctx.rerun) drive.pauseRequest ??= { reason: ctx.pauseReason };
       await this.callHooks('after', { kind: 'step', name: step.name, ctx }, true);
     } catch (error) {
       outcome = { kind: 'threw', error };

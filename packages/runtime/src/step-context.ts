@@ -36,9 +36,13 @@ export class RunningStepContext<TData> implements StepContext<TData> {
     this.data = { ...this.data, ...patch };
   }
 
-  pause(reason?: string): void {
+  /** `pause(reason, { rerun: true })`: the step did not complete and runs again on resume. */
+  rerun = false;
+
+  pause(reason?: string, options: { rerun?: boolean } = {}): void {
     this.paused = true;
     this.pauseReason = reason ?? null;
+    this.rerun = options.rerun ?? false;
   }
 
   annotate(metadata: Record<string, unknown>): void {

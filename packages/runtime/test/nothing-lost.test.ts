@@ -67,3 +67,28 @@ describe('nothing lost, nothing stuck (memory store)', () => {
     }
   });
 });
+
+describe('a step that is not done yet', () => {
+  it('pause(reason, { rerun: true }) pauses before the step completes; resume runs it again', async () => {
+    const def = machine<{ intent?: string; confirmed?: boolean; calls: number; shipped?: boolean }>(
+      { name: 'confirming' },
+      { charge: { order: 1, back: 'refund' }, ship: { order: 2 } },
+      {
+        charge: (ctx) => {
+          ctx.data.calls++;
+          ctx.data.intent ??= `pi-${ctx.data.calls}`;
+          if (!ctx.data.confirmed) ctx.pause('awaiting confirmation', { rerun: true });
+        },
+        ship: (ctx) => void (ctx.data.shipped = true),
+        refund: () => undefined,
+      },
+    );
+    const runner = createRunner(def);
+    const waiting = await runner.start({ calls: 0 });
+    expect([waiting.status, waiting.state, waiting.pauseReason, waiting.data.intent]).toEqual(['paused', 'charge', 'awaiting confirmation', 'pi-1']);
+    expect(await runner.history(waiting.id)).toEqual([]);
+    const done = await runner.resume(waiting.id, { confirmed: true });
+    expect([done.status, done.data.calls, done.data.intent, done.data.shipped]).toEqual(['done', 2, 'pi-1', true]);
+    expect((await runner.history(waiting.id)).map((h) => h.step)).toEqual(['charge', 'ship']);
+  });
+});
