@@ -84,6 +84,7 @@ describe('readme samples', () => {
       const printed = output.split('\n').filter((l) => l.length > 0);
       const want = expected(sample.code);
       expect(printed.slice(0, want.length)).toEqual(want);
-    });
+      // Each sample is a process of its own (tsx compiles it first): seconds on a busy machine.
+    }, 90_000);
   }
 });

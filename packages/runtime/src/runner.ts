@@ -972,6 +972,10 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       }
       ran++;
       stepAtATime = !backward && !(step.immediate ?? this.options.immediate ?? this.model.immediate);
+      // A pause the step asked for, or one asked meanwhile: no commit before stopping for it.
+      if (drive.pauseRequest) pauseWanted = drive.pauseRequest;
+      const asked = this.localPauses.get(rec.id);
+      if (asked !== undefined) pauseWanted = { reason: asked };
       const going =
         (rec.direction === 'backward' ? rec.currentState !== 'compensated' : restingStatus(this.graph, rec.currentState) === null) &&
         !stepAtATime &&
