@@ -1,15 +1,17 @@
 /**
- * engine-memory: steps per second of a 10-step machine with no-op handlers, history on and
- * saveAfterStep on, on the in-memory store; against XState v5 running an equivalent 10-state
- * machine that persists its snapshot after every transition, in the same process and run.
- * Last line: the JSON result (DESIGN.md section 10). ratio = ours / XState, higher is better.
+ * engine-memory: a 10-step machine with no-op handlers, history on and saveAfterStep on, on
+ * the in-memory store; against XState v5 running an equivalent 10-state machine that persists
+ * its snapshot after every transition, in the same process and run. Each side is measured by
+ * CPU time per step (the ratio) and by wall-clock rate, over alternating rounds.
+ * Last line: the JSON result (DESIGN.md section 10). ratio = XState's CPU per step / ours.
  */
 import { createActor, createMachine } from 'xstate';
 import { buildModel, createRunner, MemoryStore, type MachineDefinition } from '@fsmkit/runtime';
+import { alternate, report } from './support/rounds.js';
 
 const STEPS = 10;
-const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 3000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 2000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
 const initialData = () => ({ orderId: 'o-1', amount: 42, items: ['a', 'b'], note: 'bench' });
 
 const names = Array.from({ length: STEPS }, (_, i) => `s${i + 1}`);
@@ -25,12 +27,11 @@ const definition: MachineDefinition<ReturnType<typeof initialData>> = {
 
 async function ours(): Promise<number> {
   const runner = createRunner(definition, { store: new MemoryStore(), history: true, saveAfterStep: true });
-  const t0 = performance.now();
   for (let i = 0; i < INSTANCES; i++) {
     const done = await runner.start(initialData());
     if (done.status !== 'done') throw new Error(`instance ended ${done.status}`);
   }
-  return (INSTANCES * STEPS) / ((performance.now() - t0) / 1000);
+  return INSTANCES * STEPS;
 }
 
 // Ten states in a row, each moving on with NEXT, then a final state.
@@ -46,7 +47,6 @@ const xmachine = createMachine({
 
 async function xstate(): Promise<number> {
   const persisted = new Map<number, string>();
-  const t0 = performance.now();
   for (let i = 0; i < INSTANCES; i++) {
     const actor = createActor(xmachine);
     actor.start();
@@ -58,31 +58,14 @@ async function xstate(): Promise<number> {
     if (actor.getSnapshot().status !== 'done') throw new Error('xstate actor did not finish');
     actor.stop();
   }
-  return (INSTANCES * STEPS) / ((performance.now() - t0) / 1000);
+  return INSTANCES * STEPS;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const oursRuns: number[] = [];
-const xRuns: number[] = [];
-await ours();
-await xstate(); // warm-up both
-for (let r = 0; r < ROUNDS; r++) {
-  // Alternate so that machine noise hits both sides alike.
-  oursRuns.push(await ours());
-  xRuns.push(await xstate());
-}
-const value = median(oursRuns);
-const baselineValue = median(xRuns);
-console.log(`fsmkit steps/s per round: ${oursRuns.map((v) => v.toFixed(0)).join(', ')}`);
-console.log(`xstate steps/s per round: ${xRuns.map((v) => v.toFixed(0)).join(', ')}`);
-console.log(
-  JSON.stringify({
-    bench: 'engine-memory',
-    metric: 'steps_per_s',
-    value: Math.round(value),
-    baseline: 'xstate@5 actor, snapshot persisted after every transition',
-    baselineValue: Math.round(baselineValue),
-    ratio: Number((value / baselineValue).toFixed(3)),
-    unit: 'steps/s',
-  }),
+const [fsmkit, x] = await alternate(
+  [
+    { name: 'fsmkit', run: ours },
+    { name: 'xstate', run: xstate },
+  ],
+  ROUNDS,
 );
+report('engine-memory', 'xstate@5 actor, snapshot persisted after every transition', fsmkit, x);

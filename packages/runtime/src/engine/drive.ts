@@ -1,0 +1,621 @@
+import {
+  transitionAllowedFrom,
+  type MachineGraph,
+  type MachineModel,
+  type StepContext,
+  type StepModel,
+  type TransitionContext,
+  type TransitionModel,
+} from '@fsmkit/decorators';
+import { badState, type InstanceClient } from '../client.js';
+import { errorInfo, FsmError, isFsmError } from '../errors.js';
+import { toInstance, type Instance } from '../instance.js';
+import { invokeHandler } from '../invoke-handler.js';
+import { toJsonSafe } from '../json-safe.js';
+import type { Lease } from '../locker.js';
+import type { Logger } from '../logger.js';
+import type { FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from '../records.js';
+import { deserialize, serialize, type Serializer } from '../serializer.js';
+import { RunningStepContext } from '../step-context.js';
+import type { CommitResult, Store } from '../store.js';
+import { RunningTransitionContext } from '../transition-context.js';
+import type { Worker } from '../worker.js';
+import { incompatibility } from './compatibility.js';
+import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type Outcome } from './decide.js';
+import { historyRow, pushEvent } from './factories.js';
+
+type Fn = (ctx: unknown) => unknown;
+
+/** What hooks see: the step's or the transition's context, and for `after`, how it ended. */
+export type HookEvent<TData = unknown> =
+  | { kind: 'step'; name: string; ctx: StepContext<TData>; error?: unknown }
+  | { kind: 'transition'; name: string; ctx: TransitionContext<TData>; error?: unknown; result?: unknown };
+
+export type Hook<TData = unknown> = (event: HookEvent<TData>) => void | Promise<void>;
+
+/** What a drive needs of its runner: the machine, where it is stored, and how it runs. */
+export interface Engine<TData> {
+  readonly model: MachineModel;
+  readonly graph: MachineGraph;
+  readonly store: Store;
+  readonly client: InstanceClient<TData, string>;
+  readonly serializer: Serializer;
+  readonly logger: Logger;
+  readonly handlers: Record<string, Fn>;
+  readonly hash: string;
+  readonly owner: string;
+  readonly keepHistory: boolean;
+  readonly saveAfterStep: boolean;
+  readonly immediate: boolean | undefined;
+  readonly durableTimers: boolean;
+  readonly instanceLeaseMs: number;
+  readonly maxTakeovers: number;
+  readonly maxHistory: number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly hooks: { before: Array<Hook<TData>>; after: Array<Hook<TData>> };
+  /** `pause(id)` calls for instances this runner is driving right now. */
+  readonly localPauses: Map<string, string | null>;
+}
+
+/** What a drive does: how many steps at most, which way, and what happens first. */
+export interface DriveIntent {
+  maxSteps: number;
+  action: 'run' | 'work' | 'resume' | 'back' | 'transition';
+  /** The instance was stored already marked running by this runner (see `start`): no commit to mark it. */
+  marked?: boolean;
+  /** Locks `start` took before storing the instance. */
+  leases?: Lease[];
+  /** Driven by a worker: durable timers, and stop at the next boundary when the worker stops. */
+  worker?: Worker;
+  backward?: boolean;
+  resume?: { patch: Record<string, unknown> | undefined };
+  transition?: { model: TransitionModel; input: unknown; actor: string | null };
+}
+
+/** What a drive shares with the runner's keep-alive timer. */
+export interface DriveState {
+  readonly id: string;
+  /** The version this drive last committed while the instance is `running` under its lease; 0 before. */
+  version: number;
+  running: boolean;
+  leases: Lease[];
+  /** The leases ended within the drive's last commit, or the drive is over: no renewal warnings. */
+  over: boolean;
+  /** A pause requested from elsewhere, learnt between commits. */
+  pauseRequest: { reason: string | null } | null;
+  /** Set when a lock's lease is lost: the running handler is told through its signal. */
+  lost: FsmError | null;
+  /** The handler running now, if any. */
+  current: RunningStepContext<unknown> | null;
+}
+
+/** `step` ran an attempt that did not move the instance: run the loop again from the same place. */
+const AGAIN = Symbol('again');
+
+const FINISHED: ReadonlySet<InstanceStatus> = new Set(['done', 'compensated']);
+/** Commit refusals that repeating the step cannot cure. */
+const PERMANENT: ReadonlySet<string> = new Set(['FSM_DATA_TOO_LARGE', 'FSM_SERIALIZE', 'FSM_HISTORY_LIMIT']);
+
+/**
+ * One drive of one instance, from the commit that makes it the owner to the commit that ends
+ * it: runs handlers, asks `decide` what follows, and commits. The runner holds the locks and
+ * keeps the leases alive around it.
+ */
+export class Drive<TData> {
+  private rec: InstanceRecord;
+  /** The record as stored, taken before anything changes it, so that a commit may write only what changed. */
+  private stored: InstanceRecord;
+  private readonly startStatus: InstanceStatus;
+  private data!: TData;
+  private serialized: string;
+  private version: number;
+  private history: HistoryRecord[] = [];
+  private events: FsmEvent[] = [];
+  private clearPause = false;
+  /** Completed visits still to undo, once known (read from history only when needed). */
+  private trail: string[] | null = null;
+  private pauseWanted: { reason: string | null } | null;
+  private readonly fence: Array<{ key: string; token: number }>;
+  private readonly ctxInfo: { machine: string; id: string };
+
+  constructor(
+    private readonly e: Engine<TData>,
+    rec: InstanceRecord,
+    private readonly intent: DriveIntent,
+    private readonly state: DriveState,
+  ) {
+    this.rec = rec;
+    this.stored = { ...rec };
+    this.startStatus = rec.status;
+    this.serialized = rec.serializedState;
+    this.version = rec.version;
+    this.pauseWanted = rec.pauseRequested ? { reason: rec.pauseReason } : null;
+    this.fence = state.leases.map((l) => ({ key: l.key, token: l.token }));
+    this.ctxInfo = { machine: rec.machine, id: rec.id };
+  }
+
+  /** Checks that the call may drive the instance now; throws what refuses it, nothing written. */
+  async prepare(): Promise<'go' | 'nothing'> {
+    const { rec, intent, e } = this;
+    if (!DRIVABLE[intent.action].has(rec.status) || (intent.action === 'run' && rec.status === 'idle' && restingStatus(e.graph, rec.currentState) !== null)) {
+      // A worker's claim that someone else moved on meanwhile (finished, paused, stepped): nothing to do.
+      if (intent.worker) return 'nothing';
+      throw badState(rec, intent.action === 'back' ? 'move back' : intent.action);
+    }
+    this.data = (await deserialize(e.serializer, rec.serializedState, this.ctxInfo)) as TData;
+    await this.checkDefinition();
+    return 'go';
+  }
+
+  /** Takes the instance (the commit that makes this drive its owner), then runs it. */
+  async run(): Promise<Instance<TData, string>> {
+    const { rec, intent, e } = this;
+    if (rec.status === 'running' && !intent.marked) {
+      // Its drive died (the lease ran out): a takeover, counted so that an instance that kills
+      // its process every time stops being retried.
+      rec.takeovers += 1;
+      if (rec.takeovers > e.maxTakeovers) {
+        rec.lastError = {
+          name: 'FsmError',
+          code: 'FSM_TAKEOVER_LIMIT',
+          message: `${rec.machine} instance ${rec.id} was taken over ${rec.takeovers - 1} times after its drive died at "${rec.currentState}"; not run again. Resume it after finding the cause.`,
+        };
+        return this.stop('failed', 'instance.failed');
+      }
+    }
+    if (intent.resume) {
+      if (intent.resume.patch) this.data = { ...this.data, ...intent.resume.patch } as TData;
+      this.serialized = await serialize(e.serializer, this.data, this.ctxInfo);
+      this.pauseWanted = null;
+      this.clearPause = true;
+      rec.pauseReason = null;
+      rec.lastError = null;
+      rec.attempts = 0;
+      rec.nextRunAt = null;
+      this.event('instance.resumed', rec.currentState, rec.currentState, null);
+    }
+    if (intent.transition) {
+      const t = intent.transition.model;
+      if (!transitionAllowedFrom(e.graph, t, rec.currentState)) {
+        throw new FsmError(
+          'FSM_TRANSITION_NOT_ALLOWED',
+          `transition "${t.name}" of ${rec.machine} instance ${rec.id} is not allowed from "${rec.currentState}"; it is allowed from: ${t.from.join(', ')}`,
+          { context: { machine: rec.machine, id: rec.id, transition: t.name, state: rec.currentState, allowed: t.from } },
+        );
+      }
+      await this.guard(t, intent.transition);
+    }
+    if (intent.backward && rec.direction === 'forward') {
+      this.trail = await this.loadTrail();
+      rec.direction = 'backward';
+      rec.currentState = undoNext(e.graph, this.trail).state;
+      rec.attempts = 0;
+    }
+
+    // Mark it running under this drive's lease: the conditional commit that makes this drive the owner.
+    if (intent.marked) {
+      this.state.version = rec.version;
+      this.state.running = true;
+    } else {
+      const marked = await this.commit('running');
+      if ('data' in marked) return marked;
+      if (marked.pauseRequested && !intent.resume) this.pauseWanted = { reason: marked.pauseReason };
+    }
+
+    if (intent.transition) {
+      const moved = await this.transition(intent.transition);
+      if (moved !== null) return moved;
+    }
+    return this.loop();
+  }
+
+  private async loop(): Promise<Instance<TData, string>> {
+    const { rec, intent, e } = this;
+    let ran = 0;
+    let stepAtATime = false;
+    for (;;) {
+      this.learnPauses();
+      const backward = rec.direction === 'backward';
+      const rest = backward ? (rec.currentState === 'compensated' ? 'compensated' : null) : restingStatus(e.graph, rec.currentState);
+      const stop =
+        rest ??
+        boundaryStop({ ran, maxSteps: intent.maxSteps, stepAtATime, pauseWanted: this.pauseWanted !== null, workerStopping: intent.worker?.stopping ?? false });
+      if (stop) {
+        if (stop === 'paused') {
+          rec.pauseReason = this.pauseWanted?.reason ?? null;
+          this.clearPause = true;
+          e.localPauses.delete(rec.id);
+        }
+        if (stop !== 'waiting') rec.nextRunAt = null;
+        if (stop === 'done' || stop === 'compensated') rec.lastError = null;
+        const type: FsmEventType =
+          stop === 'paused' ? 'instance.paused' : stop === 'done' ? 'instance.done' : stop === 'compensated' ? 'instance.compensated' : 'instance.waiting';
+        return this.stop(stop, type);
+      }
+
+      const step = e.graph.steps.get(rec.currentState);
+      if (step === undefined) throw this.replayMismatch();
+      const method = backward ? step.back : step.method;
+      if (method === undefined) {
+        // A legacy cursor on a step with nothing to undo: pass over it.
+        const trail = (this.trail ??= await this.loadTrail());
+        const at = trail.lastIndexOf(step.name);
+        if (at >= 0) trail.splice(at, 1);
+        rec.currentState = undoNext(e.graph, trail).state;
+        continue;
+      }
+      const done = await this.step(step, method, backward);
+      if (done === AGAIN) continue;
+      if (done !== null) return done;
+      ran++;
+      stepAtATime = !backward && !(step.immediate ?? e.immediate ?? e.model.immediate);
+      // A pause the step asked for, or one asked meanwhile: no commit before stopping for it.
+      this.learnPauses();
+      const going =
+        (rec.direction === 'backward' ? rec.currentState !== 'compensated' : restingStatus(e.graph, rec.currentState) === null) &&
+        !stepAtATime &&
+        ran < intent.maxSteps &&
+        this.pauseWanted === null;
+      if (e.saveAfterStep && going) {
+        const result = await this.commit('running');
+        if ('data' in result) return result;
+        if (result.pauseRequested) this.pauseWanted = { reason: result.pauseReason };
+      }
+    }
+  }
+
+  private learnPauses(): void {
+    if (this.state.pauseRequest) this.pauseWanted = this.state.pauseRequest;
+    const asked = this.e.localPauses.get(this.rec.id);
+    if (asked !== undefined) this.pauseWanted = { reason: asked };
+  }
+
+  /**
+   * Runs one attempt of a step's (or back) handler and applies the decision: an Instance when
+   * the drive ends, AGAIN when the same step runs again now (a retry, or a step that is not
+   * done yet), null when the instance moved on.
+   */
+  private async step(step: StepModel, method: string, backward: boolean): Promise<Instance<TData, string> | typeof AGAIN | null> {
+    const { rec, e } = this;
+    const before = rec.currentState;
+    const ctx = new RunningStepContext<TData>(rec.id, rec.machine, rec.userId, step.name, rec.direction, rec.attempts + 1, this.data);
+    if (rec.lastError && 'step' in rec.lastError) ctx.error = rec.lastError as never;
+    const startedAt = new Date();
+    let outcome: Outcome = await this.invoke(step, method, ctx);
+    let afterText = this.serialized;
+    if (outcome.kind === 'completed') {
+      try {
+        afterText = await serialize(e.serializer, ctx.data, this.ctxInfo);
+      } catch (error) {
+        outcome = { kind: 'threw', error };
+      }
+    }
+    // A failed attempt may have changed the data in place: go on from what was saved.
+    if (outcome.kind === 'threw') this.data = (await deserialize(e.serializer, this.serialized, this.ctxInfo)) as TData;
+    else if (ctx.rerun && !backward) {
+      // "Not yet": the step stays where it is, its data kept, and runs again on resume.
+      this.data = ctx.data;
+      this.serialized = afterText;
+      this.pauseWanted = { reason: ctx.pauseReason };
+      return AGAIN;
+    } else if (ctx.paused) this.state.pauseRequest ??= { reason: ctx.pauseReason };
+
+    const cursor: Cursor = { state: rec.currentState, direction: rec.direction, attempts: rec.attempts };
+    const decision = decide(e.graph, step, cursor, outcome, { onError: e.model.onError, durableRetry: this.intent.worker !== undefined || e.durableTimers });
+    const thrown = outcome.kind === 'threw' ? outcome.error : null;
+    const row = (stateAfter: string, error: unknown, dataAfter: string) => this.row(method, step, before, stateAfter, dataAfter, ctx, error, startedAt);
+
+    switch (decision.kind) {
+      case 'retry': {
+        row(before, thrown, this.serialized);
+        rec.attempts = decision.cursor.attempts;
+        if (decision.durable) {
+          // The retry is a durable timer: whoever claims the instance when it is due runs it.
+          rec.nextRunAt = new Date(Date.now() + decision.delayMs);
+          return this.stop('waiting', null);
+        }
+        await e.sleep(decision.delayMs);
+        return AGAIN;
+      }
+      case 'caught': {
+        row(before, thrown, this.serialized);
+        rec.currentState = decision.cursor.state;
+        rec.attempts = 0;
+        rec.lastError = decision.caught;
+        this.event('step.caught', before, rec.currentState, step.name);
+        return null;
+      }
+      case 'turn-back': {
+        row(before, thrown, this.serialized);
+        // Saga: a failed step undoes the ones before it instead of stopping.
+        this.trail = await this.loadTrail();
+        rec.direction = 'backward';
+        rec.currentState = undoNext(e.graph, this.trail).state;
+        rec.attempts = 0;
+        this.event('step.failed', before, rec.currentState, step.name);
+        return null;
+      }
+      case 'failed': {
+        if (decision.keep) {
+          row(before, null, afterText);
+          this.data = ctx.data;
+          this.serialized = afterText;
+        } else {
+          row(before, thrown ?? decision.error, this.serialized);
+          this.data = (await deserialize(e.serializer, this.serialized, this.ctxInfo)) as TData;
+        }
+        rec.attempts = decision.keep ? 0 : decision.cursor.attempts;
+        rec.lastError = decision.error;
+        return this.stop('failed', 'instance.failed', step.name);
+      }
+      case 'moved': {
+        this.data = ctx.data;
+        if (backward) {
+          const trail = (this.trail ??= await this.loadTrail());
+          const at = trail.lastIndexOf(step.name);
+          if (at >= 0) trail.splice(at, 1);
+          rec.currentState = undoNext(e.graph, trail).state;
+        } else {
+          rec.currentState = decision.cursor.state;
+          this.trail?.push(step.name);
+        }
+        row(rec.currentState, null, afterText);
+        this.serialized = afterText;
+        rec.attempts = 0;
+        if (!backward) rec.lastError = null;
+        this.event(decision.event, before, rec.currentState, step.name);
+        return null;
+      }
+    }
+  }
+
+  /** Calls the handler with hooks around it; never throws what the handler threw. */
+  private async invoke(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
+    const { e, state } = this;
+    const hooked = e.hooks.before.length > 0 || e.hooks.after.length > 0;
+    if (state.lost) ctx.abort(state.lost);
+    state.current = ctx as RunningStepContext<unknown>;
+    try {
+      if (hooked) await this.callHooks('before', { kind: 'step', name: step.name, ctx });
+      const returned = await invokeHandler(e.handlers[method] as never, e.handlers, ctx as RunningStepContext<unknown>, step.timeoutMs);
+      if (hooked) await this.callHooks('after', { kind: 'step', name: step.name, ctx }, true);
+      return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended };
+    } catch (error) {
+      if (hooked) await this.callHooks('after', { kind: 'step', name: step.name, ctx, error }, true);
+      return { kind: 'threw', error };
+    } finally {
+      state.current = null;
+    }
+  }
+
+  private row(handler: string, step: StepModel, before: string, stateAfter: string, dataAfter: string, ctx: RunningStepContext<TData>, error: unknown, startedAt: Date): void {
+    if (!this.e.keepHistory) return;
+    this.history.push(
+      historyRow(this.rec, {
+        handler,
+        step: step.name,
+        stateBefore: before,
+        stateAfter,
+        dataBefore: this.serialized,
+        dataAfter,
+        metadata: ctx.metadata,
+        error,
+        attempt: ctx.attempt,
+        startedAt,
+      }),
+    );
+  }
+
+  private event(type: FsmEventType, from: string, to: string, step: string | null, extra: { transition?: string; actor?: string | null } = {}): void {
+    pushEvent(this.events, this.rec, { type, from, to, step, data: this.data, ...extra });
+  }
+
+  /** Ends the drive: the instance stops in `status`, with its event. */
+  private async stop(status: InstanceStatus, type: FsmEventType | null, step: string | null = null): Promise<Instance<TData, string>> {
+    const { rec } = this;
+    rec.status = status;
+    if (type !== null) this.event(type, rec.currentState, rec.currentState, step);
+    const saved = await this.commit(status, true);
+    return 'data' in saved ? saved : toInstance(rec, this.data);
+  }
+
+  /** Commits the record as it is now; `last`: the drive ends with it (the store may release the locks too). */
+  private async save(status: InstanceStatus, last = false): Promise<CommitResult> {
+    const { rec, e, state } = this;
+    rec.status = status;
+    rec.updatedAt = new Date();
+    rec.resumeFromStep = e.graph.steps.get(rec.currentState)?.order ?? null;
+    // A running instance is leased to this process; a worker takes over if the lease runs out.
+    rec.leaseOwner = status === 'running' ? e.owner : null;
+    rec.leaseExpiresAt = status === 'running' ? new Date(rec.updatedAt.getTime() + e.instanceLeaseMs) : null;
+    rec.serializedState = this.serialized;
+    rec.version = this.version + 1;
+    if (FINISHED.has(status)) this.clearPause = true;
+    const releaseLocks = last && this.fence.length > 0;
+    const result = await e.store.commit({
+      record: rec,
+      previous: this.stored,
+      expectedVersion: this.version,
+      history: this.history,
+      events: this.events,
+      clearPauseRequest: this.clearPause,
+      fence: this.fence,
+      releaseLocks,
+    });
+    if (releaseLocks && result.locksReleased) state.over = true;
+    this.stored = { ...rec };
+    this.version = rec.version;
+    state.version = this.version;
+    state.running = status === 'running';
+    this.history = [];
+    this.events = [];
+    this.clearPause = false;
+    return result;
+  }
+
+  /** `save`, except that a commit the store refuses for good ends the instance instead (see `refused`). */
+  private async commit(status: InstanceStatus, last = false): Promise<CommitResult | Instance<TData, string>> {
+    const { rec, e } = this;
+    if (rec.historySeq > e.maxHistory) {
+      return this.refused(
+        new FsmError('FSM_HISTORY_LIMIT', `${rec.machine} instance ${rec.id} reached its limit of ${e.maxHistory} history rows`, {
+          context: { machine: rec.machine, id: rec.id, limit: e.maxHistory },
+        }),
+      );
+    }
+    try {
+      return await this.save(status, last);
+    } catch (error) {
+      if (isFsmError(error) && PERMANENT.has(error.code)) return this.refused(error);
+      throw error;
+    }
+  }
+
+  /**
+   * A commit the store refuses for good (data or history too large, unserializable): the
+   * instance ends `failed` with the reason, at its last stored data, rather than running
+   * the step again forever.
+   */
+  private async refused(error: FsmError): Promise<Instance<TData, string>> {
+    const { rec } = this;
+    const reason = errorInfo(error);
+    delete reason.stack;
+    Object.assign(rec, this.stored);
+    this.history = [];
+    this.events = [];
+    this.serialized = this.stored.serializedState;
+    rec.lastError = { ...reason, name: 'CommitRefused', message: `the step's results could not be stored: ${error.message}` };
+    this.data = (await deserialize(this.e.serializer, this.serialized, this.ctxInfo)) as TData;
+    rec.status = 'failed';
+    this.event('instance.failed', rec.currentState, rec.currentState, null);
+    await this.save('failed', true);
+    return toInstance(rec, this.data);
+  }
+
+  private async loadTrail(): Promise<string[]> {
+    const { rec, e } = this;
+    if (!e.keepHistory) return trailByOrder(e.graph, rec.currentState);
+    const rows = await e.store.history(rec.machine, rec.id, { withData: false });
+    return trailFromHistory([...rows, ...this.history]);
+  }
+
+  // ---- transitions ---------------------------------------------------------------------------
+
+  private async guard(t: TransitionModel, call: NonNullable<DriveIntent['transition']>): Promise<void> {
+    if (t.guard === undefined) return;
+    const { rec, e } = this;
+    const ctx = new RunningTransitionContext<TData>(rec.id, rec.machine, rec.userId, t.name, rec.currentState, t.to, call.input, call.actor, this.data);
+    const verdict = await e.handlers[t.guard]!.call(e.handlers, ctx);
+    if (verdict === false || typeof verdict === 'string') {
+      const reason = typeof verdict === 'string' ? verdict : null;
+      throw new FsmError(
+        'FSM_GUARD_REJECTED',
+        `transition "${t.name}" of ${rec.machine} instance ${rec.id} was refused by its guard${reason ? `: ${reason}` : ''}`,
+        { context: { machine: rec.machine, id: rec.id, transition: t.name, state: rec.currentState, reason } },
+      );
+    }
+  }
+
+  /** Runs the transition's method and moves the instance; on an error, puts it back as it was and rethrows. */
+  private async transition(call: NonNullable<DriveIntent['transition']>): Promise<Instance<TData, string> | null> {
+    const { rec, e } = this;
+    const t = call.model;
+    const from = rec.currentState;
+    const ctx = new RunningTransitionContext<TData>(rec.id, rec.machine, rec.userId, t.name, from, t.to, call.input, call.actor, this.data);
+    const startedAt = new Date();
+    let error: unknown;
+    let result: unknown;
+    let after = this.serialized;
+    try {
+      await this.callHooks('before', { kind: 'transition', name: t.name, ctx });
+      result = await e.handlers[t.method]!.call(e.handlers, ctx);
+      after = await serialize(e.serializer, ctx.data, this.ctxInfo);
+      await this.callHooks('after', { kind: 'transition', name: t.name, ctx, result }, true);
+    } catch (thrown) {
+      error = thrown;
+      await this.callHooks('after', { kind: 'transition', name: t.name, ctx, error }, true);
+    }
+    const failed = error !== undefined;
+    this.history.push(
+      historyRow(rec, {
+        handler: t.method,
+        step: from,
+        stateBefore: from,
+        stateAfter: failed ? from : t.to,
+        dataBefore: this.serialized,
+        dataAfter: failed ? this.serialized : after,
+        metadata: ctx.metadata,
+        error: failed ? error : null,
+        attempt: 1,
+        startedAt,
+        direction: 'forward',
+        transition: t.name,
+        actor: call.actor,
+        result: result === undefined || failed ? null : JSON.stringify(toJsonSafe(result) ?? null),
+      }),
+    );
+    if (failed) {
+      // Nothing moves: the instance goes back to where it was, the failed attempt in history.
+      this.data = (await deserialize(e.serializer, this.serialized, this.ctxInfo)) as TData;
+      await this.commit(this.startStatus === 'running' ? 'waiting' : this.startStatus, true);
+      throw error;
+    }
+    this.data = ctx.data;
+    this.serialized = after;
+    rec.currentState = t.to;
+    rec.direction = 'forward';
+    rec.attempts = 0;
+    rec.lastError = null;
+    this.event('transition.completed', from, t.to, null, { transition: t.name, actor: call.actor });
+    return null;
+  }
+
+  /** Runs hooks in order; `after` hooks only log what they throw (the handler's work stands). */
+  private async callHooks(which: 'before' | 'after', event: HookEvent<TData>, logOnly = false): Promise<void> {
+    for (const hook of this.e.hooks[which]) {
+      try {
+        await hook(event);
+      } catch (error) {
+        if (!logOnly) throw error;
+        this.e.logger.error(`an ${which} hook threw`, { machine: this.e.model.name, name: event.name, error });
+      }
+    }
+  }
+
+  // ---- checks --------------------------------------------------------------------------------
+
+  private async checkDefinition(): Promise<void> {
+    const { rec, e } = this;
+    if (rec.definitionHash === e.hash) return;
+    const problem = incompatibility(e.graph, rec.currentState, rec.direction, await this.loadTrail());
+    if (problem === null) {
+      rec.definitionHash = e.hash;
+      rec.definitionVersion = e.model.version;
+      return;
+    }
+    const { missing } = problem;
+    throw new FsmError(
+      'FSM_DEFINITION_CHANGED',
+      `${rec.machine} instance ${rec.id} was started on definition ${rec.definitionHash} (version ${rec.definitionVersion}), ` +
+        `and the current definition ${e.hash} (version ${e.model.version}) ` +
+        (missing.length > 0 ? `no longer has step(s) ${missing.map((m) => `"${m}"`).join(', ')}` : 'reorders steps it has completed') +
+        '. Ways forward: finish it with a deployment of the old definition, move it to a step of the new one, or compensate it with the old code.',
+      { context: { machine: rec.machine, id: rec.id, stored: rec.definitionHash, current: e.hash, missing } },
+    );
+  }
+
+  private replayMismatch(): FsmError {
+    const { rec, e } = this;
+    return new FsmError(
+      'FSM_DEFINITION_CHANGED',
+      `${rec.machine} instance ${rec.id} is at step "${rec.currentState}", which machine "${e.model.name}" (${e.hash}) does not have; known steps: ${e.model.steps.map((s) => s.name).join(', ')}`,
+      { context: { machine: rec.machine, id: rec.id, state: rec.currentState } },
+    );
+  }
+}
+
+/** The state in a handler's return value `{ goto }` (what `ctx.goto` returns), if any. */
+function gotoOf(value: unknown): string | null {
+  if (typeof value === 'object' && value !== null && typeof (value as { goto?: unknown }).goto === 'string') return (value as { goto: string }).goto;
+  return null;
+}
