@@ -4,5 +4,5 @@ export { MemoryOutbox, type MemoryOutboxOptions, type PendingRow } from './memor
 export { KafkaSink, type KafkaSinkOptions } from './kafka-sink.js';
 export { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.js';
 export { KafkaPublisher, defaultBrokers, type BatchPublisher, type KafkaOptions } from './publisher.js';
-export { EVENT_HEADERS, eventHeaders } from './messages.js';
+export { EVENT_HEADERS, eventHeaders } from '@fsmkit/runtime';
 export { orderBatch } from './batch-order.js';

@@ -1,5 +1,5 @@
 import type { ErrorInfo, EventSink, FsmEvent } from '@fsmkit/runtime';
-import { eventHeaders } from './messages.js';
+import { eventHeaders } from '@fsmkit/runtime';
 import type { Outbox, OutboxId, OutboxRow } from './outbox.js';
 
 interface Entry {

@@ -1,23 +1,6 @@
-import type { FsmEvent } from '@fsmkit/runtime';
+import { eventHeaders, type FsmEvent } from '@fsmkit/runtime';
 import type { Message, TopicMessages } from 'kafkajs';
 import type { OutboxRow } from './outbox.js';
-
-/** Header names every fsmkit event carries, so consumers can route without parsing the value. */
-export const EVENT_HEADERS = {
-  type: 'fsm-event-type',
-  schemaVersion: 'fsm-schema-version',
-  machine: 'fsm-machine',
-  eventId: 'fsm-event-id',
-} as const;
-
-export function eventHeaders(event: FsmEvent): Record<string, string> {
-  return {
-    [EVENT_HEADERS.type]: event.type,
-    [EVENT_HEADERS.schemaVersion]: String(event.schemaVersion),
-    [EVENT_HEADERS.machine]: event.machine,
-    [EVENT_HEADERS.eventId]: event.eventId,
-  };
-}
 
 export interface TopicMessage {
   topic: string;

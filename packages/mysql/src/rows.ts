@@ -1,4 +1,4 @@
-import type { ErrorInfo, FsmEvent, HistoryRecord, InstanceRecord } from '@fsmkit/runtime';
+import { eventHeaders, type ErrorInfo, type FsmEvent, type HistoryRecord, type InstanceRecord } from '@fsmkit/runtime';
 
 /**
  * Column lists and the mapping between records and row values. Booleans are TINYINT(1),
@@ -320,15 +320,6 @@ export interface EncodedEvent {
   payload: string;
 }
 
-/** The Kafka message headers the outbox relay publishes with. */
-export function eventHeaders(e: FsmEvent): string {
-  return JSON.stringify({
-    'fsm-event-type': e.type,
-    'fsm-schema-version': String(e.schemaVersion),
-    'fsm-machine': e.machine,
-    'fsm-event-id': e.eventId,
-  });
-}
 
 export function outboxValues({ event: e, payload }: EncodedEvent, fallbackTime: Date): SqlValue[] {
   const time = new Date(e.time);
@@ -341,7 +332,7 @@ export function outboxValues({ event: e, payload }: EncodedEvent, fallbackTime: 
     e.sequence,
     e.type,
     payload,
-    eventHeaders(e),
+    JSON.stringify(eventHeaders(e)),
     Number.isNaN(time.getTime()) ? fallbackTime : time,
   ];
 }

@@ -18,6 +18,7 @@ export type { Store, Commit, CommitResult, ListFilter, ClaimOptions, LeaseRenewa
 export { Worker, type WorkOptions } from './worker.js';
 export type { Locker, Lease, AcquireMode, AcquireOptions } from './locker.js';
 export type { EventSink } from './event-sink.js';
+export { EVENT_HEADERS, eventHeaders } from './event-headers.js';
 export { MemorySink } from './event-sink.js';
 export { MemoryStore, isClaimable, type MemoryStoreOptions } from './memory-store.js';
 export { InstanceClient, type InstanceClientOptions } from './client.js';

@@ -138,4 +138,6 @@ export interface FsmEvent {
   /** `transition.completed`: the transition's name and who executed it. */
   transition?: string;
   actor?: string | null;
+  /** W3C trace context of the span that made the change, when the application traces (Kafka header `traceparent`). */
+  traceparent?: string;
 }

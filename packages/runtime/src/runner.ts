@@ -6,6 +6,7 @@ import { restingStatus } from './engine/decide.js';
 import { Drive, type DriveIntent, type DriveState, type Engine, type Hook } from './engine/drive.js';
 import { pushEvent } from './engine/factories.js';
 import { InputValidator } from './engine/input.js';
+import { inSpan } from './engine/tracing.js';
 import { acquireAll, lockKeys, releaseAll, runHolding } from './engine/locks.js';
 import { FsmError, isFsmError } from './errors.js';
 import { uuidv7 } from './ids.js';
@@ -492,8 +493,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     }
     const state: DriveState = { id, version: 0, running: false, leases: [], over: false, pauseRequest: null, lost: null, current: null };
     this.active.set(id, state);
+    const attributes = { 'fsm.machine': this.model.name, 'fsm.instance_id': id, 'fsm.action': intent.action, 'fsm.worker': intent.worker !== undefined };
     try {
-      return await this.driveOwned(state, intent, loaded);
+      return await inSpan(`fsm.drive ${this.model.name}`, attributes, async (span) => {
+        const ended = await this.driveOwned(state, intent, loaded);
+        if (span.isRecording()) span.setAttributes({ 'fsm.outcome': ended.status, 'fsm.state': ended.state, 'fsm.direction': ended.direction });
+        return ended;
+      });
     } finally {
       this.active.delete(id);
       this.engine.localPauses.delete(id);

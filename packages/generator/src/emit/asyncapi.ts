@@ -6,7 +6,7 @@ import type { EmitMachine, GeneratedFile } from './types.js';
 /** Event schemas are JSON Schema 2020-12 (tuples use `prefixItems`): the payload says so. */
 const EVENT_SCHEMA_FORMAT = 'application/schema+json;version=draft-2020-12';
 
-/** The Kafka headers every event carries: `EVENT_HEADERS` in @fsmkit/kafka (messages.ts); its tests check events against these. */
+/** The Kafka headers every event carries: `EVENT_HEADERS` in @fsmkit/runtime (event-headers.ts); its tests check events against these. */
 const EVENT_HEADER_NAMES = {
   type: 'fsm-event-type',
   schemaVersion: 'fsm-schema-version',

@@ -1,3 +1,4 @@
+import { SpanStatusCode } from '@opentelemetry/api';
 import {
   transitionAllowedFrom,
   type MachineGraph,
@@ -23,6 +24,7 @@ import type { Worker } from '../worker.js';
 import { incompatibility } from './compatibility.js';
 import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type Outcome } from './decide.js';
 import { historyRow, pushEvent } from './factories.js';
+import { inSpan } from './tracing.js';
 
 type Fn = (ctx: unknown) => unknown;
 
@@ -369,8 +371,30 @@ export class Drive<TData> {
     }
   }
 
-  /** Calls the handler with hooks around it; never throws what the handler threw. */
-  private async invoke(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
+  /** Calls the handler with hooks around it, in a span of its own; never throws what the handler threw. */
+  private invoke(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
+    const attributes = {
+      'fsm.machine': this.rec.machine,
+      'fsm.instance_id': this.rec.id,
+      'fsm.step': step.name,
+      'fsm.handler': method,
+      'fsm.attempt': ctx.attempt,
+      'fsm.direction': ctx.direction,
+    };
+    return inSpan(`fsm.step ${step.name}`, attributes, async (span) => {
+      const outcome = await this.call(step, method, ctx);
+      if (span.isRecording()) {
+        span.setAttribute('fsm.outcome', outcome.kind === 'threw' ? 'threw' : (outcome.end?.kind ?? (ctx.paused ? 'paused' : 'completed')));
+        if (outcome.kind === 'threw') {
+          span.recordException(outcome.error instanceof Error ? outcome.error : String(outcome.error));
+          span.setStatus({ code: SpanStatusCode.ERROR, message: errorInfo(outcome.error).message });
+        }
+      }
+      return outcome;
+    });
+  }
+
+  private async call(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
     const { e, state } = this;
     const hooked = e.hooks.before.length > 0 || e.hooks.after.length > 0;
     if (state.lost) ctx.abort(state.lost);
@@ -526,15 +550,19 @@ export class Drive<TData> {
     let error: unknown;
     let result: unknown;
     let after = this.serialized;
-    try {
-      await this.callHooks('before', { kind: 'transition', name: t.name, ctx });
-      result = await e.handlers[t.method]!.call(e.handlers, ctx);
-      after = await serialize(e.serializer, ctx.data, this.ctxInfo);
-      await this.callHooks('after', { kind: 'transition', name: t.name, ctx, result }, true);
-    } catch (thrown) {
-      error = thrown;
-      await this.callHooks('after', { kind: 'transition', name: t.name, ctx, error }, true);
-    }
+    const attributes = { 'fsm.machine': rec.machine, 'fsm.instance_id': rec.id, 'fsm.transition': t.name, 'fsm.from': from, 'fsm.to': t.to };
+    await inSpan(`fsm.transition ${t.name}`, attributes, async (span) => {
+      try {
+        await this.callHooks('before', { kind: 'transition', name: t.name, ctx });
+        result = await e.handlers[t.method]!.call(e.handlers, ctx);
+        after = await serialize(e.serializer, ctx.data, this.ctxInfo);
+        await this.callHooks('after', { kind: 'transition', name: t.name, ctx, result }, true);
+      } catch (thrown) {
+        error = thrown;
+        span.setStatus({ code: SpanStatusCode.ERROR, message: errorInfo(thrown).message });
+        await this.callHooks('after', { kind: 'transition', name: t.name, ctx, error }, true);
+      }
+    });
     const failed = error !== undefined;
     this.history.push(
       historyRow(rec, {

@@ -2,6 +2,7 @@ import { errorInfo } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import { toJsonSafe } from '../json-safe.js';
 import type { Direction, FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from '../records.js';
+import { currentTraceparent } from './tracing.js';
 
 /** Version of the event payload's shape; bumped when a field changes meaning. */
 export const EVENT_SCHEMA_VERSION = 1;
@@ -78,6 +79,8 @@ export function pushEvent(
     event.transition = e.transition;
     event.actor = e.actor ?? null;
   }
+  const traceparent = currentTraceparent();
+  if (traceparent !== undefined) event.traceparent = traceparent;
   events.push(event);
 }
 
