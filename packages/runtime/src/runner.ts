@@ -240,7 +240,16 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     return toInstance(rec.record, data);
   }
 
-  async start(data: TData, options: CreateOptions = {}): Promise<Instance<TData, TState>> {
+  start(data: TData, options: CreateOptions = {}): Promise<Instance<TData, TState>> {
+    // One span from the instance's creation to the end of its first drive.
+    return inSpan(`fsm.drive ${this.model.name}`, { 'fsm.machine': this.model.name, 'fsm.action': 'start' }, async (span) => {
+      const ended = await this.startTraced(data, options);
+      if (span.isRecording()) span.setAttributes({ 'fsm.instance_id': ended.id, 'fsm.outcome': ended.status, 'fsm.state': ended.state, 'fsm.direction': ended.direction });
+      return ended;
+    });
+  }
+
+  private async startTraced(data: TData, options: CreateOptions): Promise<Instance<TData, TState>> {
     const made = await this.newRecord(data, options);
     const rec = made.record;
     if (rec.status === 'idle') {
@@ -495,6 +504,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     this.active.set(id, state);
     const attributes = { 'fsm.machine': this.model.name, 'fsm.instance_id': id, 'fsm.action': intent.action, 'fsm.worker': intent.worker !== undefined };
     try {
+      // `start` has its span already.
+      if (intent.marked) return await this.driveOwned(state, intent, loaded);
       return await inSpan(`fsm.drive ${this.model.name}`, attributes, async (span) => {
         const ended = await this.driveOwned(state, intent, loaded);
         if (span.isRecording()) span.setAttributes({ 'fsm.outcome': ended.status, 'fsm.state': ended.state, 'fsm.direction': ended.direction });

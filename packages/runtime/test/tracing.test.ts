@@ -46,7 +46,7 @@ describe('OpenTelemetry spans', () => {
     const drive = spans.find((s) => s.name === 'fsm.drive traced')!;
     const steps = spans.filter((s) => s.name.startsWith('fsm.step '));
     expect(drive.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
-    expect(drive.attributes).toMatchObject({ 'fsm.machine': 'traced', 'fsm.instance_id': started.id, 'fsm.outcome': 'done', 'fsm.action': 'run' });
+    expect(drive.attributes).toMatchObject({ 'fsm.machine': 'traced', 'fsm.instance_id': started.id, 'fsm.outcome': 'done', 'fsm.action': 'start' });
     expect(steps.map((s) => [s.name, s.attributes['fsm.attempt'], s.attributes['fsm.outcome'], s.status.code])).toEqual([
       ['fsm.step flaky', 1, 'threw', SpanStatusCode.ERROR],
       ['fsm.step flaky', 2, 'completed', SpanStatusCode.UNSET],
