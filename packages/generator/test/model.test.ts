@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { extract } from '../src/extract.js';
 import { buildModels } from '../src/model.js';
 import { locate } from '../src/validate.js';
+import { graphModelSuite } from './graph-suite.js';
 import { at, fixture, SHOP_MACHINES } from './support.js';
+
+graphModelSuite();
 
 describe('buildModels', () => {
   const entries = buildModels(extract({ files: SHOP_MACHINES }));
