@@ -14,6 +14,7 @@ import type { SourceLocation } from './diagnostics.js';
 import type { LiteralValue } from './extract/literals.js';
 import type {
   DataTypeInfo,
+  DataTypeRef,
   ExtractedDecorator,
   ExtractedGoto,
   ExtractedMachine,
@@ -68,6 +69,8 @@ export interface MachineEntry {
 export interface TransitionInput {
   loc: SourceLocation;
   schema?: JsonSchema;
+  /** How the runner names the type. */
+  ref?: DataTypeRef;
 }
 
 /** `custom`: read apart by the caller (arrays, rules, classes), only its place is recorded. */
@@ -263,7 +266,12 @@ function readTransition(transition: ExtractedTransition): ReadTransition {
     locations,
     problems: reader.problems,
   };
-  if (transition.inputLoc) read.input = { loc: transition.inputLoc, ...(transition.input ? { schema: transition.input } : {}) };
+  if (transition.inputLoc)
+    read.input = {
+      loc: transition.inputLoc,
+      ...(transition.input ? { schema: transition.input } : {}),
+      ...(transition.inputRef ? { ref: transition.inputRef } : {}),
+    };
   return read;
 }
 

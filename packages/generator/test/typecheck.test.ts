@@ -41,6 +41,37 @@ export async function use(): Promise<ExpressParcelState> {
 }
 `;
 
+/** A consumer of a branching machine and of one driven by named transitions. */
+const USE_GRAPH = `import { createTicketRunner, loanDataSchema, loanModel, type LoanScoreContext, type LoanState, type TicketState } from './generated/index.js';
+
+export async function use(): Promise<TicketState> {
+  const tickets = createTicketRunner();
+  const created = await tickets.create({ title: 'printer on fire', comments: [] });
+  const moved = await tickets.transition(created.id, 'assign', { assignee: 'ann' }, { actor: 'lead' });
+  await tickets.transition(created.id, 'resolve', { resolution: 'fixed', comment: 'put out' });
+  await tickets.transition(created.id, 'cancel', undefined);
+  // @ts-expect-error no transition of that name
+  await tickets.transition(created.id, 'reopen', {});
+  // @ts-expect-error assign needs an assignee
+  await tickets.transition(created.id, 'assign', { note: 'x' });
+  // @ts-expect-error resolution is 'fixed' or 'wontfix'
+  await tickets.transition(created.id, 'resolve', { resolution: 'done', comment: '' });
+  const resting: TicketState = 'in_review';
+  // @ts-expect-error '*' means any state in a from list, it is no state itself
+  const star: TicketState = '*';
+  return moved.state === resting ? resting : star;
+}
+
+export function score(ctx: LoanScoreContext): LoanState {
+  if (ctx.data.cents > 10) return ctx.goto('review').goto;
+  // @ts-expect-error collect is not among score's declared successors
+  ctx.goto('collect');
+  // @ts-expect-error not a state of the loan machine
+  const wrong: LoanState = 'approved';
+  return loanModel.steps[1].next[0] === 'approve' && loanDataSchema ? 'approve' : wrong;
+}
+`;
+
 /** Type errors in every .ts file under `dir`, under the strict NodeNext settings of the repository; '' if none. */
 function typeErrorsIn(dir: string): { files: string[]; errors: string } {
   const project = new Project({
@@ -92,6 +123,18 @@ describe('generated runners', () => {
 
     const { files, errors } = typeErrorsIn(dir);
     expect(files).toEqual(expect.arrayContaining(['audited.ts', 'parcel.runner.ts', 'express_parcel.runner.ts', 'letter.runner.ts']));
+    expect(errors).toBe('');
+  }, 60_000);
+
+  it('typecheck typed transitions, per-step goto targets and the state union derived from the model', async () => {
+    const dir = tempDir();
+    copyInto(dir, fixture('graph', 'src'));
+    const result = await generate({ cwd: dir, include: ['src/**/*.machine.ts'], outDir: 'src/generated' });
+    expect(result.diagnostics).toEqual([]);
+    writeFileSync(join(dir, 'src', 'use.ts'), USE_GRAPH);
+
+    const { files, errors } = typeErrorsIn(dir);
+    expect(files).toEqual(expect.arrayContaining(['loan.runner.ts', 'ticket.runner.ts', 'use.ts']));
     expect(errors).toBe('');
   }, 60_000);
 });

@@ -1,5 +1,6 @@
 import { ts } from 'ts-morph';
 import { bindType, extendsClause, type Ancestry, type BaseResolver, type ClassInFile, type TypeInFile } from './bases.js';
+import { dataTypeRef } from './data-type.js';
 import { fsmNameOf, type FileScope } from './file-scope.js';
 import { locate, readLiteral, type LiteralValue } from './literals.js';
 import type { DecoratorName, ExtractedDecorator, ExtractedGoto, ExtractedMachine, ExtractedStep, ExtractedTransition } from './types.js';
@@ -83,6 +84,7 @@ function ownMembers(cls: ClassInFile, decorators = decoratorsOf(cls.node, cls.sc
         const input = bound(inputNode, cls);
         const transition: Omit<ExtractedTransition, 'input'> = { method: name, loc, decorator };
         if (inputNode) transition.inputLoc = locate(inputNode, sourceFile);
+        if (input) transition.inputRef = dataTypeRef(input.node, input.scope);
         own.transitions.push({ transition, ...(data ? { data } : {}), ...(input ? { input } : {}) });
       }
     }

@@ -31,6 +31,8 @@ export interface ExtractedTransition {
   decorator: ExtractedDecorator;
   /** Where the `Input` of `TransitionContext<T, Input>` is written; absent when it is not. */
   inputLoc?: SourceLocation;
+  /** How the runner names the `Input` type. */
+  inputRef?: DataTypeRef;
   /** JSON Schema of `Input`; absent when no input type is written, `{}` when it cannot be derived. */
   input?: JsonSchema;
 }

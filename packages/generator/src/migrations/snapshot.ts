@@ -81,7 +81,7 @@ export function parseSnapshot(text: string): MachineSnapshot {
   const table = (key: string): string =>
     typeof tables?.[key] === 'string' && TABLE_NAME.test(tables[key]) ? tables[key] : fail(`tables.${key} is not a table name`);
   const steps = raw['steps'];
-  if (!Array.isArray(steps) || steps.length === 0) fail('steps is not a non-empty array');
+  if (!Array.isArray(steps)) fail('steps is not an array');
   return {
     snapshotVersion: SNAPSHOT_VERSION,
     machine: machine as string,
