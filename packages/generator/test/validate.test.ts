@@ -264,9 +264,12 @@ describe('validate: the machine graph', () => {
       expected(name, 'FSM_E_TARGET_UNKNOWN', "'begin'"),
       expected(name, 'FSM_E_TARGET_UNKNOWN', "'nowhere'"),
       expected(name, 'FSM_E_TARGET_UNKNOWN', "'limbo'"),
+      expected(name, 'FSM_E_MATCHER_INVALID', '[]'),
+      expected(name, 'FSM_E_OPTION_NOT_LITERAL', 'NEXT_STATES', 2),
       expected(name, 'FSM_E_FROM_UNKNOWN', "'closed_early'"),
       expected(name, 'FSM_E_METHOD_MISSING', "'mayClose'"),
       expected(name, 'FSM_E_TRANSITION_DUPLICATE', "'close'", 2),
+      expected(name, 'FSM_E_STEP_NAME_RESERVED', "'done'"),
     ]);
     expect(diagnostics[1]!.message).toContain('step "start" names next state "nowhere"');
     expect(formatDiagnostic(diagnostics[2]!)).toMatch(/^src\/graph-targets\.machine\.ts:\d+:\d+ {2}FSM_E_TARGET_UNKNOWN {2}step "check" catches errors to "limbo"/);
