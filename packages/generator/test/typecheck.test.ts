@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Project, ts } from 'ts-morph';
@@ -129,8 +129,17 @@ describe('generated runners', () => {
   it('typecheck typed transitions, per-step goto targets and the state union derived from the model', async () => {
     const dir = tempDir();
     copyInto(dir, fixture('graph', 'src'));
+    // A machine file may type a step with its generated context: goto is then checked against `next`.
+    const loan = join(dir, 'src', 'loan.machine.ts');
+    writeFileSync(
+      loan,
+      readFileSync(loan, 'utf8')
+        .replace("import { BureauDownError", "import type { LoanReviewContext } from './generated/loan.runner.js';\nimport { BureauDownError")
+        .replace('async review(ctx: StepContext<LoanData>) {', 'async review(ctx: LoanReviewContext) {\n    // @ts-expect-error collect is not among review\'s successors (computed: the generator leaves it to the types)\n    if (ctx.data.reviews > 9) ctx.goto(ctx.data.cents > 0 ? \'collect\' : \'score\');'),
+    );
     const result = await generate({ cwd: dir, include: ['src/**/*.machine.ts'], outDir: 'src/generated' });
     expect(result.diagnostics).toEqual([]);
+    expect(readFileSync(loan, 'utf8')).toContain('ctx: LoanReviewContext');
     writeFileSync(join(dir, 'src', 'use.ts'), USE_GRAPH);
 
     const { files, errors } = typeErrorsIn(dir);
