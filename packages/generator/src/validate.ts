@@ -59,7 +59,7 @@ export function validate(entries: readonly MachineEntry[], options: ValidateOpti
     for (const conflict of entry.data.conflicts)
       report(
         'FSM_E_DATA_TYPE_MISMATCH',
-        `every step of ${model.className} must take the same StepContext<T>: this one differs from ${entry.data.loc?.text ?? 'the first step'}`,
+        `every step and transition of ${model.className} must take the same data type (StepContext<T>, TransitionContext<T>): this one differs from ${entry.data.loc?.text ?? 'the first step'}`,
         conflict,
       );
     if (entry.data.ref.kind === 'unknown' && entry.data.ref.reason === 'not-exported')

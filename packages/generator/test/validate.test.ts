@@ -288,6 +288,12 @@ describe('validate: the machine graph', () => {
     expect(diagnostics[1]!.message).toContain("it declares no next, so it may only go to 'approve'");
   });
 
+  it('reports a transition whose data type differs from the steps', async () => {
+    const diagnostics = await generateInvalid('transition-data');
+    expect(diagnostics).toEqual([expected('transition-data', 'FSM_E_DATA_TYPE_MISMATCH', '{ id: number }')]);
+    expect(diagnostics[0]!.message).toContain('this one differs from { id: string }');
+  });
+
   it('warns of an unreachable step and of an input type with no schema, and still writes', async () => {
     const dir = tempDir();
     copyInto(join(dir, 'src'), fixture('invalid', 'warnings.machine.ts'));
