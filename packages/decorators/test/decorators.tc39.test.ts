@@ -4,10 +4,12 @@ import { Lock, Machine, Step, machineModelOf } from '../src/index.js';
 import { METADATA_KEYS } from '../src/metadata.js';
 import { AuditedBase } from './fixtures/inheritance.js';
 import { OrderMachine } from './fixtures/order-machine.js';
+import { graphDecoratorSuite } from './fixtures/graph-suite.js';
 import { sharedDecoratorSuite } from './fixtures/shared-suite.js';
 
 // This project compiles with TC39 standard decorators: (value, context), no experimentalDecorators.
 sharedDecoratorSuite();
+graphDecoratorSuite();
 
 const stepsKey = METADATA_KEYS.steps;
 

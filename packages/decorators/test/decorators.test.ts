@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { Lock, Machine, Step, machineModelOf, type StepContext } from '../src/index.js';
 import { METADATA_KEYS } from '../src/metadata.js';
 import { OrderMachine, type OrderData } from './fixtures/order-machine.js';
+import { graphDecoratorSuite } from './fixtures/graph-suite.js';
 import { sharedDecoratorSuite } from './fixtures/shared-suite.js';
 
 // This project compiles with legacy decorators (experimentalDecorators + emitDecoratorMetadata).
 sharedDecoratorSuite();
+graphDecoratorSuite();
 
 describe('legacy decorators', () => {
   it('store their records on the constructor with reflect-metadata', () => {

@@ -9,7 +9,7 @@ import { scopeOf } from './extract/file-scope.js';
 import { locate } from './extract/literals.js';
 import { SchemaCollector } from './extract/data-schema.js';
 import { parse } from './extract/parse.js';
-import type { DataTypeInfo, Extraction, ExtractedMachine } from './extract/types.js';
+import type { DataTypeInfo, Extraction, ExtractedMachine, ExtractedTransition } from './extract/types.js';
 
 export type { LiteralValue } from './extract/literals.js';
 export type * from './extract/types.js';
@@ -32,22 +32,31 @@ export function extract(options: ExtractOptions): Extraction {
   const schemas = new SchemaCollector(options.tsconfig ? tsconfigOptions(options.tsconfig) : {});
   // Base classes may live in files outside `files`; each is parsed once, when first extended.
   const bases = new BaseResolver();
-  const pending: Array<{ machine: Omit<ExtractedMachine, 'data'>; data: Omit<DataTypeInfo, 'schema'>; schema?: number }> = [];
+  const pending: Array<{
+    machine: Omit<ExtractedMachine, 'data' | 'transitions'>;
+    transitions: Array<{ transition: Omit<ExtractedTransition, 'input'>; schema?: number }>;
+    data: Omit<DataTypeInfo, 'schema'>;
+    schema?: number;
+  }> = [];
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
     // No `Machine` and no fsmkit import: no machine can be declared here, so skip the parse.
     if (!text.includes('Machine') && !text.includes('@fsmkit/')) continue;
     const scope = scopeOf(parse(file, text));
     // Everything needed from the tree is taken now, so it can be collected before the next file.
-    for (const { dataTypes, ...machine } of scanMachines(scope, bases)) {
+    for (const { dataTypes, transitions: scanned, ...machine } of scanMachines(scope, bases)) {
+      const transitions = scanned.map(({ transition, input }) =>
+        input ? { transition, schema: schemas.add(input.scope.sourceFile, input.node) } : { transition },
+      );
       const first = dataTypes[0];
       if (!first) {
-        pending.push({ machine, data: { ref: { kind: 'unknown', reason: 'none' }, conflicts: [] } });
+        pending.push({ machine, transitions, data: { ref: { kind: 'unknown', reason: 'none' }, conflicts: [] } });
         continue;
       }
       const written = normalized(first);
       pending.push({
         machine,
+        transitions,
         data: {
           ref: dataTypeRef(first.node, first.scope),
           loc: locate(first.node, first.scope.sourceFile),
@@ -58,8 +67,11 @@ export function extract(options: ExtractOptions): Extraction {
     }
   }
   const derived = schemas.derive();
-  const machines = pending.map(({ machine, data, schema }) => ({
+  const machines = pending.map(({ machine, transitions, data, schema }) => ({
     ...machine,
+    transitions: transitions.map(({ transition, schema: input }) =>
+      input === undefined ? transition : { ...transition, input: derived[input]! },
+    ),
     data: { ...data, schema: schema === undefined ? {} : derived[schema]! },
   }));
   return { machines, files };

@@ -8,10 +8,22 @@ import {
   type MachineOptions,
   type RetryPolicy,
   type StepOptions,
+  type TransitionOptions,
 } from '@fsmkit/decorators';
 import type { SourceLocation } from './diagnostics.js';
 import type { LiteralValue } from './extract/literals.js';
-import type { DataTypeInfo, ExtractedDecorator, ExtractedMachine, ExtractedStep, Extraction, UnresolvedBase } from './extract/types.js';
+import type {
+  DataTypeInfo,
+  DataTypeRef,
+  ExtractedDecorator,
+  ExtractedGoto,
+  ExtractedMachine,
+  ExtractedStep,
+  ExtractedTransition,
+  Extraction,
+  JsonSchema,
+  UnresolvedBase,
+} from './extract/types.js';
 
 export { MODEL_VERSION } from '@fsmkit/decorators';
 
@@ -47,9 +59,22 @@ export interface MachineEntry {
   /** Model path (dot-joined, `''` for the class) -> where it is written. */
   locations: Record<string, SourceLocation>;
   problems: ExtractionProblem[];
+  /** `ctx.goto('state')` calls of each step, indexed as `model.steps`. */
+  gotos: ExtractedGoto[][];
+  /** The `Input` type each transition's method is written with, indexed as `model.transitions`. */
+  inputs: Array<TransitionInput | undefined>;
 }
 
-type Kind = 'string' | 'number' | 'boolean' | 'object';
+/** A transition's `Input` type as written, and its schema when one could be derived. */
+export interface TransitionInput {
+  loc: SourceLocation;
+  schema?: JsonSchema;
+  /** How the runner names the type. */
+  ref?: DataTypeRef;
+}
+
+/** `custom`: read apart by the caller (arrays, rules, classes), only its place is recorded. */
+type Kind = 'string' | 'number' | 'boolean' | 'object' | 'custom';
 
 // `satisfies Record<keyof ...>` makes the compiler flag an option added to the decorators but not read here.
 const MACHINE_OPTIONS = {
@@ -67,18 +92,24 @@ const STEP_OPTIONS = {
   immediate: 'boolean',
   retry: 'object',
   timeoutMs: 'number',
-  // Read apart (arrays and rules): see the graph options.
-  next: 'object',
+  next: 'custom',
   end: 'boolean',
-  catch: 'object',
+  catch: 'custom',
 } as const satisfies Record<keyof StepOptions, Kind>;
 const RETRY_OPTIONS = {
   maxAttempts: 'number',
   backoffMs: 'number',
   factor: 'number',
   maxBackoffMs: 'number',
-  on: 'object',
+  on: 'custom',
 } as const satisfies Record<keyof RetryPolicy, Kind>;
+const TRANSITION_OPTIONS = {
+  from: 'custom',
+  to: 'string',
+  guard: 'string',
+  input: 'custom',
+} as const satisfies Record<keyof TransitionOptions, Kind>;
+const CATCH_RULE = { on: 'custom', goto: 'string' } as const;
 const LOCK_OPTIONS = { by: 'string' } as const satisfies Record<keyof LockOptions, Kind>;
 
 const ON_ERROR: ReadonlySet<string> = new Set(['fail', 'compensate']);
@@ -105,23 +136,38 @@ function toEntry(machine: ExtractedMachine): MachineEntry {
     else steps.set(step.method, readStep(step));
   }
 
+  const transitions = machine.transitions.map(readTransition);
+
   const model = buildModel({
     className: machine.className ?? '',
     options: { ...options, name: options.name ?? '' },
     ...(lock ? { lock } : {}),
     steps: [...steps].map(([method, step]) => ({ order: step.order, method, options: step.options })),
+    transitions: transitions.map((t) => ({ name: t.name, method: t.method, options: t.options })),
   });
 
   // buildModel sorts steps by order: map each model step back to its source by method name.
   const problems = reader.problems;
+  const merge = (prefix: string, read: { locations: Record<string, SourceLocation>; problems: ExtractionProblem[] }) => {
+    const prefixed = (path: string) => (path ? `${prefix}.${path}` : prefix);
+    for (const [path, loc] of Object.entries(read.locations)) locations[prefixed(path)] = loc;
+    for (const p of read.problems) problems.push({ ...p, path: prefixed(p.path) });
+  };
+  const gotos: ExtractedGoto[][] = [];
   model.steps.forEach((modelStep, i) => {
     const step = steps.get(modelStep.method)!;
-    const prefixed = (path: string) => (path ? `steps.${i}.${path}` : `steps.${i}`);
-    for (const [path, loc] of Object.entries(step.locations)) locations[prefixed(path)] = loc;
-    for (const p of step.problems) problems.push({ ...p, path: prefixed(p.path) });
+    merge(`steps.${i}`, step);
+    gotos.push(step.gotos);
+  });
+  transitions.forEach((t, i) => merge(`transitions.${i}`, t));
+  // A schema derived from the method's `Input` type, unless the decorator gives one itself.
+  const inputs = transitions.map((t) => t.input);
+  model.transitions?.forEach((t, i) => {
+    const schema = inputs[i]?.schema;
+    if (t.input === undefined && schema !== undefined && Object.keys(schema).length > 0) t.input = schema;
   });
 
-  const entry: MachineEntry = { model, source: machine.file, data: machine.data, locations, problems };
+  const entry: MachineEntry = { model, source: machine.file, data: machine.data, locations, problems, gotos, inputs };
   if (machine.exportName !== undefined) entry.exportName = machine.exportName;
   if (machine.unresolvedBase) entry.unresolvedBase = machine.unresolvedBase;
   else entry.methods = [...machine.methods];
@@ -134,6 +180,17 @@ interface ReadStep {
   options: StepOptions;
   locations: Record<string, SourceLocation>;
   problems: ExtractionProblem[];
+  gotos: ExtractedGoto[];
+}
+
+/** One `@Transition(name, options)` read on its own; paths are relative to the transition. */
+interface ReadTransition {
+  name: string;
+  method: string;
+  options: TransitionOptions;
+  locations: Record<string, SourceLocation>;
+  problems: ExtractionProblem[];
+  input?: TransitionInput;
 }
 
 function readStep(step: ExtractedStep): ReadStep {
@@ -155,9 +212,87 @@ function readStep(step: ExtractedStep): ReadStep {
     reader.problem('FSM_E_ORDER_INVALID', `step order must be a positive integer, got ${arg.loc.text}`, 'order', arg.loc);
 
   const options = reader.options(decorator, 1, STEP_OPTIONS, '', '', locations) as StepOptions;
-  const retry = objectArg(decorator, 1)?.properties.retry;
-  if (retry?.kind === 'object') options.retry = reader.object(retry, RETRY_OPTIONS, 'retry.', locations) as unknown as RetryPolicy;
-  return { order, options, locations, problems: reader.problems };
+  const props = objectArg(decorator, 1)?.properties ?? {};
+  const retry = props.retry;
+  if (retry?.kind === 'object') {
+    const policy = reader.object(retry, RETRY_OPTIONS, 'retry.', locations) as unknown as RetryPolicy;
+    if (retry.properties.on) policy.on = reader.matchers(retry.properties.on, 'retry.on', locations);
+    options.retry = policy;
+  }
+  if (props.next) {
+    const next = reader.states(props.next, 'next', locations, 'next');
+    if (next) options.next = next;
+  }
+  if (props.catch) {
+    const rules = reader.catchRules(props.catch, locations);
+    if (rules) options.catch = rules;
+  }
+  return { order, options, locations, problems: reader.problems, gotos: step.gotos };
+}
+
+function readTransition(transition: ExtractedTransition): ReadTransition {
+  const { decorator, method } = transition;
+  const reader = new OptionReader();
+  const arg = decorator.args[0];
+  const locations: Record<string, SourceLocation> = { '': decorator.loc, method: transition.loc, name: arg?.loc ?? decorator.loc };
+  let name = '';
+  if (arg?.kind === 'string') name = arg.value;
+  else
+    reader.problem(
+      arg?.kind === 'nonliteral' ? 'FSM_E_OPTION_NOT_LITERAL' : 'FSM_E_OPTION_TYPE',
+      "@Transition needs a name literal: @Transition('approve', { from, to })",
+      'name',
+      arg?.loc ?? decorator.loc,
+    );
+  const options = reader.options(decorator, 1, TRANSITION_OPTIONS, '', '', locations) as Partial<TransitionOptions>;
+  const props = objectArg(decorator, 1)?.properties ?? {};
+  let from: string[] | undefined;
+  if (props.from) from = reader.states(props.from, 'from', locations, 'from');
+  if (props.input) {
+    const schema = jsonOf(props.input);
+    if (schema !== undefined && typeof schema === 'object' && schema !== null && !Array.isArray(schema)) options.input = schema as JsonSchema;
+    else reader.problem('FSM_E_OPTION_TYPE', 'option "input" must be a JSON Schema object literal', 'input', props.input.loc);
+  }
+  const given = decorator.args[1];
+  for (const key of ['from', 'to'] as const) {
+    if (given === undefined || (given.kind === 'object' && props[key] === undefined))
+      reader.problem('FSM_E_OPTION_TYPE', `@Transition(${arg?.loc.text ?? ''}) needs { from, to }`, key, given?.loc ?? decorator.loc);
+  }
+  const read: ReadTransition = {
+    name,
+    method,
+    // Unreadable parts were reported: what stands in for them keeps the model rules from repeating it.
+    options: { ...options, from: from ?? ['*'], to: options.to ?? '' },
+    locations,
+    problems: reader.problems,
+  };
+  if (transition.inputLoc)
+    read.input = {
+      loc: transition.inputLoc,
+      ...(transition.input ? { schema: transition.input } : {}),
+      ...(transition.inputRef ? { ref: transition.inputRef } : {}),
+    };
+  return read;
+}
+
+/** Plain JSON of a literal, or undefined when part of it is not one. */
+function jsonOf(value: LiteralValue): unknown {
+  switch (value.kind) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return value.value;
+    case 'array': {
+      const items = value.items.map(jsonOf);
+      return items.includes(undefined) ? undefined : items;
+    }
+    case 'object': {
+      const entries = Object.entries(value.properties).map(([k, v]) => [k, jsonOf(v)] as const);
+      return entries.some(([, v]) => v === undefined) ? undefined : Object.fromEntries(entries);
+    }
+    default:
+      return undefined;
+  }
 }
 
 function readLock(
@@ -240,6 +375,7 @@ class OptionReader {
       locations[path] = prop.loc;
       if (expected === undefined)
         this.problem('FSM_E_OPTION_UNKNOWN', `unknown option "${key}": use one of ${Object.keys(table).join(', ')}`, path, value.keys[key]!);
+      else if (expected === 'custom') continue;
       else if (prop.kind === 'nonliteral')
         this.problem(
           'FSM_E_OPTION_NOT_LITERAL',
@@ -252,5 +388,63 @@ class OptionReader {
       else if (prop.kind !== 'object') result[key] = prop.value;
     }
     return result;
+  }
+
+  /** A state name or a list of them (`next`, `from`); items are located at `path.j`. */
+  states(value: LiteralValue, path: string, locations: Record<string, SourceLocation>, option: string): string[] | undefined {
+    const items = value.kind === 'array' ? value.items : [value];
+    const states: string[] = [];
+    for (const [j, item] of items.entries()) {
+      locations[`${path}.${j}`] = item.loc;
+      if (item.kind === 'string') states.push(item.value);
+      else {
+        this.literalProblem(item, `option "${option}" takes a state name or an array of them, as string literals`, `${path}.${j}`);
+        return undefined;
+      }
+    }
+    return states;
+  }
+
+  /** Error matchers: codes and names as strings, error classes by the name they are declared with. */
+  matchers(value: LiteralValue, path: string, locations: Record<string, SourceLocation>): string[] {
+    locations[path] = value.loc;
+    const items = value.kind === 'array' ? value.items : [value];
+    const names: string[] = [];
+    for (const item of items) {
+      if (item.kind === 'string') names.push(item.value);
+      else if (item.kind === 'nonliteral' && item.reference !== undefined) names.push(item.reference);
+      else this.literalProblem(item, `option "on" takes error codes, names (string literals) or error classes`, path);
+    }
+    return names;
+  }
+
+  /** `catch: [{ on, goto }]`. */
+  catchRules(value: LiteralValue, locations: Record<string, SourceLocation>): Array<{ on: string[]; goto: string }> | undefined {
+    if (value.kind !== 'array') {
+      this.literalProblem(value, 'option "catch" takes an array of rules: catch: [{ on: [...], goto: \'state\' }]', 'catch');
+      return undefined;
+    }
+    const rules: Array<{ on: string[]; goto: string }> = [];
+    for (const [j, item] of value.items.entries()) {
+      const path = `catch.${j}`;
+      locations[path] = item.loc;
+      if (item.kind !== 'object') {
+        this.literalProblem(item, 'a catch rule is an object literal: { on: [...], goto: \'state\' }', path);
+        continue;
+      }
+      const rule = this.object(item, CATCH_RULE, `${path}.`, locations);
+      const on = item.properties.on ? this.matchers(item.properties.on, `${path}.on`, locations) : [];
+      if (item.properties.on === undefined || typeof rule.goto !== 'string') {
+        if (!this.problems.some((p) => p.path.startsWith(path)))
+          this.problem('FSM_E_OPTION_TYPE', 'a catch rule needs on and goto: { on: [...], goto: \'state\' }', path, item.loc);
+        continue;
+      }
+      rules.push({ on, goto: rule.goto });
+    }
+    return rules;
+  }
+
+  private literalProblem(value: LiteralValue, message: string, path: string): void {
+    this.problem(value.kind === 'nonliteral' ? 'FSM_E_OPTION_NOT_LITERAL' : 'FSM_E_OPTION_TYPE', message, path, value.loc);
   }
 }

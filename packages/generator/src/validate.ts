@@ -1,5 +1,5 @@
 import { relative, sep } from 'node:path';
-import { checkModel, type ModelProblemCode } from '@fsmkit/decorators';
+import { checkModel, machineGraph, modelWarnings, successors, type ModelProblemCode, type ModelWarningCode } from '@fsmkit/decorators';
 import { sortDiagnostics, type Diagnostic, type Severity, type SourceLocation } from './diagnostics.js';
 import type { UnresolvedBase } from './extract/types.js';
 import type { ExtractionProblemCode, MachineEntry } from './model.js';
@@ -7,7 +7,10 @@ import type { ExtractionProblemCode, MachineEntry } from './model.js';
 /** Every stable code `fsm generate` can report. */
 export type DiagnosticCode =
   | ModelProblemCode
+  | ModelWarningCode
   | ExtractionProblemCode
+  | 'FSM_E_GOTO_UNDECLARED'
+  | 'FSM_W_INPUT_SCHEMA'
   | 'FSM_E_CLASS_NOT_EXPORTED'
   | 'FSM_E_CLASS_NAME_MISSING'
   | 'FSM_E_DATA_TYPE_MISMATCH'
@@ -32,10 +35,17 @@ export function validate(entries: readonly MachineEntry[], options: ValidateOpti
     const { model } = entry;
     for (const problem of entry.problems) report(problem.code, problem.message, problem.loc);
     const reported = new Set(entry.problems.map((p) => p.path));
-    for (const problem of checkModel(model, entry.methods && new Set(entry.methods))) {
+    const modelProblems = checkModel(model, entry.methods && new Set(entry.methods));
+    for (const problem of modelProblems) {
       const path = problem.path.join('.');
       if (!reported.has(path)) report(problem.code, problem.message, locate(entry, path));
     }
+    // The graph is only walked once its edges are known to be right.
+    if (modelProblems.length === 0 && entry.problems.length === 0) {
+      checkGotos(entry, report);
+      for (const warning of modelWarnings(model)) report(warning.code, warning.message, locate(entry, `${warning.path.join('.')}.name`), 'warning');
+    }
+    checkInputs(entry, report);
     if (!model.className)
       report('FSM_E_CLASS_NAME_MISSING', 'the machine class has no name: give it one, the runner imports it by name', entry.locations['']!);
     else if (entry.exportName === undefined)
@@ -49,7 +59,7 @@ export function validate(entries: readonly MachineEntry[], options: ValidateOpti
     for (const conflict of entry.data.conflicts)
       report(
         'FSM_E_DATA_TYPE_MISMATCH',
-        `every step of ${model.className} must take the same StepContext<T>: this one differs from ${entry.data.loc?.text ?? 'the first step'}`,
+        `every step and transition of ${model.className} must take the same data type (StepContext<T>, TransitionContext<T>): this one differs from ${entry.data.loc?.text ?? 'the first step'}`,
         conflict,
       );
     if (entry.data.ref.kind === 'unknown' && entry.data.ref.reason === 'not-exported')
@@ -62,6 +72,42 @@ export function validate(entries: readonly MachineEntry[], options: ValidateOpti
   }
   reportDuplicates(entries, options.root, diagnostics);
   return sortDiagnostics(diagnostics);
+}
+
+type Report = (code: DiagnosticCode, message: string, loc: SourceLocation, severity?: Severity) => void;
+
+/** `ctx.goto('x')` in a step may only name one of the step's declared successors. */
+function checkGotos(entry: MachineEntry, report: Report): void {
+  const graph = machineGraph(entry.model);
+  entry.model.steps.forEach((step, i) => {
+    const allowed = successors(graph, step);
+    for (const call of entry.gotos[i] ?? []) {
+      if (allowed.includes(call.target)) continue;
+      const hint = step.next ? `declared next: ${allowed.map((s) => `'${s}'`).join(', ')}` : `it declares no next, so it may only go to '${allowed[0]}'`;
+      report(
+        'FSM_E_GOTO_UNDECLARED',
+        `step "${step.name}" goes to "${call.target}", which is not among its successors (${hint}): add it to the step's next`,
+        call.loc,
+      );
+    }
+  });
+}
+
+/** Types that say "no schema" on purpose: no warning for them. */
+const OPEN_INPUT = /^(unknown|any|void|undefined|never)$/;
+
+/** A transition's `Input` type the generator could not turn into a JSON Schema: its input is not validated. */
+function checkInputs(entry: MachineEntry, report: Report): void {
+  entry.model.transitions?.forEach((t, i) => {
+    const input = entry.inputs[i];
+    if (!input || t.input !== undefined || OPEN_INPUT.test(input.loc.text.trim())) return;
+    report(
+      'FSM_W_INPUT_SCHEMA',
+      `the input type ${input.loc.text} of transition "${t.name}" cannot be turned into a JSON Schema (a type from a package, a type parameter, a function or any), so its input is not validated: use a type declared in the project, or give { input } a schema`,
+      input.loc,
+      'warning',
+    );
+  });
 }
 
 /** Which base could not be read, why, and what that leaves out of the model. */

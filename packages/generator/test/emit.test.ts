@@ -138,3 +138,75 @@ describe('emit', () => {
     expect(() => emit([order], { root, outDir, templates: dir })).toThrow(/nosuchfield/);
   });
 });
+
+describe('emit: a machine graph', () => {
+  // A branch, a loop, a catch, an early end, and named transitions from a resting state.
+  const loan: EmitMachine = {
+    source: '/project/src/loan.machine.ts',
+    model: buildModel({
+      className: 'LoanMachine',
+      options: { name: 'loan', initial: 'score' },
+      steps: [
+        { order: 1, method: 'score', options: { next: ['approve', 'review'], catch: [{ on: ['BureauDownError', 'FSM_STEP_TIMEOUT'], goto: 'review' }] } },
+        { order: 2, method: 'review', options: { next: ['score', 'approve', 'waiting_docs'], back: 'unreview' } },
+        { order: 3, method: 'approve', options: { end: true } },
+      ],
+      transitions: [
+        { name: 'upload', method: 'upload', options: { from: 'waiting_docs', to: 'review' } },
+        { name: 'withdraw', method: 'withdraw', options: { from: '*', to: 'withdrawn' } },
+      ],
+    }),
+    data: { ref: { kind: 'inline', text: '{ score: number }' }, schema: { type: 'object' } },
+    inputs: [{ ref: { kind: 'inline', text: '{ files: string[] }' } }, undefined],
+  };
+  const files = emit([loan], { root, outDir });
+  const content = (path: string) => files.find((f) => f.path === path)!.content;
+
+  it('draws branches, loops, catches, transitions by name and every end', () => {
+    const lines = content('loan.mmd').split('\n').slice(2, -1).map((l) => l.trim());
+    expect(lines).toEqual([
+      '[*] --> score',
+      'score --> approve: score',
+      'score --> review: score goto',
+      'score --> review: catch BureauDownError, FSM_STEP_TIMEOUT',
+      'review --> score: review',
+      'review --> approve: review goto',
+      'review --> waiting_docs: review goto',
+      'approve --> done: approve',
+      'waiting_docs --> review: upload',
+      'score --> withdrawn: withdraw',
+      'review --> withdrawn: withdraw',
+      'approve --> withdrawn: withdraw',
+      'waiting_docs --> withdrawn: withdraw',
+      'done --> [*]',
+      'withdrawn --> [*]',
+      'score --> failed: error',
+      'review --> failed: error',
+      'approve --> failed: error',
+      'failed --> [*]',
+      'score --> compensated: back (nothing to undo)',
+      'score --> review: back (nothing to undo)',
+      'review --> score: back unreview',
+      'approve --> score: back (nothing to undo)',
+      'approve --> review: back (nothing to undo)',
+      'compensated --> [*]',
+    ]);
+  });
+
+  it('types goto per step, input per transition, and derives the states from the model literal', () => {
+    const runner = content('loan.runner.ts');
+    expect(runner).toContain('} as const satisfies MachineModel;');
+    expect(runner).toContain("export type LoanScoreContext = StepContext<LoanData, 'approve' | 'review'>;");
+    expect(runner).toContain("export type LoanApproveContext = StepContext<LoanData, 'done'>;");
+    expect(runner).toContain('export type LoanInputs = { upload: { files: string[] }; withdraw: void };');
+    expect(runner).toContain("(typeof loanModel)['steps'][number]['name']");
+    expect(runner).toContain("Exclude<(typeof loanModel)['transitions'][number]['from'][number], '*'>");
+    expect(runner).toContain("export const loanDataSchema: JsonSchema = { type: 'object' };");
+    expect(runner).toContain('export type LoanRunner = MachineRunner<LoanData, LoanState, LoanInputs>;');
+  });
+
+  it('lists the states transitions name among the event targets', () => {
+    const schema = JSON.parse(content('loan.events.schema.json'));
+    expect(schema.properties.to.enum).toEqual(['score', 'review', 'approve', 'waiting_docs', 'withdrawn', 'done', 'compensated']);
+  });
+});

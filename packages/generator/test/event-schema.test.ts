@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { eventSchema, EVENT_TYPES, INSTANCE_STATUSES } from '../src/emit/event-schema.js';
 import { extract } from '../src/extract.js';
 import { buildModels } from '../src/model.js';
+import { GRAPH_MACHINES } from './graph-suite.js';
 import { SHOP_MACHINES } from './support.js';
 import { OrderMachine, type OrderData } from './fixtures/shop/src/order.machine.js';
 
@@ -61,6 +62,29 @@ describe('event schema', () => {
     for (const event of sink.events) expect(validator(event), `${event.type}: ${JSON.stringify(validator.errors)}`).toBe(true);
   });
 
+  it('accepts a transition event with its name, actor and the idle status, at states only transitions name', () => {
+    const ticket = buildModels(extract({ files: GRAPH_MACHINES })).find((e) => e.model.name === 'ticket')!;
+    const validate = new Ajv2020({ strict: true, validateFormats: false }).compile(eventSchema(ticket));
+    const event: FsmEvent = {
+      ...sample,
+      machine: 'ticket',
+      type: 'transition.completed',
+      from: 'open',
+      to: 'in_review',
+      status: 'idle',
+      step: null,
+      transition: 'assign',
+      actor: 'lead-7',
+      data: { title: 'printer on fire', comments: [] },
+    };
+    expect(validate(event), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate({ ...event, actor: null })).toBe(true);
+    const { transition: _t, actor: _a, ...plain } = event;
+    expect(validate({ ...plain, type: 'step.caught' })).toBe(true);
+    expect(validate({ ...event, to: 'nowhere' })).toBe(false);
+    expect(validate({ ...event, transition: 7 })).toBe(false);
+  });
+
   it('lists exactly the fields, event types and statuses of FsmEvent in @fsmkit/runtime', () => {
     const records = new Project({ skipAddingFilesFromTsConfig: true }).addSourceFileAtPath(
       fileURLToPath(new URL('../../runtime/src/records.ts', import.meta.url)),
@@ -75,9 +99,9 @@ describe('event schema', () => {
         .filter(Boolean);
     expect(union('FsmEventType')).toEqual([...EVENT_TYPES]);
     expect(union('InstanceStatus')).toEqual([...INSTANCE_STATUSES]);
-    const fields = records.getInterfaceOrThrow('FsmEvent').getProperties().map((p) => p.getName());
+    const properties = records.getInterfaceOrThrow('FsmEvent').getProperties();
     const schema = eventSchema(order) as { properties: object; required: string[] };
-    expect(Object.keys(schema.properties)).toEqual(fields);
-    expect(schema.required).toEqual(fields);
+    expect(Object.keys(schema.properties)).toEqual(properties.map((p) => p.getName()));
+    expect(schema.required).toEqual(properties.filter((p) => !p.hasQuestionToken()).map((p) => p.getName()));
   });
 });

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { extract } from '../src/extract.js';
+import { GRAPH_MACHINES } from './graph-suite.js';
 import { at, fixture, SHOP_MACHINES, tempDir } from './support.js';
 
 describe('extract', () => {
@@ -65,10 +66,29 @@ describe('extract', () => {
     expect(byClass('ReportMachine').data.ref).toEqual({ kind: 'unknown', reason: 'not-exported' });
   });
 
-  it('keeps non-literal arguments as such, with their text', () => {
+  it('keeps non-literal arguments as such, with their text and the name an identifier refers to', () => {
     const file = fixture('invalid', 'order-not-literal.machine.ts');
     const [machine] = extract({ files: [file] }).machines;
-    expect(machine!.steps[0]!.decorator.args[0]).toEqual({ kind: 'nonliteral', loc: { file, ...at(file, 'FIRST)'), text: 'FIRST' } });
+    expect(machine!.steps[0]!.decorator.args[0]).toEqual({
+      kind: 'nonliteral',
+      loc: { file, ...at(file, 'FIRST)'), text: 'FIRST' },
+      reference: 'FIRST',
+    });
+  });
+
+  it('reads goto calls of each step and the input type of each transition', () => {
+    const [loan, ticket] = extract({ files: GRAPH_MACHINES }).machines;
+    const loanFile = GRAPH_MACHINES[0]!;
+    const score = loan!.steps.find((s) => s.method === 'score')!;
+    expect(score.gotos.map((g) => [g.target, g.loc.line])).toEqual([
+      ['approve', at(loanFile, "ctx.goto('approve')").line],
+      ['reject', at(loanFile, "ctx.goto('reject')").line],
+      ['review', at(loanFile, "ctx.goto('review')").line],
+    ]);
+    const assign = ticket!.transitions.find((t) => t.method === 'assign')!;
+    expect(assign.inputLoc).toMatchObject({ text: 'AssignInput' });
+    expect(assign.inputRef).toMatchObject({ kind: 'import', importedName: 'AssignInput' });
+    expect(ticket!.transitions.find((t) => t.method === 'cancel')!.inputLoc).toBeUndefined();
   });
 
   it('reads the source without running it', () => {

@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildModel, type StepOptions } from '@fsmkit/decorators';
+import { columnsAddedSince, TABLE_LAYOUT } from '@fsmkit/mysql/schema';
 import { definitionHash } from '@fsmkit/runtime';
 import { describe, expect, it } from 'vitest';
 import type { EmitMachine } from '../src/emit/index.js';
@@ -53,11 +54,12 @@ describe('migration snapshots', () => {
     expect(readdirSync(join(outDir, 'migrations'))).toEqual(['meta']);
     const snapshot = parseSnapshot(readFileSync(join(outDir, 'migrations', 'meta', 'order.snapshot.json'), 'utf8'));
     expect(snapshot).toEqual({
-      snapshotVersion: 1,
+      snapshotVersion: 2,
       machine: 'order',
       version: 1,
       definitionHash: definitionHash(machine(V1).model),
       tables: { instances: 'fsm_order', history: 'fsm_order_history' },
+      tableLayout: TABLE_LAYOUT,
       steps: [
         { order: 10, name: 'reserveStock', method: 'reserveStock', back: 'releaseStock' },
         { order: 20, name: 'charge', method: 'charge', back: 'refund' },
@@ -167,6 +169,68 @@ describe('migrations of a changed machine', () => {
       { code: 'FSM_E_SNAPSHOT_INVALID', severity: 'error', file: 'src/generated/migrations/meta/order.snapshot.json', line: 1 },
     ]);
     expect(plan.diagnostics[0]!.message).toContain('steps[2] needs an integer order, a step name and a method');
+  });
+
+  it('a method or back name with a line break is refused: in a migration comment it would become a statement', () => {
+    for (const [key, value] of [
+      ['method', 'ship\nDROP TABLE fsm_order;'],
+      ['back', 'refund\r\nDELETE FROM fsm_order'],
+    ] as const) {
+      const outDir = generatedOnce();
+      const path = join(outDir, 'migrations', 'meta', 'order.snapshot.json');
+      const snapshot = JSON.parse(readFileSync(path, 'utf8'));
+      snapshot.steps[1][key] = value;
+      writeFileSync(path, JSON.stringify(snapshot));
+      // The step is removed, so the old snapshot's method would be written into the migration's comments.
+      const plan = planMigrations([machine(replace(V1, 'charge', null))], { outDir, root: join(outDir, '..', '..'), tablePrefix: 'fsm_' });
+      expect(plan.files).toEqual([]);
+      expect(plan.migrations).toEqual([]);
+      expect(plan.diagnostics).toMatchObject([{ code: 'FSM_E_SNAPSHOT_INVALID', file: 'src/generated/migrations/meta/order.snapshot.json' }]);
+      expect(plan.diagnostics[0]!.message).toContain(`steps[1].${key} ${JSON.stringify(value)} is not a method name`);
+    }
+  });
+});
+
+describe('table layout', () => {
+  /** A snapshot as the previous release wrote it: version 1, no tableLayout. */
+  function previousRelease(outDir: string): void {
+    const path = join(outDir, 'migrations', 'meta', 'order.snapshot.json');
+    const { tableLayout: _layout, ...snapshot } = JSON.parse(readFileSync(path, 'utf8'));
+    writeFileSync(path, JSON.stringify({ ...snapshot, snapshotVersion: 1 }, null, 2));
+  }
+
+  it('a snapshot of the previous release gets the migration that adds the new columns where they are missing', () => {
+    const outDir = generatedOnce();
+    previousRelease(outDir);
+    const added = regenerate(outDir, [machine(V1)]);
+    expect([...added.keys()]).toEqual([`migrations/0001_order_table_layout_${TABLE_LAYOUT}.sql`]);
+    const text = [...added.values()][0]!;
+    const statements = text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('--'));
+    expect(statements).toHaveLength(4 * columnsAddedSince(1).length);
+    expect(statements[0]).toBe(
+      "SET @fsm_ddl = IF((SELECT COUNT(*) = 0 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'fsm_order' AND COLUMN_NAME = 'takeovers'), 'ALTER TABLE `fsm_order` ADD COLUMN `takeovers` INT NOT NULL DEFAULT 0', 'DO 0');",
+    );
+    expect(text).toContain('--   `fsm_order_history`.`actor` VARCHAR(191) NULL');
+    // The snapshot now records the new layout: the next generate writes nothing more.
+    expect(parseSnapshot(readFileSync(join(outDir, 'migrations', 'meta', 'order.snapshot.json'), 'utf8')).tableLayout).toBe(TABLE_LAYOUT);
+    expect(regenerate(outDir, [machine(V1)]).size).toBe(0);
+  });
+
+  it('a layout change and a step change at once: the columns come first, each in its own file', () => {
+    const outDir = generatedOnce();
+    previousRelease(outDir);
+    const added = regenerate(outDir, [machine([...V1, { order: 50, method: 'archive' }])]);
+    expect([...added.keys()]).toEqual([`migrations/0001_order_table_layout_${TABLE_LAYOUT}.sql`, 'migrations/0002_order_add_archive.sql']);
+  });
+
+  it('reads a version 1 snapshot as layout 1 and refuses a layout it does not know', () => {
+    const outDir = generatedOnce();
+    const path = join(outDir, 'migrations', 'meta', 'order.snapshot.json');
+    const current = JSON.parse(readFileSync(path, 'utf8'));
+    const { tableLayout: _layout, ...v1 } = current;
+    expect(parseSnapshot(JSON.stringify({ ...v1, snapshotVersion: 1 })).tableLayout).toBe(1);
+    expect(() => parseSnapshot(JSON.stringify({ ...current, tableLayout: TABLE_LAYOUT + 1 }))).toThrow(/tableLayout is not a table layout/);
+    expect(() => parseSnapshot(JSON.stringify({ ...v1, snapshotVersion: 2 }))).toThrow(/tableLayout/);
   });
 });
 

@@ -1,9 +1,14 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { machineModelOf, MODEL_VERSION, type AnyClass } from '@fsmkit/decorators';
 import { describe, expect, it } from 'vitest';
 import { extract } from '../src/extract.js';
 import { buildModels } from '../src/model.js';
 import { locate } from '../src/validate.js';
-import { at, fixture, SHOP_MACHINES } from './support.js';
+import { graphModelSuite } from './graph-suite.js';
+import { at, fixture, SHOP_MACHINES, tempDir } from './support.js';
+
+graphModelSuite();
 
 describe('buildModels', () => {
   const entries = buildModels(extract({ files: SHOP_MACHINES }));
@@ -34,6 +39,28 @@ describe('buildModels', () => {
       expect(e.problems).toEqual([]);
       expect(e.unresolvedBase).toBeUndefined();
     }
+  });
+
+  it('takes a transition input schema written in the decorator over the one derived from its Input type', () => {
+    const file = join(tempDir(), 'flag.machine.ts');
+    writeFileSync(
+      file,
+      [
+        "import { Machine, Transition, type TransitionContext } from '@fsmkit/decorators';",
+        "@Machine({ name: 'flag', initial: 'down' })",
+        'export class FlagMachine {',
+        "  @Transition('raise', { from: 'down', to: 'up', input: { type: 'object', required: ['by'], properties: { by: { type: 'string', minLength: 1 } } } })",
+        '  raise(_ctx: TransitionContext<{ n: number }, { by: string }>) {}',
+        "  @Transition('lower', { from: 'up', to: 'down', input: { type: EXTERNAL } })",
+        '  lower(_ctx: TransitionContext<{ n: number }>) {}',
+        '}',
+      ].join('\n'),
+    );
+    const [flag] = buildModels(extract({ files: [file] }));
+    expect(flag!.model.transitions![0]!.input).toEqual({ type: 'object', required: ['by'], properties: { by: { type: 'string', minLength: 1 } } });
+    expect(flag!.problems).toEqual([
+      expect.objectContaining({ code: 'FSM_E_OPTION_TYPE', path: 'transitions.1.input', loc: expect.objectContaining({ text: '{ type: EXTERNAL }' }) }),
+    ]);
   });
 
   it('fills defaults, normalises names and sorts steps by order', () => {

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Project, ts } from 'ts-morph';
@@ -38,6 +38,37 @@ export async function use(): Promise<ExpressParcelState> {
   // @ts-expect-error replaced by the subclass's own step \`closed\`
   const replaced: ExpressParcelState = 'close';
   return created.state === inherited ? inherited : replaced;
+}
+`;
+
+/** A consumer of a branching machine and of one driven by named transitions. */
+const USE_GRAPH = `import { createTicketRunner, loanDataSchema, loanModel, type LoanScoreContext, type LoanState, type TicketState } from './generated/index.js';
+
+export async function use(): Promise<TicketState> {
+  const tickets = createTicketRunner();
+  const created = await tickets.create({ title: 'printer on fire', comments: [] });
+  const moved = await tickets.transition(created.id, 'assign', { assignee: 'ann' }, { actor: 'lead' });
+  await tickets.transition(created.id, 'resolve', { resolution: 'fixed', comment: 'put out' });
+  await tickets.transition(created.id, 'cancel', undefined);
+  // @ts-expect-error no transition of that name
+  await tickets.transition(created.id, 'reopen', {});
+  // @ts-expect-error assign needs an assignee
+  await tickets.transition(created.id, 'assign', { note: 'x' });
+  // @ts-expect-error resolution is 'fixed' or 'wontfix'
+  await tickets.transition(created.id, 'resolve', { resolution: 'done', comment: '' });
+  const resting: TicketState = 'in_review';
+  // @ts-expect-error '*' means any state in a from list, it is no state itself
+  const star: TicketState = '*';
+  return moved.state === resting ? resting : star;
+}
+
+export function score(ctx: LoanScoreContext): LoanState {
+  if (ctx.data.cents > 10) return ctx.goto('review').goto;
+  // @ts-expect-error collect is not among score's declared successors
+  ctx.goto('collect');
+  // @ts-expect-error not a state of the loan machine
+  const wrong: LoanState = 'approved';
+  return loanModel.steps[1].next[0] === 'approve' && loanDataSchema ? 'approve' : wrong;
 }
 `;
 
@@ -92,6 +123,27 @@ describe('generated runners', () => {
 
     const { files, errors } = typeErrorsIn(dir);
     expect(files).toEqual(expect.arrayContaining(['audited.ts', 'parcel.runner.ts', 'express_parcel.runner.ts', 'letter.runner.ts']));
+    expect(errors).toBe('');
+  }, 60_000);
+
+  it('typecheck typed transitions, per-step goto targets and the state union derived from the model', async () => {
+    const dir = tempDir();
+    copyInto(dir, fixture('graph', 'src'));
+    // A machine file may type a step with its generated context: goto is then checked against `next`.
+    const loan = join(dir, 'src', 'loan.machine.ts');
+    writeFileSync(
+      loan,
+      readFileSync(loan, 'utf8')
+        .replace("import { BureauDownError", "import type { LoanReviewContext } from './generated/loan.runner.js';\nimport { BureauDownError")
+        .replace('async review(ctx: StepContext<LoanData>) {', 'async review(ctx: LoanReviewContext) {\n    // @ts-expect-error collect is not among review\'s successors (computed: the generator leaves it to the types)\n    if (ctx.data.reviews > 9) ctx.goto(ctx.data.cents > 0 ? \'collect\' : \'score\');'),
+    );
+    const result = await generate({ cwd: dir, include: ['src/**/*.machine.ts'], outDir: 'src/generated' });
+    expect(result.diagnostics).toEqual([]);
+    expect(readFileSync(loan, 'utf8')).toContain('ctx: LoanReviewContext');
+    writeFileSync(join(dir, 'src', 'use.ts'), USE_GRAPH);
+
+    const { files, errors } = typeErrorsIn(dir);
+    expect(files).toEqual(expect.arrayContaining(['loan.runner.ts', 'ticket.runner.ts', 'use.ts']));
     expect(errors).toBe('');
   }, 60_000);
 });

@@ -255,3 +255,56 @@ describe('validate', () => {
     expect(diagnostics[0]!.message).toContain('this one differs from ParcelData');
   });
 });
+
+describe('validate: the machine graph', () => {
+  it('reports every unknown target, from state, duplicate name and missing guard at its literal', async () => {
+    const name = 'graph-targets';
+    const diagnostics = await generateInvalid(name);
+    expect(diagnostics).toEqual([
+      expected(name, 'FSM_E_TARGET_UNKNOWN', "'begin'"),
+      expected(name, 'FSM_E_TARGET_UNKNOWN', "'nowhere'"),
+      expected(name, 'FSM_E_TARGET_UNKNOWN', "'limbo'"),
+      expected(name, 'FSM_E_MATCHER_INVALID', '[]'),
+      expected(name, 'FSM_E_OPTION_NOT_LITERAL', 'NEXT_STATES', 2),
+      expected(name, 'FSM_E_FROM_UNKNOWN', "'closed_early'"),
+      expected(name, 'FSM_E_METHOD_MISSING', "'mayClose'"),
+      expected(name, 'FSM_E_TRANSITION_DUPLICATE', "'close'", 2),
+      expected(name, 'FSM_E_STEP_NAME_RESERVED', "'done'"),
+    ]);
+    expect(diagnostics[1]!.message).toContain('step "start" names next state "nowhere"');
+    expect(formatDiagnostic(diagnostics[2]!)).toMatch(/^src\/graph-targets\.machine\.ts:\d+:\d+ {2}FSM_E_TARGET_UNKNOWN {2}step "check" catches errors to "limbo"/);
+  });
+
+  it('reports ctx.goto to a state the step does not declare, at the call', async () => {
+    const name = 'goto-undeclared';
+    const diagnostics = await generateInvalid(name);
+    expect(diagnostics).toEqual([
+      expected(name, 'FSM_E_GOTO_UNDECLARED', "'reject'"),
+      expected(name, 'FSM_E_GOTO_UNDECLARED', "'score'"),
+      // Its only way in was the undeclared goto.
+      expect.objectContaining({ code: 'FSM_W_UNREACHABLE', severity: 'warning', text: 'reject' }),
+    ]);
+    expect(diagnostics[0]!.message).toContain("declared next: 'approve', 'review'");
+    expect(diagnostics[1]!.message).toContain("it declares no next, so it may only go to 'approve'");
+  });
+
+  it('reports a transition whose data type differs from the steps', async () => {
+    const diagnostics = await generateInvalid('transition-data');
+    expect(diagnostics).toEqual([expected('transition-data', 'FSM_E_DATA_TYPE_MISMATCH', '{ id: number }')]);
+    expect(diagnostics[0]!.message).toContain('this one differs from { id: string }');
+  });
+
+  it('warns of an unreachable step and of an input type with no schema, and still writes', async () => {
+    const dir = tempDir();
+    copyInto(join(dir, 'src'), fixture('invalid', 'warnings.machine.ts'));
+    const result = await generate({ cwd: dir, include: ['src/*.ts'], outDir: 'out' });
+    const file = fixture('invalid', 'warnings.machine.ts');
+    expect(result.diagnostics).toEqual([
+      expect.objectContaining({ code: 'FSM_W_UNREACHABLE', severity: 'warning', ...at(file, 'orphan'), text: 'orphan' }),
+      expect.objectContaining({ code: 'FSM_W_INPUT_SCHEMA', severity: 'warning', ...at(file, '(n: number) => void') }),
+    ]);
+    expect(result.diagnostics[1]!.message).toContain('the input type (n: number) => void of transition "tag"');
+    expect(result.ok).toBe(true);
+    expect(existsSync(join(dir, 'out', 'warnings.runner.ts'))).toBe(true);
+  });
+});

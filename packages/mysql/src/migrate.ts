@@ -50,7 +50,8 @@ interface SqlFile {
  * Applies a folder of SQL files once each, in a fixed order: the shared file, the other
  * top-level files by name, then `migrations/` by name. Each applied file is journaled with the
  * sha256 of its statements, so comments and line endings may change (a generated header names
- * its source file); a journaled file whose statements changed since is reported, never re-run.
+ * its source file); a journaled file whose statements changed since is reported, never re-run,
+ * except a top-level file of CREATE TABLE IF NOT EXISTS alone, which runs again (see `recreatable`).
  * DDL commits at once in MySQL, so a file is journaled only after all its statements succeeded.
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
@@ -82,7 +83,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       const known = applied.get(file.name);
       if (known === file.checksum) {
         result.skipped.push(file.name);
-      } else if (known !== undefined) {
+      } else if (known !== undefined && !recreatable(file)) {
         result.changed.push(file.name);
         result.problems.push(changedError(file, known));
       } else {
@@ -164,11 +165,20 @@ async function apply(conn: Connection, journal: string, file: SqlFile): Promise<
       );
     }
   }
-  await conn.query(`INSERT INTO ${quoteId(journal)} (\`name\`, \`checksum\`, \`applied_at\`) VALUES (?, ?, ?)`, [
-    file.name,
-    file.checksum,
-    new Date(),
-  ]);
+  await conn.query(
+    `INSERT INTO ${quoteId(journal)} (\`name\`, \`checksum\`, \`applied_at\`) VALUES (?, ?, ?) ` +
+      'ON DUPLICATE KEY UPDATE `checksum` = VALUES(`checksum`), `applied_at` = VALUES(`applied_at`)',
+    [file.name, file.checksum, new Date()],
+  );
+}
+
+/**
+ * A top-level file of nothing but CREATE TABLE IF NOT EXISTS (the tables `fsm generate`
+ * writes) runs again when it changes: it cannot touch a table that exists, and a new release's
+ * columns reach existing tables through a migration under migrations/ instead.
+ */
+function recreatable(file: SqlFile): boolean {
+  return !file.name.includes('/') && file.statements.every((sql) => /^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s/i.test(sql));
 }
 
 /** What the server runs, and nothing else: comments and blank lines are not part of it. */

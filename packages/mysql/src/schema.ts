@@ -181,3 +181,5 @@ export function sharedDdl(options: SchemaOptions = {}): string[] {
 ) ${TABLE_OPTIONS}`,
   ];
 }
+
+export { addColumnSql, columnsAddedSince, LAYOUT_COLUMNS, layoutUpgradeSql, TABLE_LAYOUT, type AddedColumn } from './layout.js';

@@ -36,8 +36,12 @@ import {
 } from './rows.js';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './locker.js';
-import { machineDdl, sharedDdl, type SchemaOptions } from './schema.js';
+import { addColumnSql, columnsAddedSince } from './layout.js';
+import { machineDdl, machineTables, sharedDdl, type SchemaOptions, type TableNames } from './schema.js';
 import { isConnectionError, QueryTimeoutError, storeError, type ErrorScope } from './store-error.js';
+
+/** MySQL's "duplicate column name". */
+const ER_DUP_FIELDNAME = 1060;
 
 export interface MysqlStoreOptions extends PoolSettings {
   /**
@@ -108,8 +112,32 @@ export class MysqlStore implements Store {
     const statements = [...sharedDdl(this.schema), ...models.flatMap((m) => machineDdl(m, this.schema))];
     try {
       for (const statement of statements) await this.deadline(this.pool.query(statement));
+      for (const model of models) await this.addMissingColumns(machineTables(model.name, this.schema));
     } catch (cause) {
       throw storeError({ operation: 'create the tables of', machine: models.map((m) => m.name).join(', ') }, cause);
+    }
+  }
+
+  /**
+   * Tables created by an earlier release keep their columns under CREATE TABLE IF NOT EXISTS:
+   * add the ones later layouts brought. Another process may add one at the same moment; its
+   * "duplicate column" is the outcome wanted.
+   */
+  private async addMissingColumns(tables: TableNames): Promise<void> {
+    const [rows] = await this.deadline(
+      this.pool.query<RowDataPacket[]>(
+        'SELECT `TABLE_NAME` AS t, `COLUMN_NAME` AS c FROM information_schema.COLUMNS WHERE `TABLE_SCHEMA` = DATABASE() AND `TABLE_NAME` IN (?, ?)',
+        [tables.instances, tables.history],
+      ),
+    );
+    const present = new Set(rows.map((r) => `${String(r['t'])}.${String(r['c'])}`));
+    for (const added of columnsAddedSince(1)) {
+      if (present.has(`${tables[added.table]}.${added.column}`)) continue;
+      try {
+        await this.deadline(this.pool.query(addColumnSql(tables, added)));
+      } catch (error) {
+        if ((error as { errno?: number }).errno !== ER_DUP_FIELDNAME) throw error;
+      }
     }
   }
 

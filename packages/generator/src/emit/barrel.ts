@@ -18,8 +18,8 @@ export function barrelFile(machines: readonly EmitMachine[]): GeneratedFile {
   const exported = new Set<string>();
   const lines = machines.map(({ model }) => {
     const n = names.get(model.name)!;
-    const values = [n.create, n.definition, n.model, n.states];
-    const types = [n.runner, n.state];
+    const values = [n.create, n.definition, n.model, n.states, n.dataSchema];
+    const types = [n.runner, n.state, n.inputs, ...n.contexts.map((c) => c.type)];
     const data = n.dataType;
     if (owners.get(data)!.size === 1 && !exported.has(data)) {
       types.push(data);

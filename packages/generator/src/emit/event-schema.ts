@@ -1,25 +1,12 @@
-import { RESERVED_STATES } from '@fsmkit/decorators';
+import { machineGraph, RESERVED_STATES } from '@fsmkit/decorators';
+import { EVENT_TYPES, INSTANCE_STATUSES } from '@fsmkit/runtime';
 import type { JsonSchema } from '../extract/types.js';
 import { jsonDocument } from './json.js';
 import { displayPath } from './names.js';
 import type { EmitContext, EmitMachine, GeneratedFile } from './types.js';
 
-/** The values of `FsmEventType` in @fsmkit/runtime (records.ts); a test keeps the two equal. */
-export const EVENT_TYPES = [
-  'instance.created',
-  'step.completed',
-  'step.failed',
-  'step.compensated',
-  'instance.waiting',
-  'instance.paused',
-  'instance.resumed',
-  'instance.failed',
-  'instance.compensated',
-  'instance.done',
-] as const;
-
-/** The values of `InstanceStatus` in @fsmkit/runtime (records.ts). */
-export const INSTANCE_STATUSES = ['ready', 'running', 'waiting', 'paused', 'done', 'failed', 'compensated'] as const;
+// The runtime owns the lists of event types and statuses; the schemas take them from there.
+export { EVENT_TYPES, INSTANCE_STATUSES };
 
 export function eventSchemaFileName(name: string): string {
   return `${name}.events.schema.json`;
@@ -27,7 +14,7 @@ export function eventSchemaFileName(name: string): string {
 
 /**
  * JSON Schema 2020-12 of one `FsmEvent` of this machine: the envelope every machine shares,
- * with the machine's own name, topic, states and data.
+ * with the machine's own name, topic, states (steps and the states its transitions name) and data.
  */
 export function eventSchema(machine: EmitMachine): JsonSchema {
   const { model } = machine;
@@ -48,13 +35,16 @@ export function eventSchema(machine: EmitMachine): JsonSchema {
       instanceId: { type: 'string', format: 'uuid' },
       userId: nullableString,
       from: { type: 'string' },
-      to: { enum: [...model.steps.map((s) => s.name), ...RESERVED_STATES] },
+      to: { enum: [...machineGraph(model).states, ...RESERVED_STATES] },
       status: { enum: [...INSTANCE_STATUSES] },
       direction: { enum: ['forward', 'backward'] },
       step: nullableString,
       sequence: { type: 'integer', minimum: 1 },
       time: { type: 'string', format: 'date-time' },
       data: machine.data.schema,
+      // `transition.completed` only: the transition's name and who executed it.
+      transition: { type: 'string' },
+      actor: nullableString,
     },
     required: [
       'eventId',

@@ -1,11 +1,12 @@
-import { RESERVED_STATES } from '@fsmkit/decorators';
+import { ANY_STATE, machineGraph, RESERVED_STATES, successors } from '@fsmkit/decorators';
 import { headerText } from '../header.js';
 import { camelCase, displayPath, importSpecifier, pascalCase } from './names.js';
 import { tsLiteral } from './ts-literal.js';
+import type { DataTypeRef } from '../extract/types.js';
 import type { EmitContext, EmitMachine, GeneratedFile } from './types.js';
 
 /** Names the runner imports from @fsmkit/runtime; a user type must not shadow them. */
-const RUNTIME_NAMES = ['createRunner', 'MachineDefinition', 'MachineModel', 'MachineRunner', 'RunnerOptions'];
+const RUNTIME_NAMES = ['createRunner', 'JsonSchema', 'MachineDefinition', 'MachineModel', 'MachineRunner', 'RunnerOptions', 'StepContext'];
 
 /** Identifiers a runner declares, and the name it gives the data type. */
 export function runnerNames(machine: EmitMachine) {
@@ -19,18 +20,23 @@ export function runnerNames(machine: EmitMachine) {
     definition: `${camel}Definition`,
     runner: `${pascal}Runner`,
     create: `create${pascal}Runner`,
+    inputs: `${pascal}Inputs`,
+    dataSchema: `${camel}DataSchema`,
   };
   const { ref } = machine.data;
   const taken = new Set<string>([...RUNTIME_NAMES, model.className, ...Object.values(declared)]);
   // Keep the user's name for an imported type unless it would clash with a name the runner declares.
   const dataType = ref.kind === 'import' && !taken.has(ref.localName) ? ref.localName : `${pascal}Data`;
-  return { pascal, camel, ...declared, dataType };
+  // One context type per step, whose `goto` takes the step's declared successors.
+  const contexts = model.steps.map((step) => ({ step: step.name, type: `${pascal}${pascalCase(step.name)}Context` }));
+  return { pascal, camel, ...declared, dataType, contexts };
 }
 
 /** `<name>.runner.ts`: typed data plus calls into @fsmkit/runtime, rendered from `runner.ts.hbs`. */
 export function runnerFile(machine: EmitMachine, ctx: EmitContext): GeneratedFile {
   const { model } = machine;
-  const { pascal, camel, dataType } = runnerNames(machine);
+  const names = runnerNames(machine);
+  const { pascal, camel, dataType } = names;
 
   const imports = new ImportList();
   const exportName = machine.exportName ?? model.className;
@@ -41,13 +47,25 @@ export function runnerFile(machine: EmitMachine, ctx: EmitContext): GeneratedFil
   const { ref } = machine.data;
   let dataExport: string;
   if (ref.kind === 'import') {
-    const module = 'file' in ref.from ? importSpecifier(ctx.outDir, ref.from.file) : ref.from.package;
-    if (ref.importedName === 'default') imports.addDefault(module, dataType, true);
-    else imports.addNamed(module, ref.importedName, dataType, true);
+    imports.addType(importModule(ref, ctx), ref.importedName, dataType);
     dataExport = `export type { ${dataType} };`;
   } else {
     dataExport = `export type ${dataType} = ${ref.kind === 'inline' ? ref.text : 'unknown'};`;
   }
+
+  const taken = new Set<string>([...RUNTIME_NAMES, model.className, dataType, ...declaredNames(names)]);
+  const inputs = (model.transitions ?? []).map((t, i) => {
+    const written = machine.inputs?.[i];
+    let type = 'void';
+    if (written !== undefined) type = written.ref ? inputTypeText(written.ref, `${pascal}${pascalCase(t.name)}Input`, imports, taken, ctx) : 'unknown';
+    return { name: IDENTIFIER.test(t.name) ? t.name : tsLiteral(t.name), type };
+  });
+
+  const graph = machineGraph(model);
+  const contexts = names.contexts.map(({ type }, i) => {
+    const next = successors(graph, model.steps[i]!);
+    return { type, next: next.map((s) => tsLiteral(s)).join(' | ') };
+  });
 
   const stepNames = model.steps.map((s) => s.name);
   const content = ctx.templates.runner({
@@ -59,11 +77,55 @@ export function runnerFile(machine: EmitMachine, ctx: EmitContext): GeneratedFil
     imports: imports.render(),
     dataType,
     dataExport,
-    stateUnion: [...stepNames, ...RESERVED_STATES].map((s) => tsLiteral(s)).join(' | '),
+    dataSchema: tsLiteral(machine.data.schema),
+    stateUnion: stateUnion(model, `typeof ${camel}Model`),
     stepTuple: tsLiteral(stepNames),
     modelLiteral: tsLiteral(model),
+    inputs: inputs.length === 0 ? 'Record<never, never>' : `{ ${inputs.map((i) => `${i.name}: ${i.type}`).join('; ')} }`,
+    contexts,
+    hasSteps: model.steps.length > 0,
   });
   return { path: `${model.name}.runner.ts`, content };
+}
+
+/**
+ * The machine's states as a type derived from the model literal: step names, the states its
+ * transitions name (`'*'` aside), and the terminal states.
+ */
+function stateUnion(model: EmitMachine['model'], modelType: string): string {
+  const parts: string[] = [];
+  if (model.steps.length > 0) parts.push(`(${modelType})['steps'][number]['name']`);
+  if ((model.transitions ?? []).length > 0) {
+    parts.push(`Exclude<(${modelType})['transitions'][number]['from'][number], ${tsLiteral(ANY_STATE)}>`);
+    parts.push(`(${modelType})['transitions'][number]['to']`);
+  }
+  const all = [...parts, ...RESERVED_STATES.map((s) => tsLiteral(s))];
+  const inline = all.join(' | ');
+  return inline.length <= 80 ? inline : `\n  | ${all.join('\n  | ')}`;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+function declaredNames(names: ReturnType<typeof runnerNames>): string[] {
+  const { pascal: _p, camel: _c, dataType: _d, contexts, ...declared } = names;
+  return [...Object.values(declared), ...contexts.map((c) => c.type)];
+}
+
+function importModule(ref: Extract<DataTypeRef, { kind: 'import' }>, ctx: EmitContext): string {
+  return 'file' in ref.from ? importSpecifier(ctx.outDir, ref.from.file) : ref.from.package;
+}
+
+/** How the runner writes a transition's input type, importing it (under a free name) when it must. */
+function inputTypeText(ref: DataTypeRef, fallback: string, imports: ImportList, taken: Set<string>, ctx: EmitContext): string {
+  if (ref.kind === 'inline') return ref.text;
+  if (ref.kind === 'unknown') return 'unknown';
+  const module = importModule(ref, ctx);
+  const existing = imports.localOf(module, ref.importedName);
+  if (existing !== undefined) return existing;
+  const local = taken.has(ref.localName) ? fallback : ref.localName;
+  taken.add(local);
+  imports.addType(module, ref.importedName, local);
+  return local;
 }
 
 interface Specifier {
@@ -82,6 +144,20 @@ class ImportList {
 
   addNamed(module: string, imported: string, local: string, typeOnly: boolean): void {
     this.entry(module).named.push({ imported, local, typeOnly });
+  }
+
+  /** A type import, named or default. */
+  addType(module: string, imported: string, local: string): void {
+    if (imported === 'default') this.addDefault(module, local, true);
+    else this.addNamed(module, imported, local, true);
+  }
+
+  /** The local name `imported` of `module` already has here, if any. */
+  localOf(module: string, imported: string): string | undefined {
+    const entry = this.modules.get(module);
+    if (!entry) return undefined;
+    if (imported === 'default') return entry.default?.local;
+    return entry.named.find((s) => s.imported === imported)?.local;
   }
 
   render(): string[] {

@@ -10,6 +10,11 @@ export interface EmitMachine {
   /** Name the class is exported by; `default` for a default export. Defaults to the class name. */
   exportName?: string;
   data: { ref: DataTypeRef; schema: JsonSchema };
+  /**
+   * The `Input` type of each transition's method, indexed as `model.transitions`; absent (or
+   * without `ref`) when none is written: the runner types that input as `void`.
+   */
+  inputs?: ReadonlyArray<{ ref?: DataTypeRef } | undefined>;
 }
 
 export interface EmitOptions {

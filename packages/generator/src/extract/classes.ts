@@ -1,21 +1,25 @@
 import { ts } from 'ts-morph';
 import { bindType, extendsClause, type Ancestry, type BaseResolver, type ClassInFile, type TypeInFile } from './bases.js';
+import { dataTypeRef } from './data-type.js';
 import { fsmNameOf, type FileScope } from './file-scope.js';
-import { locate, readLiteral } from './literals.js';
-import type { DecoratorName, ExtractedDecorator, ExtractedMachine, ExtractedStep } from './types.js';
+import { locate, readLiteral, type LiteralValue } from './literals.js';
+import type { DecoratorName, ExtractedDecorator, ExtractedGoto, ExtractedMachine, ExtractedStep, ExtractedTransition } from './types.js';
 
-const DECORATORS: ReadonlySet<string> = new Set<DecoratorName>(['Machine', 'Step', 'Lock']);
+const DECORATORS: ReadonlySet<string> = new Set<DecoratorName>(['Machine', 'Step', 'Lock', 'Transition']);
 
-/** A machine class as read from syntax alone; its data type is resolved afterwards. */
-interface ScannedMachine extends Omit<ExtractedMachine, 'data'> {
-  /** The `T` of `StepContext<T>` on each step's first parameter, in step order, each with its file. */
+/** A machine class as read from syntax alone; its data and input types are resolved afterwards. */
+interface ScannedMachine extends Omit<ExtractedMachine, 'data' | 'transitions'> {
+  /** The `T` of `StepContext<T>` (then `TransitionContext<T>`) on each handler's first parameter, each with its file. */
   dataTypes: TypeInFile[];
+  /** Transitions, each with the `Input` of its `TransitionContext<T, Input>` when written. */
+  transitions: Array<{ transition: Omit<ExtractedTransition, 'input'>; input?: TypeInFile }>;
 }
 
-/** What one class declares itself: its decorators, steps and methods. */
+/** What one class declares itself: its decorators, steps, transitions and methods. */
 interface OwnMembers {
   decorators: ExtractedDecorator[];
   steps: Array<{ step: ExtractedStep; data?: TypeInFile }>;
+  transitions: Array<{ transition: Omit<ExtractedTransition, 'input'>; data?: TypeInFile; input?: TypeInFile }>;
   methods: string[];
 }
 
@@ -34,7 +38,8 @@ export function scanMachines(scope: FileScope, bases: BaseResolver): ScannedMach
     // Only a class that extends another pays for following it.
     const ancestry: Ancestry = extendsClause(statement) ? bases.ancestryOf(self) : { bases: [] };
     const classes = [ownMembers(self, classDecorators), ...ancestry.bases.map((base) => ownMembers(base))];
-    const steps = inheritedSteps(classes);
+    const steps = inherited(classes, (c) => c.steps, (s) => s.step.method);
+    const transitions = inherited(classes, (c) => c.transitions, (t) => t.transition.method);
 
     const className = statement.name?.text;
     const exportName = className === undefined ? defaultExportOf(statement) : scope.declarations.get(className)?.exportName;
@@ -45,8 +50,9 @@ export function scanMachines(scope: FileScope, bases: BaseResolver): ScannedMach
       // The nearest class that has a `@Lock` gives it.
       lock: classes.map((c) => c.decorators.filter((d) => d.name === 'Lock')).find((lock) => lock.length > 0) ?? [],
       steps: steps.map((s) => s.step),
+      transitions: transitions.map(({ transition, input }) => (input ? { transition, input } : { transition })),
       methods: [...new Set(classes.flatMap((c) => c.methods))],
-      dataTypes: steps.flatMap((s) => (s.data ? [s.data] : [])),
+      dataTypes: [...steps, ...transitions].flatMap((s) => (s.data ? [s.data] : [])),
     };
     if (className !== undefined) result.className = className;
     if (exportName !== undefined) result.exportName = exportName;
@@ -58,7 +64,7 @@ export function scanMachines(scope: FileScope, bases: BaseResolver): ScannedMach
 
 function ownMembers(cls: ClassInFile, decorators = decoratorsOf(cls.node, cls.scope)): OwnMembers {
   const { sourceFile } = cls.scope;
-  const own: OwnMembers = { decorators, steps: [], methods: [] };
+  const own: OwnMembers = { decorators, steps: [], transitions: [], methods: [] };
   for (const member of cls.node.members) {
     const name = member.name && memberName(member.name, sourceFile);
     if (name === undefined || isStatic(member)) continue;
@@ -67,28 +73,71 @@ function ownMembers(cls: ClassInFile, decorators = decoratorsOf(cls.node, cls.sc
     }
     if (!ts.isMethodDeclaration(member)) continue;
     for (const decorator of decoratorsOf(member, cls.scope)) {
-      if (decorator.name !== 'Step') continue;
-      const dataNode = stepDataNode(member, cls.scope);
-      const data = dataNode && bindType(dataNode, cls);
-      own.steps.push({ step: { method: name, loc: locate(member.name, sourceFile), decorator }, ...(data ? { data } : {}) });
+      const loc = locate(member.name, sourceFile);
+      if (decorator.name === 'Step') {
+        const data = bound(contextTypeArg(member, cls.scope, 'StepContext', 0), cls);
+        const step: ExtractedStep = { method: name, loc, decorator, gotos: gotoCalls(member, sourceFile) };
+        own.steps.push({ step, ...(data ? { data } : {}) });
+      } else if (decorator.name === 'Transition') {
+        const data = bound(contextTypeArg(member, cls.scope, 'TransitionContext', 0), cls);
+        const inputNode = contextTypeArg(member, cls.scope, 'TransitionContext', 1);
+        const input = bound(inputNode, cls);
+        const transition: Omit<ExtractedTransition, 'input'> = { method: name, loc, decorator };
+        if (inputNode) transition.inputLoc = locate(inputNode, sourceFile);
+        if (input) transition.inputRef = dataTypeRef(input.node, input.scope);
+        own.transitions.push({ transition, ...(data ? { data } : {}), ...(input ? { input } : {}) });
+      }
     }
   }
   return own;
 }
 
+function bound(node: ts.TypeNode | undefined, cls: ClassInFile): TypeInFile | undefined {
+  return node && bindType(node, cls);
+}
+
 /**
- * Steps of a class and its ancestors (given nearest first), as the decorators' runtime merges
- * them: walking from the oldest class, a class's own `@Step` on a method replaces every step it
- * inherits for that method; overriding a method without `@Step` keeps the inherited step.
+ * Members of a class and its ancestors (given nearest first), as the decorators' runtime merges
+ * them: walking from the oldest class, a class's own `@Step` (or `@Transition`) on a method
+ * replaces every one it inherits for that method; overriding a method without it keeps the
+ * inherited one.
  */
-function inheritedSteps(classes: readonly OwnMembers[]): OwnMembers['steps'] {
-  const byMethod = new Map<string, OwnMembers['steps']>();
+function inherited<T>(classes: readonly OwnMembers[], members: (c: OwnMembers) => T[], methodOf: (m: T) => string): T[] {
+  const byMethod = new Map<string, T[]>();
   for (const cls of [...classes].reverse()) {
-    const own = new Map<string, OwnMembers['steps']>();
-    for (const s of cls.steps) own.set(s.step.method, [...(own.get(s.step.method) ?? []), s]);
-    for (const [method, steps] of own) byMethod.set(method, steps);
+    const own = new Map<string, T[]>();
+    for (const m of members(cls)) own.set(methodOf(m), [...(own.get(methodOf(m)) ?? []), m]);
+    for (const [method, list] of own) byMethod.set(method, list);
   }
   return [...byMethod.values()].flat();
+}
+
+/**
+ * `ctx.goto('state')` calls in a step's body, where `ctx` is its first parameter: the
+ * generator checks their literal against the step's declared successors. Calls with a
+ * computed argument are left to the types.
+ */
+function gotoCalls(method: ts.MethodDeclaration, sourceFile: ts.SourceFile): ExtractedGoto[] {
+  const param = method.parameters[0]?.name;
+  if (!method.body || !param || !ts.isIdentifier(param)) return [];
+  const ctx = param.text;
+  const found: ExtractedGoto[] = [];
+  const visit = (node: ts.Node): void => {
+    if (
+      ts.isCallExpression(node) &&
+      ts.isPropertyAccessExpression(node.expression) &&
+      node.expression.name.text === 'goto' &&
+      ts.isIdentifier(node.expression.expression) &&
+      node.expression.expression.text === ctx
+    ) {
+      const arg = node.arguments[0];
+      if (arg && (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg)))
+        found.push({ target: arg.text, loc: locate(arg, sourceFile) });
+    }
+    node.forEachChild(visit);
+  };
+  method.body.forEachChild(visit);
+  return found;
 }
 
 function decoratorsOf(node: ts.HasDecorators, scope: FileScope): ExtractedDecorator[] {
@@ -99,18 +148,42 @@ function decoratorsOf(node: ts.HasDecorators, scope: FileScope): ExtractedDecora
     if (name === undefined || !DECORATORS.has(name)) continue;
     found.push({
       name: name as DecoratorName,
-      args: (call?.arguments ?? []).map((arg) => readLiteral(arg, scope.sourceFile)),
+      args: (call?.arguments ?? []).map((arg) => withClassNames(readLiteral(arg, scope.sourceFile), scope)),
       loc: locate(decorator, scope.sourceFile),
     });
   }
   return found;
 }
 
-/** `T` in `method(ctx: StepContext<T>)`, with `StepContext` under any alias. */
-function stepDataNode(method: ts.MethodDeclaration, scope: FileScope): ts.TypeNode | undefined {
+/**
+ * A class named in a decorator (an error class in `on`) is recorded at run time by its own
+ * name: an alias it is imported under gives way to the name it is exported by.
+ */
+function withClassNames(value: LiteralValue, scope: FileScope): LiteralValue {
+  switch (value.kind) {
+    case 'nonliteral': {
+      const imported = value.reference === undefined ? undefined : scope.imports.get(value.reference);
+      return imported && imported.importedName !== 'default' ? { ...value, reference: imported.importedName } : value;
+    }
+    case 'array':
+      return { ...value, items: value.items.map((v) => withClassNames(v, scope)) };
+    case 'object':
+      return {
+        ...value,
+        properties: Object.fromEntries(Object.entries(value.properties).map(([k, v]) => [k, withClassNames(v, scope)])),
+      };
+    default:
+      return value;
+  }
+}
+
+/** Type argument `index` of `method(ctx: <context><...>)`, with the context type under any alias. */
+function contextTypeArg(method: ts.MethodDeclaration, scope: FileScope, context: string, index: number): ts.TypeNode | undefined {
   const type = method.parameters[0]?.type;
-  if (!type || !ts.isTypeReferenceNode(type) || type.typeArguments?.length !== 1) return undefined;
-  return fsmNameOf(type.typeName, scope) === 'StepContext' ? type.typeArguments[0] : undefined;
+  if (!type || !ts.isTypeReferenceNode(type) || !type.typeArguments) return undefined;
+  // `StepContext<T, 'a' | 'b'>`: the second argument is the successors, not data.
+  if (context === 'StepContext' && type.typeArguments.length > 2) return undefined;
+  return fsmNameOf(type.typeName, scope) === context ? type.typeArguments[index] : undefined;
 }
 
 function memberName(name: ts.PropertyName, sourceFile: ts.SourceFile): string | undefined {

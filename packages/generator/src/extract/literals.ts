@@ -10,7 +10,9 @@ export type LiteralValue =
   | { kind: 'number'; value: number; loc: SourceLocation }
   | { kind: 'boolean'; value: boolean; loc: SourceLocation }
   | { kind: 'object'; properties: Record<string, LiteralValue>; keys: Record<string, SourceLocation>; loc: SourceLocation }
-  | { kind: 'nonliteral'; loc: SourceLocation };
+  | { kind: 'array'; items: LiteralValue[]; loc: SourceLocation }
+  /** `reference`: the name a plain identifier or `a.b` access ends in (error classes in `on` are read by it). */
+  | { kind: 'nonliteral'; loc: SourceLocation; reference?: string };
 
 export function locate(node: ts.Node, sourceFile: ts.SourceFile): SourceLocation {
   const start = node.getStart(sourceFile);
@@ -34,6 +36,13 @@ export function readLiteral(node: ts.Expression, sourceFile: ts.SourceFile): Lit
   if (expr.kind === ts.SyntaxKind.TrueKeyword) return { kind: 'boolean', value: true, loc };
   if (expr.kind === ts.SyntaxKind.FalseKeyword) return { kind: 'boolean', value: false, loc };
   if (ts.isObjectLiteralExpression(expr)) return readObject(expr, sourceFile, loc);
+  if (ts.isArrayLiteralExpression(expr)) {
+    // A spread hides what the array holds.
+    if (expr.elements.some(ts.isSpreadElement)) return { kind: 'nonliteral', loc };
+    return { kind: 'array', items: expr.elements.map((e) => readLiteral(e, sourceFile)), loc };
+  }
+  if (ts.isIdentifier(expr)) return { kind: 'nonliteral', loc, reference: expr.text };
+  if (ts.isPropertyAccessExpression(expr) && ts.isIdentifier(expr.name)) return { kind: 'nonliteral', loc, reference: expr.name.text };
   return { kind: 'nonliteral', loc };
 }
 

@@ -1,7 +1,7 @@
 import type { SourceLocation } from '../diagnostics.js';
 import type { LiteralValue } from './literals.js';
 
-export type DecoratorName = 'Machine' | 'Step' | 'Lock';
+export type DecoratorName = 'Machine' | 'Step' | 'Lock' | 'Transition';
 
 export interface ExtractedDecorator {
   name: DecoratorName;
@@ -14,6 +14,27 @@ export interface ExtractedStep {
   /** Where the method's name is written. */
   loc: SourceLocation;
   decorator: ExtractedDecorator;
+  /** `ctx.goto('state')` calls with a literal state, in the step's body. */
+  gotos: ExtractedGoto[];
+}
+
+export interface ExtractedGoto {
+  target: string;
+  /** Where the literal is written. */
+  loc: SourceLocation;
+}
+
+export interface ExtractedTransition {
+  method: string;
+  /** Where the method's name is written. */
+  loc: SourceLocation;
+  decorator: ExtractedDecorator;
+  /** Where the `Input` of `TransitionContext<T, Input>` is written; absent when it is not. */
+  inputLoc?: SourceLocation;
+  /** How the runner names the `Input` type. */
+  inputRef?: DataTypeRef;
+  /** JSON Schema of `Input`; absent when no input type is written, `{}` when it cannot be derived. */
+  input?: JsonSchema;
 }
 
 /** A JSON Schema (2020-12) as a plain object. */
@@ -58,6 +79,8 @@ export interface ExtractedMachine {
    * inherited step keeps the location in its own class's file.
    */
   steps: ExtractedStep[];
+  /** `@Transition` methods of the class and its ancestors, merged by method as steps are. */
+  transitions: ExtractedTransition[];
   /** Every method (and function-valued property) the class and its ancestors declare; `back` must name one. */
   methods: string[];
   /** Set when an ancestor cannot be read from source: what it inherits from there is unknown. */

@@ -5,7 +5,7 @@ import { displayPath } from '../emit/names.js';
 import type { EmitMachine, GeneratedFile } from '../emit/types.js';
 import { diffSteps, needsMigration } from './diff.js';
 import { parseSnapshot, snapshotOf, snapshotPath, snapshotText, SNAPSHOT_DIR, type MachineSnapshot } from './snapshot.js';
-import { dropMigrationSql, migrationLabel, stepMigrationSql } from './sql.js';
+import { dropMigrationSql, layoutMigrationSql, migrationLabel, stepMigrationSql } from './sql.js';
 
 export const MIGRATIONS_DIR = 'migrations';
 
@@ -59,9 +59,11 @@ export function planMigrations(machines: readonly EmitMachine[], options: PlanOp
     const after = snapshotOf(machine.model, options.tablePrefix);
     plan.files.push({ path: snapshotPath(name), content: snapshotText(after) });
     if (before === undefined) continue;
+    const source = displayPath(options.root, machine.source);
+    // Columns first: a step migration's statements may read the new layout.
+    if (before.tableLayout < after.tableLayout) add(name, `table_layout_${after.tableLayout}`, layoutMigrationSql(before, after, source));
     const diff = diffSteps(before, after);
     if (!needsMigration(diff)) continue;
-    const source = displayPath(options.root, machine.source);
     add(name, migrationLabel(diff), stepMigrationSql(before, after, diff, source));
   }
   return plan;

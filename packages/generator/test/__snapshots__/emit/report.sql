@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS `fsm_report` (
   `lease_expires_at` DATETIME(3) NULL,
   `history_seq` INT NOT NULL DEFAULT 0,
   `event_seq` INT NOT NULL DEFAULT 0,
+  `takeovers` INT NOT NULL DEFAULT 0,
   PRIMARY KEY (`id`),
   KEY `ix_user` (`user_id`, `id`),
   KEY `ix_state` (`current_state`, `id`),
@@ -50,6 +51,9 @@ CREATE TABLE IF NOT EXISTS `fsm_report_history` (
   `attempt` INT NOT NULL DEFAULT 1,
   `started_at` DATETIME(3) NOT NULL,
   `finished_at` DATETIME(3) NOT NULL,
+  `transition` VARCHAR(64) NULL,
+  `actor` VARCHAR(191) NULL,
+  `result` TEXT NULL,
   PRIMARY KEY (`id`),
   UNIQUE KEY `uq_instance_seq` (`instance_id`, `seq`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -1,0 +1,66 @@
+/**
+ * Versions of the layout of a machine's two tables. Each release that adds columns adds a
+ * layout here; `machineDdl` creates the newest one, and a database created by an earlier
+ * release is brought up to date by the generator's migration (`fsm migrate`) or by
+ * `MysqlStore.ensureSchema`, both from this list.
+ */
+import { quoteId, type TableNames } from './schema.js';
+
+/** Layout 1: the first release. */
+export const TABLE_LAYOUT = 2;
+
+export interface AddedColumn {
+  table: keyof TableNames;
+  column: string;
+  /** Type and default, exactly as in `machineDdl` (a test keeps the two equal). */
+  definition: string;
+}
+
+/** The columns each layout added, appended at the end of their table as `machineDdl` writes them. */
+export const LAYOUT_COLUMNS: Readonly<Record<number, readonly AddedColumn[]>> = {
+  2: [
+    { table: 'instances', column: 'takeovers', definition: 'INT NOT NULL DEFAULT 0' },
+    { table: 'history', column: 'transition', definition: 'VARCHAR(64) NULL' },
+    { table: 'history', column: 'actor', definition: 'VARCHAR(191) NULL' },
+    { table: 'history', column: 'result', definition: 'TEXT NULL' },
+  ],
+};
+
+/** Columns added after layout `from`, oldest layout first. */
+export function columnsAddedSince(from: number): AddedColumn[] {
+  const added: AddedColumn[] = [];
+  for (let layout = from + 1; layout <= TABLE_LAYOUT; layout++) added.push(...(LAYOUT_COLUMNS[layout] ?? []));
+  return added;
+}
+
+/** `ALTER TABLE t ADD COLUMN c ...`: for tables known to lack the column. */
+export function addColumnSql(tables: TableNames, added: AddedColumn): string {
+  return `ALTER TABLE ${quoteId(tables[added.table])} ADD COLUMN ${quoteId(added.column)} ${added.definition}`;
+}
+
+/**
+ * Statements that add each column missing since layout `from`, and leave a column that
+ * exists alone: MySQL 8 has no `ADD COLUMN IF NOT EXISTS`, so each ALTER is prepared only when
+ * information_schema says the column is missing. A database whose tables were created at the
+ * newest layout (a fresh one, where `<machine>.sql` ran first) is left as it is.
+ */
+export function layoutUpgradeSql(tables: TableNames, from: number): string[] {
+  const statements: string[] = [];
+  for (const added of columnsAddedSince(from)) {
+    const missing =
+      'SELECT COUNT(*) = 0 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ' +
+      `AND TABLE_NAME = ${literal(tables[added.table])} AND COLUMN_NAME = ${literal(added.column)}`;
+    statements.push(
+      `SET @fsm_ddl = IF((${missing}), ${literal(addColumnSql(tables, added))}, 'DO 0')`,
+      'PREPARE fsm_stmt FROM @fsm_ddl',
+      'EXECUTE fsm_stmt',
+      'DEALLOCATE PREPARE fsm_stmt',
+    );
+  }
+  return statements;
+}
+
+/** A SQL string literal; what it quotes is built from validated names only. */
+function literal(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
