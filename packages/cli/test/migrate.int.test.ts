@@ -114,3 +114,29 @@ describe.skipIf(unavailable !== null)('fsm migrate', () => {
     expect(down.stderr).not.toContain('secret');
   });
 });
+
+describe.skipIf(unavailable !== null)('fsm migrate --table-prefix', () => {
+  it('puts the tables under the prefix, as the journal, whatever prefix the files were generated under', async () => {
+    const pool = testPool();
+    const [generatedAs, wanted] = [uniquePrefix(), uniquePrefix()];
+    onTestFinished(async () => {
+      for (const p of [generatedAs, wanted]) await dropTablesWithPrefix(pool, p);
+      await pool.end();
+    });
+    const dir = await generatedApp(generatedAs);
+    const gen = join(dir, 'gen');
+    mkdirSync(join(gen, 'migrations'), { recursive: true });
+    writeFileSync(join(gen, 'migrations', '0001_priority.sql'), `ALTER TABLE \`${generatedAs}shipment\` ADD COLUMN \`priority\` INT NOT NULL DEFAULT 0;\n`);
+
+    expect(await main(['migrate', '--url', MYSQL_URL, '--table-prefix', wanted], recorder(dir))).toBe(EXIT_OK);
+    expect(await tablesWithPrefix(pool, wanted)).toEqual(
+      ['global_lock', 'local_lock', 'migrations', 'outbox', 'shipment', 'shipment_history'].map((t) => wanted + t),
+    );
+    expect(await tablesWithPrefix(pool, generatedAs)).toEqual([]);
+    const [columns] = await pool.query(`SHOW COLUMNS FROM \`${wanted}shipment\` LIKE 'priority'`);
+    expect(columns).toHaveLength(1);
+    const again = recorder(dir);
+    expect(await main(['migrate', '--url', MYSQL_URL, '--table-prefix', wanted], again)).toBe(EXIT_OK);
+    expect(again.stdout).toContain('0 applied, 3 skipped, 0 changed');
+  });
+});

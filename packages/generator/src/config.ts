@@ -16,6 +16,10 @@ export interface FsmConfig {
   tablePrefix?: string;
   /** A tsconfig whose `paths` help resolve imported data types. */
   tsconfig?: string;
+  /** MySQL URL of `fsm migrate`, `worker`, `inspect` and `relay`; `--url` and FSM_MYSQL_URL win over it. */
+  url?: string;
+  /** The module `fsm worker` runs (it exports machine definitions). Default `<outDir>/index.ts`. */
+  runners?: string;
 }
 
 /** Types a config file: `export default defineConfig({ include: ['src/**\/*.machine.ts'] })`. */
@@ -45,6 +49,8 @@ export interface ResolvedConfig {
   templates?: string;
   tablePrefix: string;
   tsconfig?: string;
+  url?: string;
+  runners?: string;
 }
 
 /** Command-line values; they win over the config file. Relative paths are relative to `cwd`. */
@@ -149,7 +155,12 @@ export function resolveConfig(
     throw new ConfigError(`${where}: ${(cause as Error).message}`, { cause });
   }
 
+  const url = string('url', raw.url);
+  const runnersValue = string('runners', raw.runners);
+
   const resolved: ResolvedConfig = { root, include, exclude, outDir, tablePrefix: prefix };
+  if (url !== undefined) resolved.url = url;
+  if (runnersValue !== undefined) resolved.runners = resolve(root, runnersValue);
   if (context.configFile) resolved.configFile = context.configFile;
   if (templates) resolved.templates = templates;
   if (tsconfig) resolved.tsconfig = tsconfig;

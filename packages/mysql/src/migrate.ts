@@ -5,7 +5,8 @@ import { FsmError } from '@fsmkit/runtime';
 import mysql, { type Connection, type Pool, type RowDataPacket } from 'mysql2/promise';
 import { checkedSharedTables } from './machine-sql.js';
 import { defaultUrl } from './pool.js';
-import { DEFAULT_TABLE_PREFIX, quoteId, sharedDdl, tablePrefix, type SchemaOptions } from './schema.js';
+import { NAME_PATTERN } from '@fsmkit/decorators';
+import { DEFAULT_TABLE_PREFIX, machineTables, quoteId, sharedDdl, tablePrefix, type SchemaOptions } from './schema.js';
 import { splitStatements } from './sql-split.js';
 import { storeError } from './store-error.js';
 
@@ -15,7 +16,10 @@ export interface MigrateOptions {
   url?: string;
   /** Folder the generator writes to: `fsm_shared.sql` (or `<prefix>shared.sql`), `<machine>.sql`, `migrations/NNNN_<name>.sql`. */
   dir: string;
-  /** Prefix of the journal table and of the shared file's name. Default `fsm_`. */
+  /**
+   * Prefix of the journal and of every table. Default `fsm_`. When the files were generated
+   * under another prefix (model.json's `tablePrefix`), their tables are created under this one.
+   */
   tablePrefix?: string;
   /** List what would run; run nothing, create nothing. */
   dryRun?: boolean;
@@ -58,7 +62,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const schema: SchemaOptions = options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix };
   const journal = checkedSharedTables(schema).migrations;
   const sharedNames = new Set([`${DEFAULT_TABLE_PREFIX}shared.sql`, `${tablePrefix(schema)}shared.sql`]);
-  const files = await readFiles(options.dir, sharedNames).catch((cause: unknown) => {
+  const files = await readFiles(options.dir, sharedNames, tablePrefix(schema)).catch((cause: unknown) => {
     if (cause instanceof FsmError) throw cause;
     throw new FsmError('FSM_STORE', `cannot read the SQL files in ${options.dir}: ${(cause as Error).message}`, {
       cause,
@@ -101,13 +105,15 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   }
 }
 
-async function readFiles(dir: string, sharedNames: Set<string>): Promise<SqlFile[]> {
+async function readFiles(dir: string, sharedNames: Set<string>, prefix: string): Promise<SqlFile[]> {
   // Plain code-unit order, the same on every machine and locale; the shared file first.
   const top = (await sqlNames(dir, false)).sort();
   top.sort((a, b) => Number(sharedNames.has(b)) - Number(sharedNames.has(a)));
   const later = (await sqlNames(join(dir, 'migrations'), true)).sort();
   const names = [...top, ...later.map((f) => `migrations/${f}`)];
-  return Promise.all(
+  const machines = top.filter((f) => !sharedNames.has(f)).map((f) => f.slice(0, -'.sql'.length));
+  const rename = await renames(dir, prefix, machines);
+  const files = await Promise.all(
     names.map(async (name) => {
       // Line endings may change on checkout; they change nothing the server sees.
       const text = (await readFile(join(dir, ...name.split('/')), 'utf8')).replace(/\r\n/g, '\n');
@@ -120,9 +126,43 @@ async function readFiles(dir: string, sharedNames: Set<string>): Promise<SqlFile
           context: { file: name },
         });
       }
-      return { name, checksum: checksum(statements), statements };
+      // The journal keeps the checksum of the file as written, whatever the prefix.
+      return { name, checksum: checksum(statements), statements: rename ? statements.map(rename) : statements };
     }),
   );
+  return files;
+}
+
+/**
+ * The generated SQL names its tables with the prefix it was generated under (model.json's
+ * `tablePrefix`). Migrating under another prefix renames exactly those tables, quoted as the
+ * generator writes them, so that tables and journal share one prefix. Null when nothing changes.
+ */
+async function renames(dir: string, prefix: string, machineFiles: string[]): Promise<((sql: string) => string) | null> {
+  let generated: { tablePrefix?: unknown; machines?: Array<{ model?: { name?: unknown } }> };
+  try {
+    generated = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as typeof generated;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  const from = typeof generated.tablePrefix === 'string' ? generated.tablePrefix : DEFAULT_TABLE_PREFIX;
+  if (from === prefix) return null;
+  const machines = new Set(machineFiles);
+  for (const m of generated.machines ?? []) if (typeof m.model?.name === 'string') machines.add(m.model.name);
+  const map = new Map<string, string>();
+  const [before, after] = [checkedSharedTables({ tablePrefix: from }), checkedSharedTables({ tablePrefix: prefix })];
+  for (const key of Object.keys(before) as Array<keyof typeof before>) map.set(before[key], after[key]);
+  for (const machine of machines) {
+    if (!NAME_PATTERN.test(machine)) continue;
+    const [old, now] = [machineTables(machine, { tablePrefix: from }), machineTables(machine, { tablePrefix: prefix })];
+    map.set(old.instances, now.instances);
+    map.set(old.history, now.history);
+  }
+  return (sql) => sql.replace(/`((?:[^`]|``)+)`/g, (quoted, name: string) => {
+    const renamed = map.get(name);
+    return renamed === undefined ? quoted : quoteId(renamed);
+  });
 }
 
 async function sqlNames(dir: string, optional: boolean): Promise<string[]> {

@@ -1,5 +1,6 @@
 import superjson from 'superjson';
 import { FsmError } from './errors.js';
+import { findUnstorable, unstorableError } from './json-safe.js';
 
 /**
  * Turns instance data into a string for storage and back. Async, so an implementation may
@@ -53,7 +54,14 @@ export const jsonSerializer: Serializer = {
   parse: (text) => JSON.parse(text) as unknown,
 };
 
+/**
+ * The data as the serializer writes it. Data that no serializer keeps faithfully (a function, a
+ * symbol, a circular reference) is refused first with FSM_SERIALIZE naming its path, so what is
+ * stored is always what the handlers saw.
+ */
 export async function serialize(serializer: Serializer, value: unknown, context: Record<string, unknown>): Promise<string> {
+  const found = findUnstorable(value);
+  if (found) throw unstorableError(found, context);
   try {
     return await serializer.stringify(value);
   } catch (cause) {

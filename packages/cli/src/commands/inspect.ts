@@ -1,7 +1,7 @@
 import { inspect as show } from 'node:util';
 import type { HistoryRecord, InstanceRecord, InstanceStatus, ListFilter } from '@fsmkit/runtime';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
-import { tablePrefixOption } from '../table-prefix.js';
+import { readSettings, SETTINGS_FLAGS } from '../settings.js';
 
 const STATUSES: readonly InstanceStatus[] = ['ready', 'running', 'waiting', 'paused', 'done', 'failed', 'compensated'];
 
@@ -14,8 +14,10 @@ history, one line per executed handler.
 Options:
   -m, --machine <name>    the machine (its tables are <prefix><name> and <prefix><name>_history)
       --id <id>           one instance and its history
-      --url <url>         MySQL URL (default: FSM_MYSQL_URL, else mysql://root@127.0.0.1:3306/test)
-      --table-prefix <p>  prefix of the fsmkit tables (default fsm_)
+  -c, --config <file>     config file (default: fsm.config.ts, .mts, .mjs or .js in the cwd)
+      --url <url>         MySQL URL (default: FSM_MYSQL_URL, else the config's url, else
+                          mysql://root@127.0.0.1:3306/test)
+      --table-prefix <p>  prefix of the fsmkit tables (default: the config's, else fsm_)
       --status <list>     only these statuses, comma-separated: ${STATUSES.join(', ')}
       --user <id>         only this user's instances
       --state <step>      only the instances at this step
@@ -38,8 +40,7 @@ async function runInspect(args: string[], io: Io): Promise<number> {
     {
       machine: { type: 'string', short: 'm' },
       id: { type: 'string' },
-      url: { type: 'string' },
-      'table-prefix': { type: 'string' },
+      ...SETTINGS_FLAGS,
       status: { type: 'string' },
       user: { type: 'string' },
       state: { type: 'string' },
@@ -58,8 +59,8 @@ async function runInspect(args: string[], io: Io): Promise<number> {
     import('@fsmkit/mysql'),
     import('@fsmkit/runtime'),
   ]);
-  const schema = await tablePrefixOption(values['table-prefix']);
-  const store = createMysqlStore({ poolSize: 1, ...(values.url === undefined ? {} : { url: values.url }), ...schema });
+  const { url, tablePrefix } = await readSettings(values, io);
+  const store = createMysqlStore({ poolSize: 1, url, tablePrefix });
   try {
     if (values.id === undefined) {
       const instances = await store.list(machine, filter);

@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command, type Io, parseFlags } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
+import { readSettings, SETTINGS_FLAGS } from '../settings.js';
 
 const USAGE = `Usage: fsm migrate [options]
 
@@ -10,12 +10,13 @@ recorded in the journal table (<prefix>migrations) with the checksum of its stat
 recorded file whose statements changed since is reported and not run again.
 
 Options:
-      --url <url>           mysql://user:password@host:port/database
-                            (default: FSM_MYSQL_URL, else mysql://root@127.0.0.1:3306/test)
+      --url <url>           mysql://user:password@host:port/database (default: FSM_MYSQL_URL,
+                            else the config's url, else mysql://root@127.0.0.1:3306/test)
   -d, --dir <dir>           folder of the generated SQL (default: the config's outDir)
-  -c, --config <file>       config file, for outDir and tablePrefix
+  -c, --config <file>       config file, for outDir, tablePrefix and url
                             (default: fsm.config.ts, .mts, .mjs or .js in the cwd, if any)
-      --table-prefix <p>    prefix of the tables and the journal (default: the config's, else fsm_)
+      --table-prefix <p>    prefix of the tables and the journal (default: the config's, else
+                            fsm_); tables generated under another prefix are created under it
       --dry-run             print the statements that would run (on stdout); run nothing
   -h, --help                show this help
 
@@ -32,10 +33,8 @@ async function runMigrate(args: string[], io: Io): Promise<number> {
   const values = parseFlags(
     args,
     {
-      url: { type: 'string' },
+      ...SETTINGS_FLAGS,
       dir: { type: 'string', short: 'd' },
-      config: { type: 'string', short: 'c' },
-      'table-prefix': { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
     },
     USAGE,
@@ -43,12 +42,14 @@ async function runMigrate(args: string[], io: Io): Promise<number> {
   );
   if (values === null) return EXIT_OK;
 
-  const target = await resolveTarget(values, io);
-  if (typeof target === 'number') return target;
+  const settings = await readSettings(values, io);
+  const dir = values.dir === undefined ? settings.outDir : resolve(io.cwd, values.dir);
+  if (dir === undefined) throw new UsageError(`no fsm.config.ts in ${io.cwd}: pass --dir <folder of the generated SQL>, or --config`);
+  const target = { dir, tablePrefix: settings.tablePrefix };
   const dryRun = values['dry-run'];
   // Loaded here, not at the top: `fsm --help` should not load the MySQL driver.
-  const [{ defaultUrl, migrate }, { isFsmError }] = await Promise.all([import('@fsmkit/mysql'), import('@fsmkit/runtime')]);
-  const url = values.url ?? defaultUrl();
+  const [{ migrate }, { isFsmError }] = await Promise.all([import('@fsmkit/mysql'), import('@fsmkit/runtime')]);
+  const url = settings.url;
   const shown = redact(url);
   const dirShown = show(io.cwd, target.dir);
 
@@ -87,42 +88,6 @@ async function runMigrate(args: string[], io: Io): Promise<number> {
   io.err('Restore each (for example from version control) and put the change in a new file under migrations/.\n');
   return EXIT_FAILURE;
 }
-
-interface Target {
-  dir: string;
-  tablePrefix: string;
-}
-
-/** The folder and prefix from the flags, else from the config file; an exit code when neither can say. */
-async function resolveTarget(values: { dir?: string; config?: string; 'table-prefix'?: string }, io: Io): Promise<Target | number> {
-  const [{ CONFIG_FILES, ConfigError, loadConfig }, { DEFAULT_TABLE_PREFIX, tablePrefix }] = await Promise.all([
-    import('@fsmkit/generator/config'),
-    import('@fsmkit/mysql/schema'),
-  ]);
-  let dir = values.dir === undefined ? undefined : resolve(io.cwd, values.dir);
-  let prefix = values['table-prefix'];
-  const hasConfig = values.config !== undefined || CONFIG_FILES.some((f) => existsSync(resolve(io.cwd, f)));
-  if (hasConfig && (dir === undefined || prefix === undefined)) {
-    try {
-      const config = await loadConfig({ cwd: io.cwd, ...(values.config ? { config: values.config } : {}) });
-      dir ??= config.outDir;
-      prefix ??= config.tablePrefix;
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      io.err(`fsm migrate: ${error.message}\n`);
-      return EXIT_USAGE;
-    }
-  }
-  if (dir === undefined) throw new UsageError(`no ${CONFIG_FILES[0]} in ${io.cwd}: pass --dir <folder of the generated SQL>, or --config`);
-  prefix ??= DEFAULT_TABLE_PREFIX;
-  try {
-    tablePrefix({ tablePrefix: prefix });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  return { dir, tablePrefix: prefix };
-}
-
 
 /** The URL without its password, for printing. */
 function redact(url: string): string {

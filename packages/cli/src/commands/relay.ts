@@ -1,6 +1,6 @@
 import type { Outbox } from '@fsmkit/kafka';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
-import { tablePrefixOption } from '../table-prefix.js';
+import { readSettings, SETTINGS_FLAGS } from '../settings.js';
 
 const USAGE = `Usage: fsm relay [options]
 
@@ -10,8 +10,10 @@ events wait and the relay retries. Runs until SIGTERM or SIGINT, then publishes 
 pending and exits 0 (a second signal stops it at once). Any number of relays may run at once.
 
 Options:
-      --url <url>           MySQL connection (default: FSM_MYSQL_URL, else mysql://root@127.0.0.1:3306/test)
-      --table-prefix <p>    prefix of the fsmkit tables (default: fsm_)
+  -c, --config <file>       config file (default: fsm.config.ts, .mts, .mjs or .js in the cwd)
+      --url <url>           MySQL connection (default: FSM_MYSQL_URL, else the config's url,
+                            else mysql://root@127.0.0.1:3306/test)
+      --table-prefix <p>    prefix of the fsmkit tables (default: the config's, else fsm_)
       --brokers <list>      Kafka brokers, host:port,... (default: KAFKA_BROKERS, else 127.0.0.1:9092)
       --batch <n>           events per claim, published in one request (default: 500)
   -h, --help                show this help
@@ -29,8 +31,7 @@ async function runRelay(args: string[], io: Io): Promise<number> {
   const values = parseFlags(
     args,
     {
-      url: { type: 'string' },
-      'table-prefix': { type: 'string' },
+      ...SETTINGS_FLAGS,
       brokers: { type: 'string' },
       batch: { type: 'string' },
     },
@@ -44,12 +45,11 @@ async function runRelay(args: string[], io: Io): Promise<number> {
   if (brokerList !== undefined && brokerList.length === 0) throw new UsageError('--brokers must name at least one host:port');
 
   // Loaded here, not at the top: `fsm --help` should not pay for the drivers.
+  const { url, tablePrefix } = await readSettings(values, io);
   const [mysql, kafka] = await Promise.all([import('@fsmkit/mysql'), import('@fsmkit/kafka')]);
-  const url = values.url ?? mysql.defaultUrl();
   const brokers = brokerList ?? kafka.defaultBrokers();
-  const schema = await tablePrefixOption(values['table-prefix']);
   const pool = mysql.createPool({ url, poolSize: 4 });
-  const mysqlOutbox = new mysql.MysqlOutbox(pool, schema);
+  const mysqlOutbox = new mysql.MysqlOutbox(pool, { tablePrefix });
   const table = mysqlOutbox.table;
   try {
     // A wrong URL or prefix must fail now, not be retried forever in the background.

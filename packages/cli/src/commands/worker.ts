@@ -2,9 +2,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MachineDefinition } from '@fsmkit/runtime';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
-import { tablePrefixOption } from '../table-prefix.js';
+import { readSettings, SETTINGS_FLAGS } from '../settings.js';
 
-const USAGE = `Usage: fsm worker --runners <module> [options]
+const USAGE = `Usage: fsm worker [--runners <module>] [options]
 
 Claims the runnable instances of every machine the module exports and drives them: instances
 waiting for their next step, retries that are due, and instances whose worker died (their
@@ -13,11 +13,14 @@ SIGTERM or SIGINT stops it: the steps in flight finish and commit, claimed insta
 started are given back, and it exits 0. A second signal ends it at once.
 
 Options:
-  -r, --runners <module>   module that exports machine definitions, such as the generated
-                           index.ts (any export with \`model\` and \`create\`); .ts is loaded with tsx
-      --url <url>          MySQL URL (default: FSM_MYSQL_URL, else mysql://root@127.0.0.1:3306/test)
-      --table-prefix <p>   prefix of the fsmkit tables (default fsm_)
-  -c, --concurrency <n>    instances driven at once, per machine (default 4)
+  -r, --runners <module>   module that exports machine definitions (any export with \`model\`
+                           and \`create\`); .ts is loaded with tsx (default: the config's
+                           runners, else the generated index.ts in its outDir)
+      --config <file>      config file (default: fsm.config.ts, .mts, .mjs or .js in the cwd)
+      --url <url>          MySQL URL (default: FSM_MYSQL_URL, else the config's url, else
+                           mysql://root@127.0.0.1:3306/test)
+      --table-prefix <p>   prefix of the fsmkit tables (default: the config's, else fsm_)
+      --concurrency <n>    instances driven at once, per machine (default 4)
       --poll-ms <n>        wait between claims while nothing is runnable (default 200)
       --lease-ms <n>       lock and instance leases: how soon other workers take over from a
                            worker that died (default 30000)
@@ -49,9 +52,8 @@ export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Pro
     args,
     {
       runners: { type: 'string', short: 'r' },
-      url: { type: 'string' },
-      'table-prefix': { type: 'string' },
-      concurrency: { type: 'string', short: 'c' },
+      ...SETTINGS_FLAGS,
+      concurrency: { type: 'string' },
       'poll-ms': { type: 'string' },
       'lease-ms': { type: 'string' },
       machine: { type: 'string', short: 'm', multiple: true },
@@ -60,12 +62,14 @@ export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Pro
     io,
   );
   if (values === null) return EXIT_OK;
-  if (!values.runners) throw new UsageError('--runners <module> is required');
+  const settings = await readSettings(values, io);
+  const runners = values.runners ?? settings.runners;
+  if (!runners) throw new UsageError('--runners <module> is required without a config file');
   const concurrency = positive('--concurrency', values.concurrency, 4);
   const pollMs = positive('--poll-ms', values['poll-ms'], 200);
   const leaseMs = positive('--lease-ms', values['lease-ms'], 30_000);
 
-  const file = isAbsolute(values.runners) ? values.runners : resolve(io.cwd, values.runners);
+  const file = isAbsolute(runners) ? runners : resolve(io.cwd, runners);
   const exported = await importModule(file);
   const byName = new Map<string, MachineDefinition>();
   for (const value of Object.values(exported)) if (isDefinition(value)) byName.set(value.model.name, value);
@@ -73,18 +77,17 @@ export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Pro
   const unknown = wanted.filter((name) => !byName.has(name));
   if (byName.size === 0 || unknown.length > 0) {
     const found = byName.size === 0 ? 'it exports no machine definition (an object with `model` and `create`)' : `it exports ${[...byName.keys()].join(', ')}`;
-    io.err(`fsm worker: ${unknown.length > 0 ? `no machine ${unknown.join(', ')} in ${values.runners}: ` : `${values.runners}: `}${found}\n`);
+    io.err(`fsm worker: ${unknown.length > 0 ? `no machine ${unknown.join(', ')} in ${runners}: ` : `${runners}: `}${found}\n`);
     return EXIT_FAILURE;
   }
 
   // Loaded here, not at the top: `fsm --help` should not load the database driver.
   const { createRunner, FsmError } = await import('@fsmkit/runtime');
-  const { createMysqlStore, createPool, defaultUrl } = await import('@fsmkit/mysql');
-  const schema = await tablePrefixOption(values['table-prefix']);
-  const url = values.url ?? defaultUrl();
+  const { createMysqlStore, createPool } = await import('@fsmkit/mysql');
+  const { url, tablePrefix } = settings;
   const pool = createPool({ url, poolSize: wanted.length * (concurrency + 1) + 1 });
   try {
-    const store = createMysqlStore({ pool, ...schema });
+    const store = createMysqlStore({ pool, tablePrefix });
     const locker = store.locker();
     const logger = {
       debug: () => undefined,
@@ -123,20 +126,20 @@ function positive(flag: string, text: string | undefined, fallback: number): num
   return n;
 }
 
+let tsxRegistered = false;
+
 /**
  * Imports the user's module into this process's module graph, so it shares @fsmkit/runtime with
- * the workers. Plain Node cannot load .ts: tsx is registered then, once.
+ * the workers. Plain Node cannot load .ts, so tsx is registered before the first import of a
+ * TypeScript file: registering after a failed import is too late, as Node caches the failure.
  */
 async function importModule(file: string): Promise<Record<string, unknown>> {
-  const url = pathToFileURL(file).href;
-  try {
-    return (await import(url)) as Record<string, unknown>;
-  } catch (error) {
-    if ((error as { code?: unknown }).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw error;
+  if (/\.[cm]?tsx?$/.test(file) && !tsxRegistered) {
     const { register } = await import('tsx/esm/api');
     register();
-    return (await import(url)) as Record<string, unknown>;
+    tsxRegistered = true;
   }
+  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 
 /** Resolves on SIGTERM or SIGINT (or when `stop` aborts); a second signal then acts as usual. */
