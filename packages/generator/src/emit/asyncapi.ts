@@ -1,3 +1,4 @@
+import { EVENT_HEADERS } from '@fsmkit/runtime';
 import { jsonDocument } from './json.js';
 import { camelCase } from './names.js';
 import { eventSchemaFileName, EVENT_TYPES } from './event-schema.js';
@@ -6,13 +7,6 @@ import type { EmitMachine, GeneratedFile } from './types.js';
 /** Event schemas are JSON Schema 2020-12 (tuples use `prefixItems`): the payload says so. */
 const EVENT_SCHEMA_FORMAT = 'application/schema+json;version=draft-2020-12';
 
-/** The Kafka headers every event carries: `EVENT_HEADERS` in @fsmkit/runtime (event-headers.ts); its tests check events against these. */
-const EVENT_HEADER_NAMES = {
-  type: 'fsm-event-type',
-  schemaVersion: 'fsm-schema-version',
-  machine: 'fsm-machine',
-  eventId: 'fsm-event-id',
-} as const;
 
 /**
  * `asyncapi.json`: an AsyncAPI 3.0 document with one channel per machine that has a topic
@@ -45,12 +39,14 @@ export function asyncApiFile(machines: readonly EmitMachine[]): GeneratedFile {
       headers: {
         type: 'object',
         properties: {
-          [EVENT_HEADER_NAMES.type]: { type: 'string', enum: [...EVENT_TYPES] },
-          [EVENT_HEADER_NAMES.schemaVersion]: { type: 'string', pattern: '^[1-9][0-9]*$' },
-          [EVENT_HEADER_NAMES.machine]: { type: 'string', const: model.name },
-          [EVENT_HEADER_NAMES.eventId]: { type: 'string', format: 'uuid' },
+          [EVENT_HEADERS.type]: { type: 'string', enum: [...EVENT_TYPES] },
+          [EVENT_HEADERS.schemaVersion]: { type: 'string', pattern: '^[1-9][0-9]*$' },
+          [EVENT_HEADERS.machine]: { type: 'string', const: model.name },
+          [EVENT_HEADERS.eventId]: { type: 'string', format: 'uuid' },
+          // Present when the change was made in a traced span (W3C trace context).
+          [EVENT_HEADERS.traceparent]: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
         },
-        required: Object.values(EVENT_HEADER_NAMES),
+        required: [EVENT_HEADERS.type, EVENT_HEADERS.schemaVersion, EVENT_HEADERS.machine, EVENT_HEADERS.eventId],
       },
       payload: { schemaFormat: EVENT_SCHEMA_FORMAT, schema: { $ref: `./${eventSchemaFileName(model.name)}` } },
       bindings: { kafka: { key: { type: 'string', format: 'uuid' }, bindingVersion: '0.5.0' } },

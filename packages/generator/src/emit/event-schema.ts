@@ -45,6 +45,8 @@ export function eventSchema(machine: EmitMachine): JsonSchema {
       // `transition.completed` only: the transition's name and who executed it.
       transition: { type: 'string' },
       actor: nullableString,
+      // When the change was made in a traced span: its W3C trace context.
+      traceparent: { type: 'string' },
     },
     required: [
       'eventId',
