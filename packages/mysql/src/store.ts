@@ -16,6 +16,7 @@ import { inlineValues } from './inline-values.js';
 import { listQuery } from './list-query.js';
 import { MachineSql, SharedSql } from './machine-sql.js';
 import { createPool, type PoolSettings } from './pool.js';
+import { pooledStatement, withDeadline } from './pooled.js';
 import {
   historyFromRow,
   historyValues,
@@ -222,7 +223,7 @@ export class MysqlStore implements Store {
       for (const which of ['continuing', 'ready'] as const) {
         if (ids.length >= limit) break;
         // Client-side placeholders: a prepared LIMIT ? is refused by some servers.
-        const [rows] = await conn.query<Rows>(sql.claimQuery(which, free?.sql ?? null), [...(free?.params ?? []), limit - ids.length]);
+        const [rows] = await conn.query<Rows>(inlineValues(sql.claimQuery(which, free?.sql ?? null), [...(free?.params ?? []), limit - ids.length]));
         for (const row of rows) {
           if (perUser) {
             const user = String(row['user_id'] ?? '');
@@ -232,7 +233,7 @@ export class MysqlStore implements Store {
           ids.push(row['id'] as string);
         }
       }
-      if (ids.length > 0) await conn.query(sql.lease(ids.length), [owner, Math.round(options.leaseMs * 1000), ...ids]);
+      if (ids.length > 0) await conn.query(inlineValues(sql.lease(ids.length), [owner, Math.round(options.leaseMs * 1000), ...ids]));
       return ids;
     });
   }
@@ -261,7 +262,7 @@ export class MysqlStore implements Store {
   locker(options: Omit<MysqlLockerOptions, 'pool' | 'tablePrefix' | keyof PoolSettings> = {}): MysqlLocker {
     const shared = Object.keys(options).length === 0;
     if (shared && this.sharedLocker !== undefined) return this.sharedLocker;
-    const locker = createMysqlLocker({ ...options, ...this.schema, pool: this.pool });
+    const locker = createMysqlLocker({ queryTimeoutMs: this.timeout, ...options, ...this.schema, pool: this.pool });
     this.lockers.add(locker);
     if (shared) this.sharedLocker = locker;
     return locker;
@@ -376,7 +377,7 @@ export class MysqlStore implements Store {
     const columns = changedColumns(c.record, c.previous);
     const update = fastUpdate(sql, c, pickColumns(updateValues(instance), columns), columns);
     if (alone) {
-      const text = inlineValues(update.text, update.values, (value) => this.pool.escape(value));
+      const text = inlineValues(update.text, update.values);
       return (await this.writeText(scope, text)).affectedRows === 1 ? update.asWritten : null;
     }
     const fenceText = fence.map((f) => this.shared.fenceUpdate(f.key === GLOBAL_KEY, c.releaseLocks === true));
@@ -415,7 +416,6 @@ export class MysqlStore implements Store {
   ): Promise<CommitResult | null> {
     let conn: PoolConnection | undefined;
     let expired = false;
-    const escape = (value: SqlValue) => this.pool.escape(value);
     const attempt = async (retry: boolean): Promise<CommitResult | null> => {
       const acquired = await this.pool.getConnection();
       if (expired) {
@@ -426,7 +426,7 @@ export class MysqlStore implements Store {
       conn = acquired;
       let results: ResultSetHeader[];
       try {
-        [results] = await acquired.query<ResultSetHeader[]>(inlineValues(begin.text, begin.values, escape));
+        [results] = await acquired.query<ResultSetHeader[]>(inlineValues(begin.text, begin.values));
       } catch (error) {
         if (!retry || !isLostConnection(error)) throw error;
         conn = undefined;
@@ -438,7 +438,7 @@ export class MysqlStore implements Store {
         await acquired.query('ROLLBACK');
         return null;
       }
-      await acquired.query(inlineValues(rest.text, rest.values, escape));
+      await acquired.query(inlineValues(rest.text, rest.values));
       return asWritten;
     };
     try {
@@ -488,7 +488,7 @@ export class MysqlStore implements Store {
   /** One statement outside a transaction (autocommit). */
   private async write(scope: ErrorScope, sql: string, values: SqlValue[], retry = false): Promise<ResultSetHeader> {
     try {
-      return await this.once(() => this.pool.execute<ResultSetHeader>(sql, values), retry);
+      return await this.once((conn) => conn.execute<ResultSetHeader>(sql, values), retry);
     } catch (cause) {
       throw storeError(scope, cause);
     }
@@ -497,15 +497,16 @@ export class MysqlStore implements Store {
   /** One statement, values inlined, outside a transaction (autocommit); not retried. */
   private async writeText(scope: ErrorScope, text: string): Promise<ResultSetHeader> {
     try {
-      return await this.once(() => this.pool.query<ResultSetHeader>(text), false);
+      return await this.once((conn) => conn.query<ResultSetHeader>(text), false);
     } catch (cause) {
       throw storeError(scope, cause);
     }
   }
 
+  /** A read: prepared, or as text with its values inlined (for texts whose shape varies). */
   private async read(scope: ErrorScope, sql: string, values: SqlValue[], prepared: boolean): Promise<Rows> {
     try {
-      return await this.once(() => (prepared ? this.pool.execute<Rows>(sql, values) : this.pool.query<Rows>(sql, values)), true);
+      return await this.once((conn) => (prepared ? conn.execute<Rows>(sql, values) : conn.query<Rows>(inlineValues(sql, values))), true);
     } catch (cause) {
       throw storeError(scope, cause);
     }
@@ -515,30 +516,17 @@ export class MysqlStore implements Store {
    * Runs a statement within the deadline, once more on a fresh connection when the pooled one
    * turns out to be dead (killed, server restarted). Only for statements that may run twice.
    */
-  private async once<T>(statement: () => Promise<[T, unknown]>, retry: boolean): Promise<T> {
+  private async once<T>(statement: (conn: PoolConnection) => Promise<[T, unknown]>, retry: boolean): Promise<T> {
     try {
-      return (await this.deadline(statement()))[0];
+      return await pooledStatement(this.pool, this.timeout, statement);
     } catch (error) {
       if (!retry || !isLostConnection(error)) throw error;
-      return (await this.deadline(statement()))[0];
+      return await pooledStatement(this.pool, this.timeout, statement);
     }
   }
 
-  /** Rejects with QueryTimeoutError when `queryTimeoutMs` passes first; 0 disables it. */
-  private async deadline<T>(work: Promise<T>, onExpire?: () => void): Promise<T> {
-    if (this.timeout <= 0) return work;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        onExpire?.();
-        reject(new QueryTimeoutError(this.timeout));
-      }, this.timeout);
-    });
-    try {
-      return await Promise.race([work, expired]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private deadline<T>(work: Promise<T>, onExpire?: () => void): Promise<T> {
+    return withDeadline(work, this.timeout, onExpire);
   }
 
   /**
