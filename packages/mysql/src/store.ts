@@ -1,17 +1,23 @@
 import {
+  checkHistoryOptions,
+  checkPruneOptions,
   FsmError,
   type ClaimOptions,
   type Commit,
   type CommitResult,
   type FsmEvent,
+  type HistoryOptions,
   type HistoryRecord,
   type InstanceRecord,
   type LeaseRenewal,
   type ListFilter,
+  type PruneOptions,
+  type PruneResult,
   type Store,
 } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { checkPauseReason, Encoder, MEDIUMTEXT_BYTES } from './encode.js';
+import { historyQuery } from './history-query.js';
 import { inlineValues } from './inline-values.js';
 import { listQuery } from './list-query.js';
 import { MachineSql, SharedSql } from './machine-sql.js';
@@ -166,11 +172,42 @@ export class MysqlStore implements Store {
     return rows.map((row) => instanceFromRow(row as InstanceRow));
   }
 
-  async history(machine: string, id: string): Promise<HistoryRecord[]> {
+  async history(machine: string, id: string, options?: HistoryOptions): Promise<HistoryRecord[]> {
     const sql = this.sql(machine);
-    if (!storableId(id)) return [];
-    const rows = await this.read({ operation: 'read the history of', machine, id }, sql.selectHistory, [id], true);
+    const o = checkHistoryOptions(options);
+    if (!storableId(id) || o.limit === 0) return [];
+    const scope = { operation: 'read the history of', machine, id };
+    const plain = o.limit === undefined && o.afterSeq === undefined && o.since === undefined && o.order === 'asc' && o.withData;
+    // The whole history is one prepared statement; pages vary in shape, so they go as text.
+    const query = plain ? { sql: sql.selectHistory, params: [id] } : historyQuery(sql, id, o);
+    const rows = await this.read(scope, query.sql, query.params, plain);
     return rows.map((row) => historyFromRow(machine, row as HistoryRow));
+  }
+
+  /**
+   * Deletes finished instances last updated before `olderThan`, with their history, a batch
+   * per short transaction: the batch's rows are locked (`SKIP LOCKED`: never waits for a
+   * commit in flight, and a row being written is not finished anyway), then their history and
+   * the rows themselves are deleted.
+   */
+  async prune(machine: string, options: PruneOptions): Promise<PruneResult> {
+    const sql = this.sql(machine);
+    const o = checkPruneOptions(options);
+    const scope = { operation: 'prune', machine };
+    const total: PruneResult = { instances: 0, historyRows: 0 };
+    for (;;) {
+      const batch = await this.transaction(scope, async (conn) => {
+        const [rows] = await conn.query<Rows>(inlineValues(sql.pruneSelect(o.statuses.length, o.batchSize), [...o.statuses, o.olderThan]));
+        const ids = rows.map((row) => row['id'] as string);
+        if (ids.length === 0) return { selected: 0, instances: 0, historyRows: 0 };
+        const [history] = await conn.query<ResultSetHeader>(inlineValues(sql.deleteHistory(ids.length), ids));
+        const [instances] = await conn.query<ResultSetHeader>(inlineValues(sql.deleteInstances(ids.length), ids));
+        return { selected: ids.length, instances: instances.affectedRows, historyRows: history.affectedRows };
+      });
+      total.instances += batch.instances;
+      total.historyRows += batch.historyRows;
+      if (batch.selected < o.batchSize) return total;
+    }
   }
 
   async requestPause(machine: string, id: string, reason: string | null): Promise<boolean> {
