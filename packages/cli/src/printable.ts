@@ -17,7 +17,7 @@ export function printable(text: string): string {
   });
 }
 
-// eslint-disable-next-line no-control-regex -- JSON.stringify escapes C0 itself, not these
+// JSON.stringify escapes C0 itself, not these.
 const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** JSON text with the characters JSON.stringify leaves raw but a terminal acts on written as `\uXXXX`: still the same JSON. */
