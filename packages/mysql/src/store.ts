@@ -22,6 +22,7 @@ import { inlineValues } from './inline-values.js';
 import { listQuery } from './list-query.js';
 import { MachineSql, SharedSql } from './machine-sql.js';
 import { createPool, type PoolSettings } from './pool.js';
+import { PACKET_MARGIN, splitRows } from './packet-split.js';
 import { pooledStatement, withDeadline } from './pooled.js';
 import {
   historyFromRow,
@@ -63,9 +64,13 @@ export interface MysqlStoreOptions extends PoolSettings {
 
 /**
  * Largest total of text values (characters) sent as one multi-statement commit; a larger commit
- * sends its statements one by one, so that no packet outgrows the server's max_allowed_packet.
+ * sends its statements one by one. Either way no packet outgrows the server's
+ * max_allowed_packet: a batch that would is sent statement by statement, and INSERTs are split.
  */
 const BATCH_CHARS = 1_000_000;
+
+/** MySQL's default max_allowed_packet, should the server not say. */
+const DEFAULT_MAX_PACKET = 4_194_304;
 
 /** Ids per `IN (...)` list in `currentStates`. */
 const IDS_PER_QUERY = 500;
@@ -98,6 +103,7 @@ export class MysqlStore implements Store {
   /** Lockers made by `locker()`: told when a commit releases a key, to wake their waiters. */
   private readonly lockers = new Set<MysqlLocker>();
   private sharedLocker: MysqlLocker | undefined;
+  private packetLimit: Promise<number> | undefined;
 
   constructor(options: MysqlStoreOptions = {}) {
     this.schema = options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix };
@@ -131,7 +137,7 @@ export class MysqlStore implements Store {
     }
     await this.transaction(scope, async (conn) => {
       await this.run(conn, sql.insert, insertValues(instance));
-      await this.insertOutbox(conn, encoded, record.updatedAt);
+      await this.insertOutbox(conn, scope, encoded, record.updatedAt);
     });
   }
 
@@ -149,8 +155,8 @@ export class MysqlStore implements Store {
       if (fenced && c.releaseLocks) await this.releaseFence(conn, scope, c.fence!);
       else if (fenced) await this.checkFence(conn, scope, c.fence!);
       const written = await this.update(conn, sql, c, instance);
-      if (history.length > 0) await this.run(conn, sql.insertHistory(history.length), history.flatMap(historyValues));
-      if (events.length > 0) await this.insertOutbox(conn, events, record.updatedAt);
+      if (history.length > 0) await this.insertRows(conn, scope, (n) => sql.insertHistory(n), history.map(historyValues));
+      if (events.length > 0) await this.insertOutbox(conn, scope, events, record.updatedAt);
       return written;
     });
     return this.afterRelease(c, result);
@@ -435,7 +441,15 @@ export class MysqlStore implements Store {
     let chars = 0;
     for (const v of [...begin.values, ...values]) if (typeof v === 'string') chars += v.length;
     if (chars > BATCH_CHARS) return null;
-    return this.batch(scope, begin, { text: [...inserts, 'COMMIT'].join(';\n'), values }, update.asWritten);
+    const beginText = inlineValues(begin.text, begin.values);
+    const restText = inlineValues([...inserts, 'COMMIT'].join(';\n'), values);
+    // A UTF-16 unit is at most 3 bytes of UTF-8: measure the texts only when that bound does not
+    // fit the packet limit. Too large: the full path, whose INSERTs are split to fit.
+    const limit = (await this.maxPacket(scope)) - PACKET_MARGIN;
+    if (3 * Math.max(beginText.length, restText.length) > limit) {
+      if (Buffer.byteLength(beginText) > limit || Buffer.byteLength(restText) > limit) return null;
+    }
+    return this.batch(scope, beginText, restText, update.asWritten);
   }
 
   /**
@@ -447,8 +461,8 @@ export class MysqlStore implements Store {
    */
   private async batch(
     scope: ErrorScope,
-    begin: { text: string; values: SqlValue[] },
-    rest: { text: string; values: SqlValue[] },
+    begin: string,
+    rest: string,
     asWritten: CommitResult,
   ): Promise<CommitResult | null> {
     let conn: PoolConnection | undefined;
@@ -463,7 +477,7 @@ export class MysqlStore implements Store {
       conn = acquired;
       let results: ResultSetHeader[];
       try {
-        [results] = await acquired.query<ResultSetHeader[]>(inlineValues(begin.text, begin.values));
+        [results] = await acquired.query<ResultSetHeader[]>(begin);
       } catch (error) {
         if (!retry || !isLostConnection(error)) throw error;
         conn = undefined;
@@ -475,7 +489,7 @@ export class MysqlStore implements Store {
         await acquired.query('ROLLBACK');
         return null;
       }
-      await acquired.query(inlineValues(rest.text, rest.values));
+      await acquired.query(rest);
       return asWritten;
     };
     try {
@@ -509,8 +523,26 @@ export class MysqlStore implements Store {
     }
   }
 
-  private async insertOutbox(conn: PoolConnection, events: EncodedEvent[], fallbackTime: Date): Promise<void> {
-    await this.run(conn, this.shared.insertOutbox(events.length), events.flatMap((e) => outboxValues(e, fallbackTime)));
+  private async insertOutbox(conn: PoolConnection, scope: ErrorScope, events: EncodedEvent[], fallbackTime: Date): Promise<void> {
+    await this.insertRows(conn, scope, (n) => this.shared.insertOutbox(n), events.map((e) => outboxValues(e, fallbackTime)));
+  }
+
+  /** Rows as few multi-row INSERTs as the server's max_allowed_packet lets through. */
+  private async insertRows(conn: PoolConnection, scope: ErrorScope, text: (rows: number) => string, rows: SqlValue[][]): Promise<void> {
+    const budget = (await this.maxPacket(scope)) - PACKET_MARGIN;
+    for (const chunk of splitRows(rows, budget)) await this.run(conn, text(chunk.length), chunk.flat());
+  }
+
+  /** The server's max_allowed_packet, read once per store (a connection's value is fixed when it opens). */
+  private maxPacket(scope: ErrorScope): Promise<number> {
+    this.packetLimit ??= this.read(scope, 'SELECT @@max_allowed_packet AS `limit`', [], false).then(
+      (rows) => Number(rows[0]?.['limit']) || DEFAULT_MAX_PACKET,
+      (error: unknown) => {
+        this.packetLimit = undefined;
+        throw error;
+      },
+    );
+    return this.packetLimit;
   }
 
   // Statements use mysql2's plain (sql, values) form: its options-object form, which per-statement
