@@ -529,13 +529,17 @@ export class MysqlStore implements Store {
 
   /** Rows as few multi-row INSERTs as the server's max_allowed_packet lets through. */
   private async insertRows(conn: PoolConnection, scope: ErrorScope, text: (rows: number) => string, rows: SqlValue[][]): Promise<void> {
-    const budget = (await this.maxPacket(scope)) - PACKET_MARGIN;
+    const budget = (await this.maxPacket(scope, conn)) - PACKET_MARGIN;
     for (const chunk of splitRows(rows, budget)) await this.run(conn, text(chunk.length), chunk.flat());
   }
 
-  /** The server's max_allowed_packet, read once per store (a connection's value is fixed when it opens). */
-  private maxPacket(scope: ErrorScope): Promise<number> {
-    this.packetLimit ??= this.read(scope, 'SELECT @@max_allowed_packet AS `limit`', [], false).then(
+  /**
+   * The server's max_allowed_packet, read once per store (a connection's value is fixed when it
+   * opens); within a transaction, on its connection: another from the pool could wait for it.
+   */
+  private maxPacket(scope: ErrorScope, conn?: PoolConnection): Promise<number> {
+    const text = 'SELECT @@max_allowed_packet AS `limit`';
+    this.packetLimit ??= (conn === undefined ? this.read(scope, text, [], false) : conn.query<Rows>(text).then(([rows]) => rows)).then(
       (rows) => Number(rows[0]?.['limit']) || DEFAULT_MAX_PACKET,
       (error: unknown) => {
         this.packetLimit = undefined;

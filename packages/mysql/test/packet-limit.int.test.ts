@@ -75,6 +75,19 @@ describe.skipIf(unavailable !== null)('commits larger than max_allowed_packet', 
     }
   });
 
+  it('reads the limit on a transaction\'s own connection: a pool of one does not wait for itself', async () => {
+    const single = createMysqlStore({ tablePrefix: prefix, poolSize: 1, queryTimeoutMs: 3000 });
+    try {
+      // The first call of a new store, so the limit is not known yet.
+      const rec = instanceRecord(M);
+      await single.insert(rec, [event(rec, 1)]);
+      await single.commit({ record: nextRecord(rec), expectedVersion: 1, history: [historyRecord(rec, 1)], events: [event(rec, 2)] });
+      expect((await single.get(M, rec.id))?.version).toBe(2);
+    } finally {
+      await single.close();
+    }
+  });
+
   it('splits outbox rows that together outgrow the packet', async () => {
     for (const { label, store } of stores) {
       const rec = instanceRecord(M);
