@@ -1,7 +1,7 @@
 import { FsmError } from '@fsmkit/runtime';
 import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMysqlStore, type MysqlStore } from '../src/index.js';
+import { createMysqlStore, createPool, type MysqlStore } from '../src/index.js';
 import { dropTablesWithPrefix, mysqlUnavailable, rawConnection, uniquePrefix } from './support/db.js';
 import { instanceRecord } from './support/records.js';
 
@@ -58,5 +58,14 @@ describe.skipIf(unavailable !== null)('a timed-out statement', () => {
     }
     expect(await store.requestPause(M, blocked.id, 'free')).toBe(true);
     expect(await locker.renew(lease!, 60_000)).toBe(true);
+  });
+
+  it('starts TCP keepalive on pooled connections after 10 s, not the system default of two hours', async () => {
+    for (const [settings, delay] of [[{}, 10_000], [{ keepAliveDelayMs: 2_000 }, 2_000]] as const) {
+      const pool = createPool({ ...settings, poolSize: 1 });
+      const config = (pool.pool as unknown as { config: { connectionConfig: { enableKeepAlive: boolean; keepAliveInitialDelay: number } } }).config;
+      expect(config.connectionConfig).toMatchObject({ enableKeepAlive: true, keepAliveInitialDelay: delay });
+      await pool.end();
+    }
   });
 });
