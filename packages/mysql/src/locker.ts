@@ -1,8 +1,9 @@
 import { FsmError, uuidv7, type AcquireOptions, type Lease, type Locker } from '@fsmkit/runtime';
-import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { checkedSharedTables } from './machine-sql.js';
 import { createPool, type PoolSettings } from './pool.js';
+import { pooledStatement } from './pooled.js';
 import { quoteId } from './schema.js';
 import { isConnectionError, storeError } from './store-error.js';
 
@@ -20,6 +21,11 @@ export interface MysqlLockerOptions extends PoolSettings {
    * often, from `acquire`. Default 600 000 (10 minutes); 0: never.
    */
   sweepMs?: number;
+  /**
+   * Longest wait for the database per statement; a connection that does not answer in time is
+   * destroyed. Default 30 000; 0: none.
+   */
+  queryTimeoutMs?: number;
 }
 
 /** The holder of a lock, as its row says. */
@@ -72,6 +78,7 @@ export class MysqlLocker implements Locker {
   private readonly pollMs: number;
   private readonly maxPollMs: number;
   private readonly sweepMs: number;
+  private readonly timeout: number;
   private nextSweep: number;
   private readonly waiters = new Map<string, Set<(released: boolean) => void>>();
 
@@ -82,6 +89,7 @@ export class MysqlLocker implements Locker {
     this.pollMs = Math.max(1, options.pollMs ?? 5);
     this.maxPollMs = Math.max(this.pollMs, options.maxPollMs ?? 100);
     this.sweepMs = options.sweepMs ?? 600_000;
+    this.timeout = options.queryTimeoutMs ?? 30_000;
     this.nextSweep = Date.now() + this.sweepMs;
     this.ownsPool = options.pool === undefined;
     this.pool = options.pool ?? createPool(options);
@@ -110,8 +118,8 @@ export class MysqlLocker implements Locker {
   }
 
   async renew(lease: Lease, leaseMs: number): Promise<boolean> {
-    const [result] = await this.run('renew', lease.key, () =>
-      this.pool.execute<ResultSetHeader>(
+    const [result] = await this.run('renew', lease.key, (conn) =>
+      conn.execute<ResultSetHeader>(
         `UPDATE ${this.table(lease.key)} SET \`expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND
          WHERE \`lock_key\` = ? AND \`token\` = ? AND \`owner\` = ? AND \`expires_at\` > UTC_TIMESTAMP(3)`,
         [Math.round(leaseMs * 1000), storedLockKey(lease.key), lease.token, lease.owner.slice(0, OWNER_CHARS)],
@@ -124,8 +132,8 @@ export class MysqlLocker implements Locker {
 
   async release(lease: Lease): Promise<void> {
     // Ending a lease twice is harmless: a dead connection is retried once.
-    await this.run('release', lease.key, () =>
-      this.pool.execute<ResultSetHeader>(
+    await this.run('release', lease.key, (conn) =>
+      conn.execute<ResultSetHeader>(
         `UPDATE ${this.table(lease.key)} SET \`owner\` = NULL, \`expires_at\` = LEAST(\`expires_at\`, UTC_TIMESTAMP(3))
          WHERE \`lock_key\` = ? AND \`token\` = ?`,
         [storedLockKey(lease.key), lease.token],
@@ -136,8 +144,8 @@ export class MysqlLocker implements Locker {
 
   /** The row of `key`: its holder, or its last one when `live` is false; null when the key has no row. */
   async holder(key: string): Promise<LockHolder | null> {
-    const [rows] = await this.run('read', key, () =>
-      this.pool.execute<RowDataPacket[]>(
+    const [rows] = await this.run('read', key, (conn) =>
+      conn.execute<RowDataPacket[]>(
         `SELECT \`owner\`, \`state_machine_id\`, \`machine\`, \`token\`, \`lock_timestamp\`, \`expires_at\`, \`expires_at\` > UTC_TIMESTAMP(3) AS \`live\`
          FROM ${this.table(key)} WHERE \`lock_key\` = ?`,
         [storedLockKey(key)],
@@ -165,8 +173,8 @@ export class MysqlLocker implements Locker {
   async sweep(idleMs = this.sweepMs): Promise<number> {
     let deleted = 0;
     for (const table of [this.global, this.local]) {
-      const [result] = await this.run('sweep', table, () =>
-        this.pool.execute<ResultSetHeader>(`DELETE FROM ${table} WHERE \`expires_at\` <= UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND`, [
+      const [result] = await this.run('sweep', table, (conn) =>
+        conn.execute<ResultSetHeader>(`DELETE FROM ${table} WHERE \`expires_at\` <= UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND`, [
           Math.round(idleMs * 1000),
         ]),
       );
@@ -223,8 +231,8 @@ export class MysqlLocker implements Locker {
     const machine = options.machine?.slice(0, MACHINE_CHARS) ?? null;
     const who = owner.slice(0, OWNER_CHARS);
     const leaseUs = Math.round(options.leaseMs * 1000);
-    const [takeover] = await this.run('acquire', key, () =>
-      this.pool.execute<ResultSetHeader>(
+    const [takeover] = await this.run('acquire', key, (conn) =>
+      conn.execute<ResultSetHeader>(
         `UPDATE ${table} SET \`state_machine_id\` = ?, \`machine\` = ?, \`owner\` = ?, \`lock_timestamp\` = UTC_TIMESTAMP(3),
            \`token\` = LAST_INSERT_ID(GREATEST(\`token\` + 1, ${NOW_US})), \`expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND
          WHERE \`lock_key\` = ? AND ${EXPIRED}`,
@@ -233,8 +241,8 @@ export class MysqlLocker implements Locker {
     );
     if (takeover.affectedRows === 1) return Number(takeover.insertId);
     // No row, or a live one: a duplicate key (someone holds it, or inserted it just now) is ignored.
-    const [inserted] = await this.run('acquire', key, () =>
-      this.pool.execute<ResultSetHeader>(
+    const [inserted] = await this.run('acquire', key, (conn) =>
+      conn.execute<ResultSetHeader>(
         `INSERT IGNORE INTO ${table} (\`id\`, \`lock_key\`, \`state_machine_id\`, \`machine\`, \`owner\`, \`token\`, \`lock_timestamp\`, \`expires_at\`)
          VALUES (?, ?, ?, ?, ?, LAST_INSERT_ID(${NOW_US}), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND)`,
         [uuidv7(), key, instanceId, machine, who, leaseUs],
@@ -268,11 +276,11 @@ export class MysqlLocker implements Locker {
    * release and reads are idempotent; an acquire that landed before its connection died finds
    * its own row live on the second try, and waits at worst for that lease to end.
    */
-  private async run<T>(operation: string, key: string, statement: () => Promise<T>): Promise<T> {
+  private async run<T>(operation: string, key: string, statement: (conn: PoolConnection) => Promise<[T, unknown]>): Promise<[T]> {
     let lostConnection = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await statement();
+        return [await pooledStatement(this.pool, this.timeout, statement)];
       } catch (error) {
         const deadlock = (error as { errno?: unknown }).errno === ER_LOCK_DEADLOCK && attempt < 5;
         const retry = deadlock || (!lostConnection && isConnectionError(error));

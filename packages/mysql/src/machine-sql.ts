@@ -155,6 +155,22 @@ export class MachineSql {
     return this.historyInsert.rows(rows);
   }
 
+  /** A batch of finished instances to prune, oldest first by the `ix_updated` index; locked, skipping rows in use. */
+  pruneSelect(statuses: number, limit: number): string {
+    return (
+      `SELECT \`id\` FROM ${quoteId(this.tables.instances)} WHERE \`status\` IN ${tuple(statuses)} AND \`updated_at\` < ? ` +
+      `ORDER BY \`updated_at\` LIMIT ${Math.floor(limit)} FOR UPDATE SKIP LOCKED`
+    );
+  }
+
+  deleteHistory(ids: number): string {
+    return `DELETE FROM ${quoteId(this.tables.history)} WHERE \`instance_id\` IN ${tuple(ids)}`;
+  }
+
+  deleteInstances(ids: number): string {
+    return `DELETE FROM ${quoteId(this.tables.instances)} WHERE \`id\` IN ${tuple(ids)}`;
+  }
+
   currentStates(ids: number): string {
     return `SELECT \`id\`, \`current_state\` FROM ${quoteId(this.tables.instances)} WHERE \`id\` IN ${tuple(ids)}`;
   }

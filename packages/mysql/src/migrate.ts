@@ -77,7 +77,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   try {
     if (!options.dryRun) {
       // Two deployments migrating at once would both see a file as new.
-      const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS got', [lockName]);
+      const [rows] = await conn.execute<RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS got', [lockName]);
       if (rows[0]?.['got'] !== 1) throw new Error(`another migration holds the lock ${lockName}; try again when it ends`);
       locked = true;
       await conn.query(journalDdl(schema, journal));
@@ -100,7 +100,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   } catch (cause) {
     throw storeError({ operation: `migrate ${options.dir}` }, cause);
   } finally {
-    if (locked) await conn.query('SELECT RELEASE_LOCK(?)', [lockName]).catch(() => undefined);
+    if (locked) await conn.execute('SELECT RELEASE_LOCK(?)', [lockName]).catch(() => undefined);
     await done();
   }
 }
@@ -205,7 +205,7 @@ async function apply(conn: Connection, journal: string, file: SqlFile): Promise<
       );
     }
   }
-  await conn.query(
+  await conn.execute(
     `INSERT INTO ${quoteId(journal)} (\`name\`, \`checksum\`, \`applied_at\`) VALUES (?, ?, ?) ` +
       'ON DUPLICATE KEY UPDATE `checksum` = VALUES(`checksum`), `applied_at` = VALUES(`applied_at`)',
     [file.name, file.checksum, new Date()],

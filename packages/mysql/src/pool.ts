@@ -1,4 +1,5 @@
 import mysql, { type Pool, type PoolOptions } from 'mysql2/promise';
+import { formatQuery } from './inline-values.js';
 
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
 
@@ -9,7 +10,17 @@ export interface PoolSettings {
   poolSize?: number;
   /** Default 10 000. */
   connectTimeoutMs?: number;
+  /**
+   * Idle time before TCP keepalive probes start on a pooled connection, so that a peer gone
+   * silent is noticed in minutes rather than the operating system's two hours. Default 10 000.
+   */
+  keepAliveDelayMs?: number;
 }
+
+/** The session's sql_mode without NO_BACKSLASH_ESCAPES, whatever else the server sets. */
+export const SESSION_SQL_MODE =
+  "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
+
 
 export function defaultUrl(): string {
   return process.env['FSM_MYSQL_URL'] || DEFAULT_MYSQL_URL;
@@ -18,7 +29,9 @@ export function defaultUrl(): string {
 /**
  * A pool as the store needs it: dates in UTC as Date objects (DATETIME(3) keeps the
  * milliseconds), and every connection in READ COMMITTED, which claim loops need to avoid
- * deadlocks and which keeps the commit transaction short.
+ * deadlocks and which keeps the commit transaction short. Text queries get their literals from
+ * `formatQuery`, which the server reads the same in every sql_mode; each session also drops
+ * NO_BACKSLASH_ESCAPES, so that mysql2's own `escape` stays right for code that calls it.
  */
 export function createPool(settings: PoolSettings = {}): Pool {
   const options: PoolOptions = {
@@ -28,20 +41,21 @@ export function createPool(settings: PoolSettings = {}): Pool {
     timezone: 'Z',
     dateStrings: false,
     enableKeepAlive: true,
+    keepAliveInitialDelay: settings.keepAliveDelayMs ?? 10_000,
     // Our errors carry their own stack; capturing one per statement costs more than the statement's JavaScript.
     trace: false,
-    // A commit sends START TRANSACTION and its writes in one round trip. Every value goes
-    // through a placeholder and every identifier is checked, so no text can add a statement.
+    // A commit sends START TRANSACTION and its writes in one round trip. Its values are
+    // literals from `sqlLiteral` (test/sql-mode.int.test.ts sends hostile text in every field
+    // under NO_BACKSLASH_ESCAPES) and its identifiers are checked names.
     multipleStatements: true,
-    // mysql2 scans a query's whole text for placeholders even when it has no values; a commit's
-    // text comes with its values inlined (kilobytes of data), so skip the scan then.
-    queryFormat: (sql: string, values: unknown) =>
-      values === undefined || (Array.isArray(values) && values.length === 0) ? sql : mysql.format(sql, values as Parameters<typeof mysql.format>[1], false, 'Z'),
+    // Also skips the placeholder scan of a text that comes with its values inlined.
+    queryFormat: formatQuery,
   };
   const pool = mysql.createPool(options);
   // Runs before the new connection is handed out: the command queue is ordered.
   pool.pool.on('connection', (connection) => {
     connection.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', () => undefined);
+    connection.query(SESSION_SQL_MODE, () => undefined);
   });
   return pool;
 }

@@ -1,21 +1,29 @@
 import {
+  checkHistoryOptions,
+  checkPruneOptions,
   FsmError,
   type ClaimOptions,
   type Commit,
   type CommitResult,
   type FsmEvent,
+  type HistoryOptions,
   type HistoryRecord,
   type InstanceRecord,
   type LeaseRenewal,
   type ListFilter,
+  type PruneOptions,
+  type PruneResult,
   type Store,
 } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { checkPauseReason, Encoder, MEDIUMTEXT_BYTES } from './encode.js';
+import { historyQuery } from './history-query.js';
 import { inlineValues } from './inline-values.js';
 import { listQuery } from './list-query.js';
 import { MachineSql, SharedSql } from './machine-sql.js';
 import { createPool, type PoolSettings } from './pool.js';
+import { PACKET_MARGIN, splitRows } from './packet-split.js';
+import { pooledStatement, withDeadline } from './pooled.js';
 import {
   historyFromRow,
   historyValues,
@@ -60,9 +68,13 @@ export interface MysqlStoreOptions extends PoolSettings {
 
 /**
  * Largest total of text values (characters) sent as one multi-statement commit; a larger commit
- * sends its statements one by one, so that no packet outgrows the server's max_allowed_packet.
+ * sends its statements one by one. Either way no packet outgrows the server's
+ * max_allowed_packet: a batch that would is sent statement by statement, and INSERTs are split.
  */
 const BATCH_CHARS = 1_000_000;
+
+/** MySQL's default max_allowed_packet, should the server not say. */
+const DEFAULT_MAX_PACKET = 4_194_304;
 
 /** Ids per `IN (...)` list in `currentStates`. */
 const IDS_PER_QUERY = 500;
@@ -95,6 +107,7 @@ export class MysqlStore implements Store {
   /** Lockers made by `locker()`: told when a commit releases a key, to wake their waiters. */
   private readonly lockers = new Set<MysqlLocker>();
   private sharedLocker: MysqlLocker | undefined;
+  private packetLimit: Promise<number> | undefined;
 
   constructor(options: MysqlStoreOptions = {}) {
     this.schema = options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix };
@@ -153,8 +166,8 @@ export class MysqlStore implements Store {
     }
     await this.transaction(scope, async (conn) => {
       await this.run(conn, sql.insert, insertValues(instance));
-      if (rows.length > 0) await this.run(conn, sql.insertHistory(rows.length), rows.flatMap(historyValues));
-      if (encoded.length > 0) await this.insertOutbox(conn, encoded, record.updatedAt);
+      if (rows.length > 0) await this.insertRows(conn, scope, (n) => sql.insertHistory(n), rows.map(historyValues));
+      if (encoded.length > 0) await this.insertOutbox(conn, scope, encoded, record.updatedAt);
     });
   }
 
@@ -172,8 +185,8 @@ export class MysqlStore implements Store {
       if (fenced && c.releaseLocks) await this.releaseFence(conn, scope, c.fence!);
       else if (fenced) await this.checkFence(conn, scope, c.fence!);
       const written = await this.update(conn, sql, c, instance);
-      if (history.length > 0) await this.run(conn, sql.insertHistory(history.length), history.flatMap(historyValues));
-      if (events.length > 0) await this.insertOutbox(conn, events, record.updatedAt);
+      if (history.length > 0) await this.insertRows(conn, scope, (n) => sql.insertHistory(n), history.map(historyValues));
+      if (events.length > 0) await this.insertOutbox(conn, scope, events, record.updatedAt);
       return written;
     });
     return this.afterRelease(c, result);
@@ -195,11 +208,42 @@ export class MysqlStore implements Store {
     return rows.map((row) => instanceFromRow(row as InstanceRow));
   }
 
-  async history(machine: string, id: string): Promise<HistoryRecord[]> {
+  async history(machine: string, id: string, options?: HistoryOptions): Promise<HistoryRecord[]> {
     const sql = this.sql(machine);
-    if (!storableId(id)) return [];
-    const rows = await this.read({ operation: 'read the history of', machine, id }, sql.selectHistory, [id], true);
+    const o = checkHistoryOptions(options);
+    if (!storableId(id) || o.limit === 0) return [];
+    const scope = { operation: 'read the history of', machine, id };
+    const plain = o.limit === undefined && o.afterSeq === undefined && o.since === undefined && o.order === 'asc' && o.withData;
+    // The whole history is one prepared statement; pages vary in shape, so they go as text.
+    const query = plain ? { sql: sql.selectHistory, params: [id] } : historyQuery(sql, id, o);
+    const rows = await this.read(scope, query.sql, query.params, plain);
     return rows.map((row) => historyFromRow(machine, row as HistoryRow));
+  }
+
+  /**
+   * Deletes finished instances last updated before `olderThan`, with their history, a batch
+   * per short transaction: the batch's rows are locked (`SKIP LOCKED`: never waits for a
+   * commit in flight, and a row being written is not finished anyway), then their history and
+   * the rows themselves are deleted.
+   */
+  async prune(machine: string, options: PruneOptions): Promise<PruneResult> {
+    const sql = this.sql(machine);
+    const o = checkPruneOptions(options);
+    const scope = { operation: 'prune', machine };
+    const total: PruneResult = { instances: 0, historyRows: 0 };
+    for (;;) {
+      const batch = await this.transaction(scope, async (conn) => {
+        const [rows] = await conn.query<Rows>(inlineValues(sql.pruneSelect(o.statuses.length, o.batchSize), [...o.statuses, o.olderThan]));
+        const ids = rows.map((row) => row['id'] as string);
+        if (ids.length === 0) return { selected: 0, instances: 0, historyRows: 0 };
+        const [history] = await conn.query<ResultSetHeader>(inlineValues(sql.deleteHistory(ids.length), ids));
+        const [instances] = await conn.query<ResultSetHeader>(inlineValues(sql.deleteInstances(ids.length), ids));
+        return { selected: ids.length, instances: instances.affectedRows, historyRows: history.affectedRows };
+      });
+      total.instances += batch.instances;
+      total.historyRows += batch.historyRows;
+      if (batch.selected < o.batchSize) return total;
+    }
   }
 
   async requestPause(machine: string, id: string, reason: string | null): Promise<boolean> {
@@ -252,7 +296,7 @@ export class MysqlStore implements Store {
       for (const which of ['continuing', 'ready'] as const) {
         if (ids.length >= limit) break;
         // Client-side placeholders: a prepared LIMIT ? is refused by some servers.
-        const [rows] = await conn.query<Rows>(sql.claimQuery(which, free?.sql ?? null), [...(free?.params ?? []), limit - ids.length]);
+        const [rows] = await conn.query<Rows>(inlineValues(sql.claimQuery(which, free?.sql ?? null), [...(free?.params ?? []), limit - ids.length]));
         for (const row of rows) {
           if (perUser) {
             const user = String(row['user_id'] ?? '');
@@ -262,7 +306,7 @@ export class MysqlStore implements Store {
           ids.push(row['id'] as string);
         }
       }
-      if (ids.length > 0) await conn.query(sql.lease(ids.length), [owner, Math.round(options.leaseMs * 1000), ...ids]);
+      if (ids.length > 0) await conn.query(inlineValues(sql.lease(ids.length), [owner, Math.round(options.leaseMs * 1000), ...ids]));
       return ids;
     });
   }
@@ -291,7 +335,7 @@ export class MysqlStore implements Store {
   locker(options: Omit<MysqlLockerOptions, 'pool' | 'tablePrefix' | keyof PoolSettings> = {}): MysqlLocker {
     const shared = Object.keys(options).length === 0;
     if (shared && this.sharedLocker !== undefined) return this.sharedLocker;
-    const locker = createMysqlLocker({ ...options, ...this.schema, pool: this.pool });
+    const locker = createMysqlLocker({ queryTimeoutMs: this.timeout, ...options, ...this.schema, pool: this.pool });
     this.lockers.add(locker);
     if (shared) this.sharedLocker = locker;
     return locker;
@@ -406,7 +450,7 @@ export class MysqlStore implements Store {
     const columns = changedColumns(c.record, c.previous);
     const update = fastUpdate(sql, c, pickColumns(updateValues(instance), columns), columns);
     if (alone) {
-      const text = inlineValues(update.text, update.values, (value) => this.pool.escape(value));
+      const text = inlineValues(update.text, update.values);
       return (await this.writeText(scope, text)).affectedRows === 1 ? update.asWritten : null;
     }
     const fenceText = fence.map((f) => this.shared.fenceUpdate(f.key === GLOBAL_KEY, c.releaseLocks === true));
@@ -427,7 +471,15 @@ export class MysqlStore implements Store {
     let chars = 0;
     for (const v of [...begin.values, ...values]) if (typeof v === 'string') chars += v.length;
     if (chars > BATCH_CHARS) return null;
-    return this.batch(scope, begin, { text: [...inserts, 'COMMIT'].join(';\n'), values }, update.asWritten);
+    const beginText = inlineValues(begin.text, begin.values);
+    const restText = inlineValues([...inserts, 'COMMIT'].join(';\n'), values);
+    // A UTF-16 unit is at most 3 bytes of UTF-8: measure the texts only when that bound does not
+    // fit the packet limit. Too large: the full path, whose INSERTs are split to fit.
+    const limit = (await this.maxPacket(scope)) - PACKET_MARGIN;
+    if (3 * Math.max(beginText.length, restText.length) > limit) {
+      if (Buffer.byteLength(beginText) > limit || Buffer.byteLength(restText) > limit) return null;
+    }
+    return this.batch(scope, beginText, restText, update.asWritten);
   }
 
   /**
@@ -439,13 +491,12 @@ export class MysqlStore implements Store {
    */
   private async batch(
     scope: ErrorScope,
-    begin: { text: string; values: SqlValue[] },
-    rest: { text: string; values: SqlValue[] },
+    begin: string,
+    rest: string,
     asWritten: CommitResult,
   ): Promise<CommitResult | null> {
     let conn: PoolConnection | undefined;
     let expired = false;
-    const escape = (value: SqlValue) => this.pool.escape(value);
     const attempt = async (retry: boolean): Promise<CommitResult | null> => {
       const acquired = await this.pool.getConnection();
       if (expired) {
@@ -456,7 +507,7 @@ export class MysqlStore implements Store {
       conn = acquired;
       let results: ResultSetHeader[];
       try {
-        [results] = await acquired.query<ResultSetHeader[]>(inlineValues(begin.text, begin.values, escape));
+        [results] = await acquired.query<ResultSetHeader[]>(begin);
       } catch (error) {
         if (!retry || !isLostConnection(error)) throw error;
         conn = undefined;
@@ -468,7 +519,7 @@ export class MysqlStore implements Store {
         await acquired.query('ROLLBACK');
         return null;
       }
-      await acquired.query(inlineValues(rest.text, rest.values, escape));
+      await acquired.query(rest);
       return asWritten;
     };
     try {
@@ -502,8 +553,30 @@ export class MysqlStore implements Store {
     }
   }
 
-  private async insertOutbox(conn: PoolConnection, events: EncodedEvent[], fallbackTime: Date): Promise<void> {
-    await this.run(conn, this.shared.insertOutbox(events.length), events.flatMap((e) => outboxValues(e, fallbackTime)));
+  private async insertOutbox(conn: PoolConnection, scope: ErrorScope, events: EncodedEvent[], fallbackTime: Date): Promise<void> {
+    await this.insertRows(conn, scope, (n) => this.shared.insertOutbox(n), events.map((e) => outboxValues(e, fallbackTime)));
+  }
+
+  /** Rows as few multi-row INSERTs as the server's max_allowed_packet lets through. */
+  private async insertRows(conn: PoolConnection, scope: ErrorScope, text: (rows: number) => string, rows: SqlValue[][]): Promise<void> {
+    const budget = (await this.maxPacket(scope, conn)) - PACKET_MARGIN;
+    for (const chunk of splitRows(rows, budget)) await this.run(conn, text(chunk.length), chunk.flat());
+  }
+
+  /**
+   * The server's max_allowed_packet, read once per store (a connection's value is fixed when it
+   * opens); within a transaction, on its connection: another from the pool could wait for it.
+   */
+  private maxPacket(scope: ErrorScope, conn?: PoolConnection): Promise<number> {
+    const text = 'SELECT @@max_allowed_packet AS `limit`';
+    this.packetLimit ??= (conn === undefined ? this.read(scope, text, [], false) : conn.query<Rows>(text).then(([rows]) => rows)).then(
+      (rows) => Number(rows[0]?.['limit']) || DEFAULT_MAX_PACKET,
+      (error: unknown) => {
+        this.packetLimit = undefined;
+        throw error;
+      },
+    );
+    return this.packetLimit;
   }
 
   // Statements use mysql2's plain (sql, values) form: its options-object form, which per-statement
@@ -518,7 +591,7 @@ export class MysqlStore implements Store {
   /** One statement outside a transaction (autocommit). */
   private async write(scope: ErrorScope, sql: string, values: SqlValue[], retry = false): Promise<ResultSetHeader> {
     try {
-      return await this.once(() => this.pool.execute<ResultSetHeader>(sql, values), retry);
+      return await this.once((conn) => conn.execute<ResultSetHeader>(sql, values), retry);
     } catch (cause) {
       throw storeError(scope, cause);
     }
@@ -527,15 +600,16 @@ export class MysqlStore implements Store {
   /** One statement, values inlined, outside a transaction (autocommit); not retried. */
   private async writeText(scope: ErrorScope, text: string): Promise<ResultSetHeader> {
     try {
-      return await this.once(() => this.pool.query<ResultSetHeader>(text), false);
+      return await this.once((conn) => conn.query<ResultSetHeader>(text), false);
     } catch (cause) {
       throw storeError(scope, cause);
     }
   }
 
+  /** A read: prepared, or as text with its values inlined (for texts whose shape varies). */
   private async read(scope: ErrorScope, sql: string, values: SqlValue[], prepared: boolean): Promise<Rows> {
     try {
-      return await this.once(() => (prepared ? this.pool.execute<Rows>(sql, values) : this.pool.query<Rows>(sql, values)), true);
+      return await this.once((conn) => (prepared ? conn.execute<Rows>(sql, values) : conn.query<Rows>(inlineValues(sql, values))), true);
     } catch (cause) {
       throw storeError(scope, cause);
     }
@@ -545,30 +619,17 @@ export class MysqlStore implements Store {
    * Runs a statement within the deadline, once more on a fresh connection when the pooled one
    * turns out to be dead (killed, server restarted). Only for statements that may run twice.
    */
-  private async once<T>(statement: () => Promise<[T, unknown]>, retry: boolean): Promise<T> {
+  private async once<T>(statement: (conn: PoolConnection) => Promise<[T, unknown]>, retry: boolean): Promise<T> {
     try {
-      return (await this.deadline(statement()))[0];
+      return await pooledStatement(this.pool, this.timeout, statement);
     } catch (error) {
       if (!retry || !isLostConnection(error)) throw error;
-      return (await this.deadline(statement()))[0];
+      return await pooledStatement(this.pool, this.timeout, statement);
     }
   }
 
-  /** Rejects with QueryTimeoutError when `queryTimeoutMs` passes first; 0 disables it. */
-  private async deadline<T>(work: Promise<T>, onExpire?: () => void): Promise<T> {
-    if (this.timeout <= 0) return work;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        onExpire?.();
-        reject(new QueryTimeoutError(this.timeout));
-      }, this.timeout);
-    });
-    try {
-      return await Promise.race([work, expired]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private deadline<T>(work: Promise<T>, onExpire?: () => void): Promise<T> {
+    return withDeadline(work, this.timeout, onExpire);
   }
 
   /**

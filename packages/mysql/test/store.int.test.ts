@@ -3,7 +3,10 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMysqlStore, createPool, type MysqlStore } from '../src/index.js';
 import { dropTablesWithPrefix, mysqlUnavailable, rawConnection, tablesWithPrefix, uniquePrefix } from './support/db.js';
+import { historyQuery } from '../src/history-query.js';
+import { MachineSql } from '../src/machine-sql.js';
 import { event, historyRecord, instanceRecord, nextRecord } from './support/records.js';
+import { storeContract } from './support/store-contract.js';
 
 const unavailable = await mysqlUnavailable();
 
@@ -348,5 +351,29 @@ describe.skipIf(unavailable !== null)('MysqlStore', () => {
       ]);
       expect((await store.currentStates(L, [])).size).toBe(0);
     });
+  });
+});
+
+describe.skipIf(unavailable !== null)('MysqlStore, the shared store contract', () => {
+  const prefix = uniquePrefix();
+  const machines = { paging: 'paging', prune: 'pruning', race: 'racing' };
+  let store: MysqlStore;
+
+  beforeAll(async () => {
+    store = createMysqlStore({ tablePrefix: prefix, poolSize: 4 });
+    await store.ensureSchema(Object.values(machines).map((name) => ({ name })));
+  });
+  afterAll(async () => {
+    await store?.close();
+    await dropTablesWithPrefix(prefix);
+  });
+
+  storeContract('mysql', () => ({ store, machines }));
+
+  it('reads no data column for a history without data', () => {
+    const o = { order: 'asc', withData: false } as const;
+    const text = historyQuery(new MachineSql('paging', { tablePrefix: prefix }), 'x', o).sql;
+    expect(text).toContain("'' AS `data_before`");
+    expect(text.replace(/'' AS `data_(before|after)`/g, '')).not.toContain('data_');
   });
 });

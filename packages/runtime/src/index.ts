@@ -15,6 +15,7 @@ export { FsmError, isFsmError, errorInfo, type ErrorInfo, type FsmErrorCode } fr
 export type { InstanceRecord, HistoryRecord, FsmEvent, FsmEventType, InstanceStatus, Direction } from './records.js';
 export { INSTANCE_STATUSES, EVENT_TYPES } from './records.js';
 export type { Store, Commit, CommitResult, ListFilter, ClaimOptions, LeaseRenewal, HistoryOptions, PruneOptions, PruneResult } from './store.js';
+export { FINISHED_STATUSES, checkHistoryOptions, checkPruneOptions } from './store-options.js';
 export { Worker, type WorkOptions } from './worker.js';
 export type { Locker, Lease, AcquireMode, AcquireOptions } from './locker.js';
 export type { EventSink } from './event-sink.js';

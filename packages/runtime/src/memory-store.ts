@@ -2,7 +2,8 @@ import { FsmError } from './errors.js';
 import type { EventSink } from './event-sink.js';
 import { noopLogger, safeLogger, type Logger } from './logger.js';
 import type { FsmEvent, HistoryRecord, InstanceRecord } from './records.js';
-import type { ClaimOptions, Commit, CommitResult, LeaseRenewal, ListFilter, Store } from './store.js';
+import type { ClaimOptions, Commit, CommitResult, HistoryOptions, LeaseRenewal, ListFilter, PruneOptions, PruneResult, Store } from './store.js';
+import { checkHistoryOptions, checkPruneOptions } from './store-options.js';
 
 export interface MemoryStoreOptions {
   /** Receives events after each commit, in order, best effort (failures are logged, not thrown). */
@@ -100,8 +101,32 @@ export class MemoryStore implements Store {
     return rows.slice(offset, filter.limit === undefined ? undefined : offset + filter.limit).map(copy);
   }
 
-  async history(_machine: string, id: string): Promise<HistoryRecord[]> {
-    return (this.historyRows.get(id) ?? []).map((h) => ({ ...h }));
+  async history(_machine: string, id: string, options?: HistoryOptions): Promise<HistoryRecord[]> {
+    const o = checkHistoryOptions(options);
+    let rows = (this.historyRows.get(id) ?? []).filter(
+      (h) => (o.afterSeq === undefined || h.seq > o.afterSeq) && (o.since === undefined || h.startedAt.getTime() >= o.since.getTime()),
+    );
+    rows.sort((a, b) => (o.order === 'desc' ? b.seq - a.seq : a.seq - b.seq));
+    if (o.limit !== undefined) rows = rows.slice(0, o.limit);
+    return rows.map((h) => (o.withData ? { ...h } : { ...h, dataBefore: '', dataAfter: '' }));
+  }
+
+  /** Deletes at once: one process, nothing to interleave with. */
+  async prune(machine: string, options: PruneOptions): Promise<PruneResult> {
+    const o = checkPruneOptions(options);
+    const statuses = new Set<string>(o.statuses);
+    const cutoff = o.olderThan.getTime();
+    const table = this.instances.get(machine);
+    const result: PruneResult = { instances: 0, historyRows: 0 };
+    if (table === undefined) return result;
+    for (const [id, r] of table) {
+      if (!statuses.has(r.status) || r.updatedAt.getTime() >= cutoff) continue;
+      table.delete(id);
+      result.instances++;
+      result.historyRows += this.historyRows.get(id)?.length ?? 0;
+      this.historyRows.delete(id);
+    }
+    return result;
   }
 
   async requestPause(machine: string, id: string, reason: string | null): Promise<boolean> {

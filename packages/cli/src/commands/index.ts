@@ -3,8 +3,9 @@ import { generateCommand } from './generate.js';
 import { initCommand } from './init.js';
 import { inspectCommand } from './inspect.js';
 import { migrateCommand } from './migrate.js';
+import { pruneCommand } from './prune.js';
 import { relayCommand } from './relay.js';
 import { workerCommand } from './worker.js';
 
 /** Every `fsm` command, in the order `fsm --help` lists them. Add a command by adding its module here. */
-export const commands: readonly Command[] = [initCommand, generateCommand, migrateCommand, inspectCommand, relayCommand, workerCommand];
+export const commands: readonly Command[] = [initCommand, generateCommand, migrateCommand, inspectCommand, pruneCommand, relayCommand, workerCommand];

@@ -1,9 +1,10 @@
 import { inspect as show } from 'node:util';
 import type { HistoryRecord, InstanceRecord, InstanceStatus, ListFilter } from '@fsmkit/runtime';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
+import { printable, printableJson } from '../printable.js';
 import { readSettings, SETTINGS_FLAGS } from '../settings.js';
 
-const STATUSES: readonly InstanceStatus[] = ['ready', 'running', 'waiting', 'paused', 'done', 'failed', 'compensated'];
+const STATUSES: readonly InstanceStatus[] = ['ready', 'running', 'waiting', 'idle', 'paused', 'done', 'failed', 'compensated'];
 
 const USAGE = `Usage: fsm inspect --machine <name> [--id <id>] [options]
 
@@ -64,24 +65,24 @@ async function runInspect(args: string[], io: Io): Promise<number> {
   try {
     if (values.id === undefined) {
       const instances = await store.list(machine, filter);
-      if (values.json) io.out(`${JSON.stringify(instances, null, 2)}\n`);
+      if (values.json) io.out(`${printableJson(instances, 2)}\n`);
       else io.out(instanceTable(machine, instances));
       return EXIT_OK;
     }
     const instance = await store.get(machine, values.id);
     if (instance === undefined) {
-      io.err(`fsm inspect: no ${machine} instance ${values.id}\n`);
+      io.err(`fsm inspect: no ${machine} instance ${printable(values.id)}\n`);
       return EXIT_FAILURE;
     }
     const history = await store.history(machine, values.id);
     if (values.json) {
-      io.out(`${JSON.stringify({ instance, history }, null, 2)}\n`);
+      io.out(`${printableJson({ instance, history }, 2)}\n`);
       return EXIT_OK;
     }
     // Shown as the default serializer reads it; a row it cannot read is shown as stored.
     const data = await deserialize(superjsonSerializer, instance.serializedState, { machine, id: instance.id }).then(
       (value) => show(value, { depth: 6, breakLength: 100, sorted: false }),
-      () => instance.serializedState,
+      () => printable(instance.serializedState),
     );
     io.out(instanceView(instance, data));
     io.out(historyTable(history));
@@ -89,7 +90,7 @@ async function runInspect(args: string[], io: Io): Promise<number> {
   } catch (error) {
     if (!isFsmError(error)) throw error;
     if (error.code === 'FSM_INVALID_MODEL') throw new UsageError(error.message);
-    io.err(`fsm inspect: ${error.message}\n`);
+    io.err(`fsm inspect: ${printable(error.message)}\n`);
     if (error.code === 'FSM_STORE') io.err('fsm inspect: check --url, --table-prefix and --machine, and that the tables exist (fsm migrate)\n');
     return EXIT_FAILURE;
   } finally {
@@ -115,8 +116,9 @@ function listFilter(values: { status?: string; user?: string; state?: string; li
   return filter;
 }
 
-/** Left-aligned columns, two spaces apart, the header first. */
-function table(header: string[], rows: string[][]): string {
+/** Left-aligned columns, two spaces apart, the header first; stored text made printable. */
+function table(header: string[], cells: string[][]): string {
+  const rows = cells.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `${cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`;
   return line(header) + rows.map(line).join('');
@@ -146,9 +148,10 @@ function instanceView(r: InstanceRecord, data: string): string {
     ['topic', r.kafkaEventTopic],
   ];
   const shown = fields.filter((f): f is [string, string] => f[1] !== null && f[1] !== '');
-  const body = shown.map(([k, v]) => `  ${k.padEnd(9)} ${v}\n`).join('');
-  const indented = data.split('\n').join('\n            ');
-  return `${r.machine} ${r.id}\n${body}  ${'data'.padEnd(9)} ${indented}\n`;
+  const body = shown.map(([k, v]) => `  ${k.padEnd(9)} ${printable(v)}\n`).join('');
+  // The data's own line breaks are layout; each line is made printable on its own.
+  const indented = data.split('\n').map(printable).join('\n            ');
+  return `${r.machine} ${printable(r.id)}\n${body}  ${'data'.padEnd(9)} ${indented}\n`;
 }
 
 function historyTable(history: HistoryRecord[]): string {
