@@ -8,12 +8,15 @@ import {
   type InstanceRecord,
   type LeaseRenewal,
   type ListFilter,
+  type MachineStats,
+  type StatsOptions,
   type Store,
 } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { checkPauseReason, Encoder, MEDIUMTEXT_BYTES } from './encode.js';
 import { inlineValues } from './inline-values.js';
 import { listQuery } from './list-query.js';
+import { statsFromRows, statsQueries } from './stats-query.js';
 import { MachineSql, SharedSql } from './machine-sql.js';
 import { createPool, type PoolSettings } from './pool.js';
 import {
@@ -265,6 +268,14 @@ export class MysqlStore implements Store {
     this.lockers.add(locker);
     if (shared) this.sharedLocker = locker;
     return locker;
+  }
+
+  /** Computed in SQL (see stats-query.ts): three aggregate statements, run side by side. */
+  async stats(machine: string, options: StatsOptions = {}): Promise<MachineStats> {
+    const q = statsQueries(this.sql(machine).tables, options);
+    const scope = { operation: 'compute the statistics of', machine };
+    const [counts, timeline, steps] = await Promise.all([q.counts, q.timeline, q.steps].map((s) => this.read(scope, s.sql, s.params, false)));
+    return statsFromRows(machine, options, counts!, timeline!, steps!);
   }
 
   async close(): Promise<void> {

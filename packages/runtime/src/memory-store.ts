@@ -2,7 +2,8 @@ import { FsmError } from './errors.js';
 import type { EventSink } from './event-sink.js';
 import { noopLogger, type Logger } from './logger.js';
 import type { FsmEvent, HistoryRecord, InstanceRecord } from './records.js';
-import type { ClaimOptions, Commit, CommitResult, LeaseRenewal, ListFilter, Store } from './store.js';
+import { computeStats } from './memory-stats.js';
+import type { ClaimOptions, Commit, CommitResult, LeaseRenewal, ListFilter, MachineStats, StatsOptions, Store } from './store.js';
 
 export interface MemoryStoreOptions {
   /** Receives events after each commit, in order, best effort (failures are logged, not thrown). */
@@ -151,6 +152,11 @@ export class MemoryStore implements Store {
         r.leaseExpiresAt = null;
       }
     }
+  }
+
+  async stats(machine: string, options: StatsOptions = {}): Promise<MachineStats> {
+    const instances = [...(this.instances.get(machine)?.values() ?? [])];
+    return computeStats(machine, instances, instances.flatMap((r) => this.historyRows.get(r.id) ?? []), options);
   }
 
   /** Resolves once every event committed so far has been handed to the sink. */
