@@ -183,7 +183,6 @@ export function buildOpenApi(machines: ServedMachine[]): Obj {
   return {
     openapi: '3.1.0',
     info: { title: 'fsmkit', version: '1', description: 'Instances of the served state machines: read them, start them, steer them.' },
-    servers: [{ url: '/' }],
     security: [{ bearer: [] }],
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a token with the read or operate scope' } }, schemas },
     paths,
