@@ -244,7 +244,7 @@ function diagram(model, instance, history) {
   const paths = edges.map((e, i) => {
     const x1 = x(e.from), x2 = x(e.to);
     const cls = `edge ${e.kind}${taken.has(`${e.from}>${e.to}`) ? ' taken' : ''}`;
-    const adjacent = x2 - x1 === W + GAP;
+    const adjacent = e.kind === 'next' && x2 - x1 === W + GAP;
     let d, lx, ly;
     if (adjacent) { d = `M${x1 + W} ${cy} L${x2 - 3} ${cy}`; lx = (x1 + W + x2) / 2; ly = cy - 6; }
     else {
@@ -266,7 +266,7 @@ function diagram(model, instance, history) {
       s('text', { x: x(st) + W / 2, y: cy + 4, 'text-anchor': 'middle' }, st.length > 17 ? `${st.slice(0, 16)}…` : st),
       s('title', {}, st));
   });
-  const marker = (id, color) => s('marker', { id, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, s('path', { d: 'M0 0 L10 5 L0 10 z', fill: color }));
+  const marker = (id, color) => s('marker', { id, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' }, s('path', { d: 'M0 0 L10 5 L0 10 z', fill: color }));
   const svg = s('svg', { width, height: ROW, viewBox: `0 0 ${width} ${ROW}`, role: 'img', 'aria-label': `diagram of ${model.name}` },
     s('defs', {}, marker('arrow-next', '#9aa1ad'), marker('arrow-catch', '#f87171'), marker('arrow-transition', '#8b5cf6')),
     paths, nodes);
@@ -380,7 +380,7 @@ async function instancePage(name, id) {
 }
 
 // ---- statistics ---------------------------------------------------------------------------
-function timelineChart(points) {
+function timelineChart(points, bucketSeconds) {
   const W = 760, H = 190, L = 36, B = 24;
   if (points.length === 0) return h('div', { class: 'empty' }, 'No instance finished in this range.');
   const max = Math.max(1, ...points.map((p) => p.done + p.failed + p.compensated));
@@ -396,7 +396,7 @@ function timelineChart(points) {
     });
   });
   const ticks = [0, Math.ceil(max / 2), max].map((v) => s('g', {}, s('line', { x1: L, x2: W, y1: y(v), y2: y(v), stroke: '#eef0f3' }), s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, v)));
-  const labels = points.length <= 12 ? points.map((p, i) => s('text', { x: L + 6 + i * (bw + 4) + bw / 2, y: H - 6, 'text-anchor': 'middle' }, new Date(p.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))) : [];
+  const labels = points.length <= 12 ? points.map((p, i) => s('text', { x: L + 6 + i * (bw + 4) + bw / 2, y: H - 6, 'text-anchor': 'middle' }, bucketSeconds >= 86400 ? new Date(p.at).toLocaleDateString() : new Date(p.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))) : [];
   return h('div', {}, h('div', { class: 'chart' }, s('svg', { width: '100%', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'finished instances over time' }, ticks, bars, labels)),
     h('div', { class: 'legend' }, h('span', {}, h('span', { class: 'dot', style: '--c:#16a34a' }), ' done'), h('span', {}, h('span', { class: 'dot', style: '--c:#ea580c' }), ' compensated'), h('span', {}, h('span', { class: 'dot', style: '--c:#dc2626' }), ' failed')));
 }
@@ -421,7 +421,7 @@ async function statsPage(params) {
       h('div', { class: 'card grow' }, h('h2', {}, 'Instances'), h('div', { class: 'stat' }, st.total), h('div', { class: 'muted' }, 'in range')),
       h('div', { class: 'card grow' }, h('h2', {}, 'By status'), bars(STATUSES.filter((x) => st.byStatus[x]).map((x) => [x, st.byStatus[x]]), maxStatus, (k) => `s-${k}`)),
       h('div', { class: 'card grow' }, h('h2', {}, 'By state'), bars(stateEntries, Math.max(1, ...stateEntries.map((e) => e[1])), () => ''))),
-    h('div', { class: 'card' }, h('h2', {}, 'Finished over time'), timelineChart(st.timeline)),
+    h('div', { class: 'card' }, h('h2', {}, 'Finished over time'), timelineChart(st.timeline, bucket)),
     h('div', { class: 'card' }, h('h2', {}, 'Step durations'), st.steps.length === 0 ? h('div', { class: 'empty' }, 'No step ran in this range.') :
       h('table', { id: 'steps' }, h('thead', {}, h('tr', {}, ['Step', 'Direction', 'Runs', 'Failures', 'Avg', 'p50', 'p95', 'p99'].map((t, i) => h('th', { class: i > 1 ? 'num' : '' }, t)))),
         h('tbody', {}, st.steps.map((x) => h('tr', {}, h('td', {}, h('code', {}, x.step)), h('td', {}, x.direction), h('td', { class: 'num' }, x.count), h('td', { class: `num ${x.failures ? 'del' : ''}` }, x.failures),
