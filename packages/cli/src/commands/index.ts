@@ -3,7 +3,9 @@ import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { migrateCommand } from './migrate.js';
 import { relayCommand } from './relay.js';
+import { serveCommand } from './serve.js';
+import { statsCommand } from './stats.js';
 import { workerCommand } from './worker.js';
 
 /** Every `fsm` command, in the order `fsm --help` lists them. Add a command by adding its module here. */
-export const commands: readonly Command[] = [generateCommand, migrateCommand, inspectCommand, relayCommand, workerCommand];
+export const commands: readonly Command[] = [generateCommand, migrateCommand, inspectCommand, statsCommand, relayCommand, workerCommand, serveCommand];
