@@ -12,8 +12,14 @@ export interface StatsQuery {
 function range(column: string, options: StatsOptions): StatsQuery {
   const parts: string[] = [];
   const params: SqlValue[] = [];
-  if (options.from) parts.push(`\`${column}\` >= ?`) && params.push(options.from);
-  if (options.to) parts.push(`\`${column}\` < ?`) && params.push(options.to);
+  if (options.from) {
+    parts.push(`\`${column}\` >= ?`);
+    params.push(options.from);
+  }
+  if (options.to) {
+    parts.push(`\`${column}\` < ?`);
+    params.push(options.to);
+  }
   return { sql: parts.length > 0 ? ` WHERE ${parts.join(' AND ')}` : '', params };
 }
 

@@ -1,3 +1,4 @@
+/* global document, window, location, history, sessionStorage, fetch, FormData, Node, URLSearchParams, setInterval, clearInterval */
 // The fsmkit console: plain DOM, no framework, no CDN. Every text from the server goes in with
 // textContent, never as HTML.
 const STATUSES = ['ready', 'running', 'waiting', 'idle', 'paused', 'done', 'failed', 'compensated'];

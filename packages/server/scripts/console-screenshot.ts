@@ -29,13 +29,13 @@ try {
   await page.waitForSelector('#instances tbody tr');
   await page.waitForSelector('[data-count]');
   await page.screenshot({ path: join(out, 'console-list.png') });
-  await page.evaluate((id) => (location.hash = `#/i/order/${id}`), ids[1]!);
+  await page.evaluate(`location.hash = '#/i/order/${ids[1]}'`);
   await page.waitForSelector('.node.current');
   await page.screenshot({ path: join(out, 'console-instance.png'), fullPage: true });
-  await page.evaluate((id) => (location.hash = `#/i/order/${id}`), ids[3]!);
+  await page.evaluate(`location.hash = '#/i/order/${ids[3]}'`);
   await page.waitForSelector('.node.current');
   await page.screenshot({ path: join(out, 'console-failed.png'), fullPage: true });
-  await page.evaluate(() => (location.hash = '#/stats?range=all'));
+  await page.evaluate("location.hash = '#/stats?range=all'");
   await page.waitForSelector('#steps');
   await page.screenshot({ path: join(out, 'console-stats.png'), fullPage: true });
   console.log(`screenshots in ${out}`);

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 
 /** The console's files, shipped in the package's `console/` folder: no CDN, works offline. */
 const FILES: Record<string, string> = {
@@ -23,7 +23,7 @@ export async function serveConsole(app: FastifyInstance): Promise<void> {
     'referrer-policy': 'no-referrer',
     'cache-control': 'no-cache',
   };
-  const send = (name: string) => async (_: unknown, reply: import('fastify').FastifyReply) => reply.headers(headers).type(FILES[name]!).send(files.get(name));
+  const send = (name: string) => async (_: unknown, reply: FastifyReply) => reply.headers(headers).type(FILES[name]!).send(files.get(name));
   app.get('/', send('index.html'));
   for (const name of Object.keys(FILES)) app.get(`/console/${name}`, send(name));
 }

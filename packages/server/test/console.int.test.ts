@@ -55,7 +55,7 @@ describe.skipIf(mysqlDown !== null || chromiumMissing !== null)('web console in 
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     await page.goto(`${base}/#token=${token}`);
     await page.waitForSelector('#who .scope');
-    if (hash !== '/') await page.evaluate((h) => (location.hash = h), `#${hash}`);
+    if (hash !== '/') await page.evaluate(`location.hash = ${JSON.stringify(`#${hash}`)}`);
     (page as Page & { errors?: string[] }).errors = errors;
     return page;
   }
@@ -111,7 +111,7 @@ describe.skipIf(mysqlDown !== null || chromiumMissing !== null)('web console in 
     const page = await open(READ, '/stats?range=all');
     await page.waitForSelector('#steps tbody tr');
     expect(await page.$$eval('#steps tbody tr', (r) => r.length)).toBeGreaterThanOrEqual(2);
-    await page.evaluate(() => (location.hash = '#/trouble'));
+    await page.evaluate("location.hash = '#/trouble'");
     await page.waitForSelector('h3');
     expect(await page.textContent('main')).toContain('Failed (1)');
     await page.close();
