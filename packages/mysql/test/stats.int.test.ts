@@ -78,6 +78,19 @@ describe.skipIf(unavailable !== null)('stats: MySQL computes in SQL what the mem
     }
   });
 
+  it("percentiles equal MariaDB's own PERCENTILE_CONT", async () => {
+    const [rows] = await mysql.pool.query(
+      `SELECT DISTINCT \`step\`, \`direction\`, ${[50, 95, 99].map((p) => `PERCENTILE_CONT(${p / 100}) WITHIN GROUP (ORDER BY TIMESTAMPDIFF(MICROSECOND, started_at, finished_at) / 1000) OVER (PARTITION BY step, direction) AS p${p}`).join(', ')} FROM \`${prefix}${M}_history\``,
+    );
+    const builtIn = (rows as Array<Record<string, unknown>>).map((r) => [r['step'], r['direction'], Number(r['p50']), Number(r['p95']), Number(r['p99'])]);
+    const ours = (await mysql.stats(M)).steps.map((s) => [s.step, s.direction, s.p50Ms, s.p95Ms, s.p99Ms]);
+    expect(builtIn).toHaveLength(3);
+    for (const b of builtIn) {
+      const o = ours.find((x) => x[0] === b[0] && x[1] === b[1])!;
+      for (let i = 2; i < 5; i++) expect(o[i]).toBeCloseTo(b[i] as number, 6);
+    }
+  });
+
   it('a time range limits instances by creation and history by start', async () => {
     const range = { from: new Date(T0 + 4 * 60_000), to: new Date(T0 + 8 * 60_000) };
     const [a, b] = await Promise.all([mysql.stats(M, range), memory.stats(M, range)]);

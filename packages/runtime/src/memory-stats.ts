@@ -3,13 +3,13 @@ import type { MachineStats, StatsBucket, StatsOptions, StepStats } from './store
 
 const FINISHED: ReadonlySet<InstanceStatus> = new Set(['done', 'failed', 'compensated']);
 
-/** Linear interpolation between closest ranks, as SQL's PERCENTILE_CONT computes it. */
-export function percentileCont(sorted: readonly number[], p: number): number {
+/** Linear interpolation between closest ranks (SQL's PERCENTILE_CONT); `percent` from 0 to 100. */
+export function percentileCont(sorted: readonly number[], percent: number): number {
   if (sorted.length === 0) return 0;
-  const pos = p * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+  // Ranks from integer arithmetic, as the MySQL store picks them.
+  const lo = Math.floor((percent * (sorted.length - 1)) / 100);
+  const hi = Math.ceil((percent * (sorted.length - 1)) / 100);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * ((percent * (sorted.length - 1)) / 100 - lo);
 }
 
 const inRange = (t: Date, o: StatsOptions): boolean => (!o.from || t >= o.from) && (!o.to || t < o.to);
@@ -58,9 +58,9 @@ export function computeStats(
         count: ms.length,
         failures: g.failures,
         avgMs: sumMs / ms.length,
-        p50Ms: percentileCont(ms, 0.5),
-        p95Ms: percentileCont(ms, 0.95),
-        p99Ms: percentileCont(ms, 0.99),
+        p50Ms: percentileCont(ms, 50),
+        p95Ms: percentileCont(ms, 95),
+        p99Ms: percentileCont(ms, 99),
         sumMs,
       };
       if (options.buckets) stat.histogram = options.buckets.map((le) => ms.filter((v) => v <= le * 1000).length);
