@@ -23,17 +23,15 @@ function range(column: string, options: StatsOptions): StatsQuery {
   return { sql: parts.length > 0 ? ` WHERE ${parts.join(' AND ')}` : '', params };
 }
 
-/** The percentiles `stats` reports, in percent. */
-const PERCENTS = [50, 95, 99] as const;
-
 /**
- * The four statements of `stats`, each an aggregate over an index or a scan, never rows brought
- * back one by one: counts by status and state, finished instances by time bucket, per step the
- * durations' count, failures, sum and histogram (one GROUP BY), and the few rows around each
- * percentile (one window pass). PERCENTILE_CONT, MariaDB's window function, sorted the rows once
- * per percentile and per window: 17 times slower over a million rows (bench/stats.ts).
+ * The three statements of `stats`, each an aggregate over an index or a scan, never rows brought
+ * back one by one: counts by status and state, finished instances by time bucket, and per step
+ * how many runs took each duration (with their exact sum and failures), from which the caller
+ * takes count, average, histogram and exact percentiles. A window function (PERCENTILE_CONT, or
+ * ROW_NUMBER over the durations) sorts every row: 4-12 times slower over a million rows
+ * (bench/README.md, stats).
  */
-export function statsQueries(tables: TableNames, options: StatsOptions): { counts: StatsQuery; timeline: StatsQuery; steps: StatsQuery; percentiles: StatsQuery } {
+export function statsQueries(tables: TableNames, options: StatsOptions): { counts: StatsQuery; timeline: StatsQuery; durations: StatsQuery } {
   const instances = quoteId(tables.instances);
   const created = range('created_at', options);
   const counts = {
@@ -50,42 +48,29 @@ export function statsQueries(tables: TableNames, options: StatsOptions): { count
     params: created.params,
   };
   const started = range('started_at', options);
-  const durations =
-    `(SELECT \`step\`, \`direction\`, \`error\` IS NOT NULL AS \`failed\`, ` +
-    `TIMESTAMPDIFF(MICROSECOND, \`started_at\`, \`finished_at\`) / 1000 AS \`ms\` FROM ${quoteId(tables.history)}${started.sql}) AS \`d\``;
-  const buckets = (options.buckets ?? []).map((le, i) => `, SUM(\`ms\` <= ${Number(le) * 1000}) AS \`h${i}\``).join('');
-  const steps = {
+  // Durations rounded to four significant digits (exact below 10 s, history keeps milliseconds):
+  // a step has at most a few thousand distinct values, whatever the number of rows.
+  const durations = {
     sql:
-      `SELECT \`step\`, \`direction\`, COUNT(*) AS \`n\`, SUM(\`failed\`) AS \`failures\`, AVG(\`ms\`) AS \`avg\`, SUM(\`ms\`) AS \`sum\`${buckets} ` +
-      `FROM ${durations} GROUP BY \`step\`, \`direction\``,
+      `SELECT \`step\`, \`direction\`, ROUND(\`us\`, 3 - FLOOR(LOG10(GREATEST(ABS(\`us\`), 1)))) AS \`v\`, ` +
+      `COUNT(*) AS \`n\`, SUM(\`us\`) AS \`sum\`, SUM(\`failed\`) AS \`failures\` ` +
+      `FROM (SELECT \`step\`, \`direction\`, \`error\` IS NOT NULL AS \`failed\`, TIMESTAMPDIFF(MICROSECOND, \`started_at\`, \`finished_at\`) AS \`us\` ` +
+      `FROM ${quoteId(tables.history)}${started.sql}) AS \`d\` GROUP BY \`step\`, \`direction\`, \`v\``,
     params: started.params,
   };
-  // The two ranks each percentile lies between (PERCENTILE_CONT's linear interpolation, done by
-  // the caller), in exact integer arithmetic so that SQL and the caller agree on them: one sort
-  // of the durations per step, and only those rows come back.
-  const ranks = PERCENTS.flatMap((p) => [`FLOOR(${p} * (\`n\` - 1) / 100) + 1`, `CEIL(${p} * (\`n\` - 1) / 100) + 1`]);
-  const w = 'PARTITION BY `step`, `direction`';
-  const percentiles = {
-    sql:
-      `SELECT \`step\`, \`direction\`, \`rn\`, \`ms\` FROM (SELECT \`step\`, \`direction\`, \`ms\`, ` +
-      `ROW_NUMBER() OVER (${w} ORDER BY \`ms\`) AS \`rn\`, COUNT(*) OVER (${w}) AS \`n\` FROM ${durations}) AS \`r\` ` +
-      `WHERE \`rn\` IN (${ranks.join(', ')})`,
-    params: started.params,
-  };
-  return { counts, timeline, steps, percentiles };
+  return { counts, timeline, durations };
 }
 
 /** The answer of `stats`, from the rows of the three statements. */
 export function statsFromRows(
   machine: string,
   options: StatsOptions,
-  rows: { counts: RowDataPacket[]; timeline: RowDataPacket[]; steps: RowDataPacket[]; percentiles: RowDataPacket[] },
+  rows: { counts: RowDataPacket[]; timeline: RowDataPacket[]; durations: RowDataPacket[] },
 ): MachineStats {
-  const { counts, timeline, steps } = rows;
   const byStatus: MachineStats['byStatus'] = {};
   const byState: Record<string, number> = {};
   let total = 0;
-  for (const row of counts) {
+  for (const row of rows.counts) {
     const n = Number(row['n']);
     total += n;
     const status = row['status'] as InstanceStatus;
@@ -94,43 +79,53 @@ export function statsFromRows(
   }
   const bucketMs = Math.max(1, Math.floor(options.bucketSeconds ?? 3600)) * 1000;
   const buckets = new Map<number, StatsBucket>();
-  for (const row of timeline) {
+  for (const row of rows.timeline) {
     const at = Number(row['b']) * bucketMs;
     let b = buckets.get(at);
     if (!b) buckets.set(at, (b = { at: new Date(at), done: 0, failed: 0, compensated: 0 }));
     b[row['status'] as 'done' | 'failed' | 'compensated'] += Number(row['n']);
   }
-  const ranked = new Map<string, Map<number, number>>();
-  for (const row of rows.percentiles) {
+  const groups = new Map<string, { step: string; direction: Direction; values: Array<[number, number]>; sumUs: number; failures: number }>();
+  for (const row of rows.durations) {
     const key = `${String(row['step'])}\u0000${String(row['direction'])}`;
-    let m = ranked.get(key);
-    if (!m) ranked.set(key, (m = new Map()));
-    m.set(Number(row['rn']), Number(row['ms']));
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { step: row['step'] as string, direction: row['direction'] as Direction, values: [], sumUs: 0, failures: 0 }));
+    g.values.push([Number(row['v']) / 1000, Number(row['n'])]);
+    g.sumUs += Number(row['sum']);
+    g.failures += Number(row['failures']);
   }
-  const stepStats: StepStats[] = steps
-    .map((row) => {
-      const n = Number(row['n']);
-      const at = ranked.get(`${String(row['step'])}\u0000${String(row['direction'])}`) ?? new Map<number, number>();
-      const pct = (p: number): number => {
-        const lo = Math.floor((p * (n - 1)) / 100);
-        const hi = Math.ceil((p * (n - 1)) / 100);
-        const a = at.get(lo + 1) ?? 0;
-        return a + ((at.get(hi + 1) ?? a) - a) * ((p * (n - 1)) / 100 - lo);
-      };
+  const stepStats: StepStats[] = [...groups.values()]
+    .map((g) => {
+      const values = g.values.sort((a, b) => a[0] - b[0]);
+      const count = values.reduce((n, [, c]) => n + c, 0);
+      const sumMs = g.sumUs / 1000;
       const stat: StepStats = {
-        step: row['step'] as string,
-        direction: row['direction'] as Direction,
-        count: n,
-        failures: Number(row['failures']),
-        avgMs: Number(row['avg']),
-        p50Ms: pct(50),
-        p95Ms: pct(95),
-        p99Ms: pct(99),
-        sumMs: Number(row['sum']),
+        step: g.step,
+        direction: g.direction,
+        count,
+        failures: g.failures,
+        avgMs: sumMs / count,
+        p50Ms: options.percentiles === false ? 0 : percentile(values, count, 50),
+        p95Ms: options.percentiles === false ? 0 : percentile(values, count, 95),
+        p99Ms: options.percentiles === false ? 0 : percentile(values, count, 99),
+        sumMs,
       };
-      if (options.buckets) stat.histogram = options.buckets.map((_, i) => Number(row[`h${i}`]));
+      if (options.buckets) stat.histogram = options.buckets.map((le) => values.reduce((n, [v, c]) => (v <= le * 1000 ? n + c : n), 0));
       return stat;
     })
     .sort((a, b) => (a.step < b.step ? -1 : a.step > b.step ? 1 : a.direction < b.direction ? -1 : 1));
   return { machine, total, byStatus, byState, steps: stepStats, timeline: [...buckets.values()].sort((a, b) => a.at.getTime() - b.at.getTime()) };
+}
+
+/** PERCENTILE_CONT over sorted (value, how many) pairs: linear between the two closest ranks. */
+function percentile(values: Array<[number, number]>, count: number, percent: number): number {
+  const lo = Math.floor((percent * (count - 1)) / 100);
+  const hi = Math.ceil((percent * (count - 1)) / 100);
+  const at = (rank: number): number => {
+    let seen = 0;
+    for (const [v, c] of values) if ((seen += c) > rank) return v;
+    return values.at(-1)?.[0] ?? 0;
+  };
+  const a = at(lo);
+  return a + (at(hi) - a) * ((percent * (count - 1)) / 100 - lo);
 }

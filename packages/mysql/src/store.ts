@@ -270,14 +270,12 @@ export class MysqlStore implements Store {
     return locker;
   }
 
-  /** Computed in SQL (see stats-query.ts): four aggregate statements, run side by side. */
+  /** Computed in SQL (see stats-query.ts): three aggregate statements, run side by side. */
   async stats(machine: string, options: StatsOptions = {}): Promise<MachineStats> {
     const q = statsQueries(this.sql(machine).tables, options);
     const scope = { operation: 'compute the statistics of', machine };
-    const [counts, timeline, steps, percentiles] = await Promise.all(
-      [q.counts, q.timeline, q.steps, q.percentiles].map((s) => this.read(scope, s.sql, s.params, false)),
-    );
-    return statsFromRows(machine, options, { counts: counts!, timeline: timeline!, steps: steps!, percentiles: percentiles! });
+    const [counts, timeline, durations] = await Promise.all([q.counts, q.timeline, q.durations].map((s) => this.read(scope, s.sql, s.params, false)));
+    return statsFromRows(machine, options, { counts: counts!, timeline: timeline!, durations: durations! });
   }
 
   async close(): Promise<void> {

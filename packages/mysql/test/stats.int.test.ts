@@ -100,6 +100,11 @@ describe.skipIf(unavailable !== null)('stats: MySQL computes in SQL what the mem
     expect(a.steps.map((s) => s.p95Ms)).toEqual(b.steps.map((s) => expect.closeTo(s.p95Ms, 3) as unknown as number));
   });
 
+  it('without percentiles: the same counts, no percentile', async () => {
+    const [a, b] = await Promise.all([mysql.stats(M, { percentiles: false }), mysql.stats(M)]);
+    expect(a.steps.map((s) => [s.count, s.avgMs, s.p95Ms])).toEqual(b.steps.map((s) => [s.count, s.avgMs, 0]));
+  });
+
   it('an unknown machine name never reaches SQL', async () => {
     await expect(mysql.stats('bad name; drop')).rejects.toMatchObject({ code: 'FSM_INVALID_MODEL' });
   });

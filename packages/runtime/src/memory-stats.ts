@@ -58,9 +58,9 @@ export function computeStats(
         count: ms.length,
         failures: g.failures,
         avgMs: sumMs / ms.length,
-        p50Ms: percentileCont(ms, 50),
-        p95Ms: percentileCont(ms, 95),
-        p99Ms: percentileCont(ms, 99),
+        p50Ms: options.percentiles === false ? 0 : percentileCont(ms, 50),
+        p95Ms: options.percentiles === false ? 0 : percentileCont(ms, 95),
+        p99Ms: options.percentiles === false ? 0 : percentileCont(ms, 99),
         sumMs,
       };
       if (options.buckets) stat.histogram = options.buckets.map((le) => ms.filter((v) => v <= le * 1000).length);

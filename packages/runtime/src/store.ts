@@ -112,6 +112,8 @@ export interface StatsOptions {
   bucketSeconds?: number;
   /** Upper bounds (seconds) of a cumulative step duration histogram per step; absent: none. */
   buckets?: number[];
+  /** False: p50/p95/p99 are not computed (they come back 0). */
+  percentiles?: boolean;
 }
 
 export interface StepStats {

@@ -10,7 +10,7 @@ export interface MetricsOptions {
   outbox?: OutboxProbe;
   /** Upper bounds of the step duration histogram, in seconds. */
   buckets?: number[];
-  /** Statistics are read from the store at most this often. Default 5000 ms. */
+  /** Statistics are read from the store at most this often (a scan of the history table). Default 15000 ms. */
   cacheMs?: number;
 }
 
@@ -38,7 +38,7 @@ export class ServerMetrics {
 
   constructor(options: MetricsOptions = {}) {
     this.buckets = [...(options.buckets ?? DEFAULT_BUCKETS)].sort((a, b) => a - b);
-    this.cacheMs = options.cacheMs ?? 5000;
+    this.cacheMs = options.cacheMs ?? 15_000;
     this.outbox = options.outbox;
   }
 
@@ -103,7 +103,7 @@ export class ServerMetrics {
     if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.stats;
     const stats: MachineStats[] = [];
     for (const { runner } of machines) {
-      if (runner.store.stats) stats.push(await runner.store.stats(runner.model.name, { buckets: this.buckets }));
+      if (runner.store.stats) stats.push(await runner.store.stats(runner.model.name, { buckets: this.buckets, percentiles: false }));
     }
     this.cached = { at: Date.now(), stats };
     return stats;
