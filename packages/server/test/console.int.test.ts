@@ -107,6 +107,20 @@ describe.skipIf(mysqlDown !== null || chromiumMissing !== null)('web console in 
     await page.close();
   });
 
+  it('hostile text in stored data and ids shows as text and runs nothing', async () => {
+    const hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
+    const inst = await runner.start({ orderId: hostile, cents: 1 }, { userId: hostile });
+    const page = await open(READ, `/i/order/${inst.id}`);
+    await page.waitForSelector('pre.json');
+    expect(await page.textContent('pre.json')).toContain(JSON.stringify(hostile));
+    await page.evaluate(`location.hash = '#/'`);
+    await page.waitForSelector(`#instances tr[data-id="${inst.id}"]`);
+    expect(await page.textContent(`#instances tr[data-id="${inst.id}"]`)).toContain(hostile);
+    expect(await page.evaluate('window.__pwned')).toBeUndefined();
+    expect(await page.$$eval('main img, main script', (n) => n.length)).toBe(0);
+    await page.close();
+  });
+
   it('statistics and trouble pages render from the API', async () => {
     const page = await open(READ, '/stats?range=all');
     await page.waitForSelector('#steps tbody tr');
