@@ -24,6 +24,12 @@ export async function serveConsole(app: FastifyInstance): Promise<void> {
     'cache-control': 'no-cache',
   };
   const send = (name: string) => async (_: unknown, reply: FastifyReply) => reply.headers(headers).type(FILES[name]!).send(files.get(name));
-  app.get('/', send('index.html'));
+  const page = send('index.html');
+  app.get('/', async (request, reply) => {
+    // The page's links are relative: mounted under a prefix, it must be served at `prefix/`.
+    const path = request.url.split('?')[0]!;
+    if (!path.endsWith('/')) return reply.redirect(`${path}/`);
+    return page(request, reply);
+  });
   for (const name of Object.keys(FILES)) app.get(`/console/${name}`, send(name));
 }

@@ -99,6 +99,20 @@ describe.skipIf(mysqlDown !== null || chromiumMissing !== null)('web console in 
     await page.close();
   });
 
+  it("a transition's form is built from its input schema, behind a confirmation", async () => {
+    const before = await runner.get(ids[3]!);
+    const page = await open(OPERATE, `/i/order/${ids[3]}`);
+    await page.click('[data-transition="approve"]');
+    await page.waitForSelector('#confirm[open] input[name="approver"]');
+    expect(await page.getAttribute('#confirm input[name="level"]', 'type')).toBe('number');
+    expect(await page.getAttribute('#confirm input[name="level"]', 'max')).toBe('3');
+    expect(await page.textContent('#confirm')).toContain('approver *');
+    await page.click('#confirm button[value="cancel"]');
+    expect(await page.isVisible('#confirm')).toBe(false);
+    expect((await runner.get(ids[3]!)).version).toBe(before.version);
+    await page.close();
+  });
+
   it('a read-only token sees no action buttons', async () => {
     const page = await open(READ, `/i/order/${ids[1]}`);
     await page.waitForSelector('.node.current');
