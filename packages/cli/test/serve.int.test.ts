@@ -51,6 +51,24 @@ describe.skipIf(unavailable !== null)('fsm serve and fsm stats', () => {
     const metrics = await (await fetch(`${s.url}/metrics`, { headers: { authorization: 'Bearer ops-token-12' } })).text();
     expect(metrics).toContain('fsm_instances{machine="ping",status="done"} 2');
     expect(metrics).toMatch(/^fsm_outbox_backlog \d+$/m);
+
+    // Two events of the instance in the real outbox, one published, one that failed twice.
+    const row = (seq: number, sent: boolean, attempts: number) =>
+      store.pool.query(
+        `INSERT INTO \`${prefix}outbox\` (event_id, topic, message_key, machine, instance_id, sequence, event_type, payload, created_at, sent_at, attempts, last_error) VALUES (UUID(), 't', ?, 'ping', ?, ?, 'step.completed', '{"data":{"secret":1}}', UTC_TIMESTAMP(3), ${sent ? 'UTC_TIMESTAMP(3)' : 'NULL'}, ?, ?)`,
+        [id, id, seq, attempts, attempts > 0 ? 'broker down' : null],
+      );
+    await row(1, true, 0);
+    await row(2, false, 2);
+    const read = { headers: { authorization: 'Bearer read-token-1' } };
+    const events = (await (await fetch(`${s.url}/api/fsm/ping/${id}/events`, read)).json()) as { items: Array<{ sequence: number; sentAt: string | null; attempts: number }> };
+    expect(events.items.map((e: { sequence: number; sentAt: string | null; attempts: number }) => [e.sequence, e.sentAt !== null, e.attempts])).toEqual([
+      [1, true, 0],
+      [2, false, 2],
+    ]);
+    expect(JSON.stringify(events)).not.toContain('secret');
+    const trouble = (await (await fetch(`${s.url}/api/trouble`, read)).json()) as { outboxFailing: unknown[] };
+    expect(trouble.outboxFailing).toMatchObject([{ machine: 'ping', instanceId: id, sequence: 2, attempts: 2, lastError: 'broker down' }]);
     expect(await s.stop()).toBe(EXIT_OK);
   });
 

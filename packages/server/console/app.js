@@ -322,7 +322,8 @@ function schemaForm(schema) {
 async function instancePage(name, id) {
   const m = machine(name);
   const base = `/api/fsm/${encodeURIComponent(name)}/${encodeURIComponent(id)}`;
-  const [inst, hist] = await Promise.all([api(base), api(`${base}/history`)]);
+  // Events need an outbox on the server's side: without one, the page goes without them.
+  const [inst, hist, events] = await Promise.all([api(base), api(`${base}/history`), api(`${base}/events`).then((r) => r.items, () => null)]);
   const run = async (label, path, body, confirmBody) => {
     if (!(await confirmAction(`${label} ${shortId(id)}?`, confirmBody))) return;
     try {
@@ -376,6 +377,10 @@ async function instancePage(name, id) {
             ['attempts', inst.attempts], ['pause', inst.pauseRequested ? `requested${inst.pauseReason ? `: ${inst.pauseReason}` : ''}` : inst.pauseReason ?? '—'],
             ['next run', inst.nextRunAt ?? '—'], ['created', new Date(inst.createdAt).toLocaleString()], ['updated', new Date(inst.updatedAt).toLocaleString()]]
             .flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))),
+        events ? h('div', { class: 'card', id: 'events' }, h('h2', {}, `Events (${events.length})`), events.length === 0 ? h('div', { class: 'empty' }, 'No event: the machine has no topic.') :
+          h('table', {}, h('thead', {}, h('tr', {}, ['#', 'Type', 'Published'].map((t) => h('th', {}, t)))),
+            h('tbody', {}, events.map((e) => h('tr', {}, h('td', {}, e.sequence), h('td', {}, h('code', {}, e.type)),
+              h('td', {}, e.sentAt ? ago(e.sentAt) : e.attempts > 0 ? h('span', { class: 'del', title: e.lastError ?? '' }, `failing (${e.attempts})`) : h('span', { class: 'muted' }, 'pending'))))))) : null,
         h('div', { class: 'card' }, h('h2', {}, 'Data'), inst.dataError ? h('div', { class: 'errbox' }, inst.dataError) : h('pre', { class: 'json' }, JSON.stringify(inst.data, null, 2))))),
   );
 }
@@ -443,6 +448,12 @@ async function troublePage() {
       h('h3', {}, `Failed (${m.failed.length})`), table(m.machine, m.failed, ['Error', (i) => h('span', { class: 'del' }, i.error?.message ?? '')]),
       h('h3', { style: 'margin-top:16px' }, `Lease expired (${m.leaseExpired.length})`), table(m.machine, m.leaseExpired, ['Attempts', (i) => i.attempts]),
       h('h3', { style: 'margin-top:16px' }, `Taken over (${m.takenOver.length})`), table(m.machine, m.takenOver, ['Takeovers', (i) => i.takeovers]))),
+    t.outboxFailing ? h('div', { class: 'card', id: 'outbox-failing' }, h('h2', {}, `Events set aside in the outbox (${t.outboxFailing.length})`),
+      t.outboxFailing.length === 0 ? h('div', { class: 'empty' }, 'None: every publish succeeded or is still to come.') :
+        h('table', {}, h('thead', {}, h('tr', {}, ['Machine', 'Instance', '#', 'Type', 'Attempts', 'Last error', 'Created'].map((x) => h('th', {}, x)))),
+          h('tbody', {}, t.outboxFailing.map((e) => h('tr', { class: 'click', onclick: () => go(`/i/${encodeURIComponent(e.machine)}/${encodeURIComponent(e.instanceId)}`) },
+            h('td', {}, e.machine), h('td', { class: 'mono' }, shortId(e.instanceId)), h('td', {}, e.sequence), h('td', {}, h('code', {}, e.type)), h('td', { class: 'num' }, e.attempts),
+            h('td', { class: 'del' }, e.lastError ?? ''), h('td', {}, ago(e.createdAt))))))) : null,
   );
 }
 

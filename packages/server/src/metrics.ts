@@ -1,9 +1,27 @@
 import type { AcquireOptions, Lease, Locker, MachineStats } from '@fsmkit/runtime';
 import type { ServedMachine } from './options.js';
 
-/** Where `/metrics` reads the outbox: events committed and not yet published. */
+/** One event row of the outbox, without its payload (which holds the instance's data). */
+export interface OutboxEvent {
+  machine: string;
+  instanceId: string;
+  sequence: number;
+  type: string;
+  createdAt: Date;
+  sentAt: Date | null;
+  attempts: number;
+  lastError: string | null;
+}
+
+/**
+ * What the server reads of the event outbox: the backlog for `/metrics`, and optionally an
+ * instance's events (the console's instance page) and the events set aside after failed
+ * publishes (the trouble page).
+ */
 export interface OutboxProbe {
   backlog(): Promise<{ pending: number; oldestCreatedAt: Date | null }>;
+  events?(machine: string, instanceId: string): Promise<OutboxEvent[]>;
+  failing?(limit: number): Promise<OutboxEvent[]>;
 }
 
 export interface MetricsOptions {

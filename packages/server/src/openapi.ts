@@ -36,6 +36,7 @@ export function buildOpenApi(machines: ServedMachine[]): Obj {
     InstanceSummary: S.summarySchema,
     Current: S.currentSchema,
     Stats: S.statsSchema,
+    OutboxEvent: S.outboxEventSchema,
   };
   const paths: Obj = {
     '/api/machines': {
@@ -167,6 +168,15 @@ export function buildOpenApi(machines: ServedMachine[]): Obj {
           '200': { description: 'history', content: json({ type: 'object', properties: { items: { type: 'array', items: ref(`${p}_HistoryEntry`) } }, required: ['items'] }) },
           ...problems(400, 404),
         },
+      },
+    };
+    paths[`${base}/{id}/events`] = {
+      get: {
+        operationId: `events_${p}`,
+        tags: [tag],
+        summary: "The instance's events in the outbox, without their data",
+        parameters: [idParam],
+        responses: { '200': { description: 'events', content: json({ type: 'object', properties: { items: { type: 'array', items: ref('OutboxEvent') } }, required: ['items'] }) }, ...problems(404, 501) },
       },
     };
     paths[`${base}/{id}/transition`] = action(

@@ -1,5 +1,5 @@
 import type { JsonSchema, MachineRunner } from '@fsmkit/runtime';
-import type { ServerMetrics } from './metrics.js';
+import type { OutboxProbe, ServerMetrics } from './metrics.js';
 
 /** `read`: every GET and the read-only POSTs; `operate`: also start, transition, pause, resume, next, back, compensate. */
 export type Scope = 'read' | 'operate';
@@ -29,6 +29,8 @@ export interface FsmRoutesOptions {
   metrics?: ServerMetrics;
   /** Largest request body, in bytes. Default 64 KiB. */
   bodyLimit?: number;
+  /** The event outbox, for an instance's events and the failing ones (`/metrics` takes its own, in `metrics`). */
+  outbox?: OutboxProbe;
 }
 
 export interface ServerOptions extends FsmRoutesOptions {

@@ -3,7 +3,7 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TokenAuth, type Caller } from './auth.js';
 import { serveConsole } from './console.js';
-import { ServerMetrics } from './metrics.js';
+import { ServerMetrics, type OutboxEvent } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
 import { DEFAULT_BODY_LIMIT, type FsmRoutesOptions, type Scope, type ServedMachine } from './options.js';
 import { problemHandler, ProblemError, sendProblem } from './problem.js';
@@ -226,6 +226,19 @@ export async function fsmkitRoutes(app: FastifyInstance, options: FsmRoutesOptio
   action('back', S.emptyBody, (m, id) => m.runner.back(id));
   action('compensate', S.emptyBody, (m, id) => m.runner.compensate(id));
 
+  const eventView = (e: OutboxEvent) => ({
+    ...e,
+    createdAt: e.createdAt.toISOString(),
+    sentAt: e.sentAt?.toISOString() ?? null,
+  });
+  app.get<{ Params: Params }>('/api/fsm/:machine/:id/events', { ...read, schema: { params: S.instanceParams } }, async (request) => {
+    const m = served(request.params.machine);
+    const events = options.outbox?.events;
+    if (!events) throw new ProblemError(501, 'FSM_NOT_SUPPORTED', 'Not Implemented', 'this server was given no outbox to read events from');
+    await m.runner.get(request.params.id);
+    return { items: (await events.call(options.outbox, m.model.name, request.params.id)).map(eventView) };
+  });
+
   app.get('/api/trouble', read, async () => {
     const now = Date.now();
     const out = [];
@@ -241,7 +254,8 @@ export async function fsmkitRoutes(app: FastifyInstance, options: FsmRoutesOptio
         takenOver: running.filter((r) => r.takeovers > 0).map((r) => ({ ...summaryView(r), takeovers: r.takeovers })),
       });
     }
-    return { machines: out };
+    const failing = options.outbox?.failing;
+    return { machines: out, ...(failing ? { outboxFailing: (await failing.call(options.outbox, 50)).map(eventView) } : {}) };
   });
 
   if (options.console !== false) await serveConsole(app);

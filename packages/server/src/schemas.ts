@@ -132,6 +132,21 @@ export const statsSchema = {
   required: ['machine', 'total', 'byStatus', 'byState', 'steps', 'timeline'],
 } as const;
 
+export const outboxEventSchema = {
+  type: 'object',
+  properties: {
+    machine: { type: 'string' },
+    instanceId: { type: 'string' },
+    sequence: { type: 'integer' },
+    type: { type: 'string' },
+    createdAt: dateTime,
+    sentAt: { type: ['string', 'null'], format: 'date-time' },
+    attempts: { type: 'integer' },
+    lastError: nullableString,
+  },
+  required: ['machine', 'instanceId', 'sequence', 'type', 'createdAt', 'sentAt', 'attempts'],
+} as const;
+
 // ---- requests ------------------------------------------------------------------------------
 
 const idParam = { type: 'string', minLength: 1, maxLength: 64 } as const;

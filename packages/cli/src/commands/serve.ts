@@ -4,6 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { JsonSchema } from '@fsmkit/runtime';
+import type { OutboxProbe } from '@fsmkit/server';
+// Types only: `fsm --help` must not load the driver.
+import type { createPool as createPoolType } from '@fsmkit/mysql';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
 import { loadDefinitions } from '../load-definitions.js';
 
@@ -110,16 +113,8 @@ export async function runServe(args: string[], io: Io, stop?: AbortSignal, env: 
       io.err(`fsm serve: ${error.message}\n`);
       return EXIT_FAILURE;
     }
-    const outbox = quoteId(sharedTables(schema).outbox);
-    const metrics = createMetrics({
-      outbox: {
-        backlog: async () => {
-          const [rows] = await pool.query(`SELECT COUNT(*) AS n, MIN(\`created_at\`) AS oldest FROM ${outbox} WHERE \`sent_at\` IS NULL`);
-          const row = (rows as Array<{ n: number; oldest: Date | null }>)[0]!;
-          return { pending: Number(row.n), oldestCreatedAt: row.oldest };
-        },
-      },
-    });
+    const outbox = outboxProbe(pool, quoteId(sharedTables(schema).outbox));
+    const metrics = createMetrics({ outbox });
     const locker = metrics.observeLocker(store.locker());
     const machines = [];
     for (const name of wanted) {
@@ -133,6 +128,7 @@ export async function runServe(args: string[], io: Io, stop?: AbortSignal, env: 
       ...(values.cors ? { cors: { origin: list(values.cors) } } : {}),
       ...(bodyLimit ? { bodyLimit } : {}),
       metrics,
+      outbox,
     });
     app.close = () => server.close();
     const address = await server.listen({ host, port });
@@ -145,6 +141,40 @@ export async function runServe(args: string[], io: Io, stop?: AbortSignal, env: 
     await app.close();
     await pool.end();
   }
+}
+
+type Pool = ReturnType<typeof createPoolType>;
+type OutboxRow = { machine: string; instance_id: string; sequence: number; event_type: string; created_at: Date; sent_at: Date | null; attempts: number; last_error: string | null };
+
+/** The outbox as the server reads it: backlog, an instance's events and the failing ones, never payloads. */
+function outboxProbe(pool: Pool, table: string): OutboxProbe {
+  const columns = '`machine`, `instance_id`, `sequence`, `event_type`, `created_at`, `sent_at`, `attempts`, `last_error`';
+  const event = (r: OutboxRow) => ({
+    machine: r.machine,
+    instanceId: r.instance_id,
+    sequence: Number(r.sequence),
+    type: r.event_type,
+    createdAt: r.created_at,
+    sentAt: r.sent_at,
+    attempts: Number(r.attempts),
+    lastError: r.last_error,
+  });
+  return {
+    backlog: async () => {
+      const [rows] = await pool.query(`SELECT COUNT(*) AS n, MIN(\`created_at\`) AS oldest FROM ${table} WHERE \`sent_at\` IS NULL`);
+      const row = (rows as Array<{ n: number; oldest: Date | null }>)[0]!;
+      return { pending: Number(row.n), oldestCreatedAt: row.oldest };
+    },
+    events: async (machine, instanceId) => {
+      const [rows] = await pool.query(`SELECT ${columns} FROM ${table} WHERE \`instance_id\` = ? AND \`machine\` = ? ORDER BY \`sequence\` LIMIT 500`, [instanceId, machine]);
+      return (rows as OutboxRow[]).map(event);
+    },
+    failing: async (limit) => {
+      // Pending rows only (the ix_pending index), those whose publishing failed at least once.
+      const [rows] = await pool.query(`SELECT ${columns} FROM ${table} WHERE \`sent_at\` IS NULL AND \`attempts\` > 0 ORDER BY \`id\` LIMIT ?`, [limit]);
+      return (rows as OutboxRow[]).map(event);
+    },
+  };
 }
 
 /** The project's config when there is one (or the one named); serve works without it. */
