@@ -65,9 +65,12 @@ describe.skipIf(unavailable !== null)('two API servers on one MariaDB steer the 
       expect(history.map((h) => h.seq)).toEqual(history.map((_, i) => i + 1));
       expect(history.map((h) => h.handler)).toEqual(['a', 'b', 'c'].slice(0, history.length));
       expect(stored.data.runs).toEqual(history.map((h) => h.handler));
-      // Each next that answered 200 ran one step; a refused one ran none that stayed.
+      // A refused next left no step behind; one that answered ran at most one (none when a
+      // pause asked meanwhile took effect at the boundary before it).
       const nexts = answers.filter((a, i) => a.statusCode === 200 && (i < 2 || round % 3 !== 0));
-      expect(history.length, JSON.stringify(answers.map((a) => [a.statusCode, a.json().status ?? a.json().code]))).toBe(nexts.length);
+      expect(history.length, JSON.stringify(answers.map((a) => [a.statusCode, a.json().status ?? a.json().code]))).toBeLessThanOrEqual(nexts.length);
+      expect(answers.some((a) => a.statusCode === 200)).toBe(true);
+      if (answers.some((a, i) => i === 2 && round % 3 === 0 && a.statusCode === 200)) expect(stored.status === 'paused' || stored.pauseRequested).toBe(true);
     }
   });
 });
