@@ -13,6 +13,8 @@ import {
   type ListFilter,
   type PruneOptions,
   type PruneResult,
+  type MachineStats,
+  type StatsOptions,
   type Store,
 } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
@@ -20,6 +22,7 @@ import { checkPauseReason, Encoder, MEDIUMTEXT_BYTES } from './encode.js';
 import { historyQuery } from './history-query.js';
 import { inlineValues } from './inline-values.js';
 import { listQuery } from './list-query.js';
+import { statsFromRows, statsQueries } from './stats-query.js';
 import { MachineSql, SharedSql } from './machine-sql.js';
 import { createPool, type PoolSettings } from './pool.js';
 import { PACKET_MARGIN, splitRows } from './packet-split.js';
@@ -339,6 +342,14 @@ export class MysqlStore implements Store {
     this.lockers.add(locker);
     if (shared) this.sharedLocker = locker;
     return locker;
+  }
+
+  /** Computed in SQL (see stats-query.ts): three aggregate statements, run side by side. */
+  async stats(machine: string, options: StatsOptions = {}): Promise<MachineStats> {
+    const q = statsQueries(this.sql(machine).tables, options);
+    const scope = { operation: 'compute the statistics of', machine };
+    const [counts, timeline, durations] = await Promise.all([q.counts, q.timeline, q.durations].map((s) => this.read(scope, s.sql, s.params, false)));
+    return statsFromRows(machine, options, { counts: counts!, timeline: timeline!, durations: durations! });
   }
 
   async close(): Promise<void> {

@@ -14,7 +14,21 @@ export type { Instance, HistoryEntry } from './instance.js';
 export { FsmError, isFsmError, errorInfo, type ErrorInfo, type FsmErrorCode } from './errors.js';
 export type { InstanceRecord, HistoryRecord, FsmEvent, FsmEventType, InstanceStatus, Direction } from './records.js';
 export { INSTANCE_STATUSES, EVENT_TYPES } from './records.js';
-export type { Store, Commit, CommitResult, ListFilter, ClaimOptions, LeaseRenewal, HistoryOptions, PruneOptions, PruneResult } from './store.js';
+export type {
+  Store,
+  Commit,
+  CommitResult,
+  ListFilter,
+  ClaimOptions,
+  LeaseRenewal,
+  HistoryOptions,
+  PruneOptions,
+  PruneResult,
+  StatsOptions,
+  StepStats,
+  StatsBucket,
+  MachineStats,
+} from './store.js';
 export { FINISHED_STATUSES, checkHistoryOptions, checkPruneOptions } from './store-options.js';
 export { Worker, type WorkOptions } from './worker.js';
 export type { Locker, Lease, AcquireMode, AcquireOptions } from './locker.js';

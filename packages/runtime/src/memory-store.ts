@@ -2,7 +2,20 @@ import { FsmError } from './errors.js';
 import type { EventSink } from './event-sink.js';
 import { noopLogger, safeLogger, type Logger } from './logger.js';
 import type { FsmEvent, HistoryRecord, InstanceRecord } from './records.js';
-import type { ClaimOptions, Commit, CommitResult, HistoryOptions, LeaseRenewal, ListFilter, PruneOptions, PruneResult, Store } from './store.js';
+import { computeStats } from './memory-stats.js';
+import type {
+  ClaimOptions,
+  Commit,
+  CommitResult,
+  HistoryOptions,
+  LeaseRenewal,
+  ListFilter,
+  MachineStats,
+  PruneOptions,
+  PruneResult,
+  StatsOptions,
+  Store,
+} from './store.js';
 import { checkHistoryOptions, checkPruneOptions } from './store-options.js';
 
 export interface MemoryStoreOptions {
@@ -177,6 +190,11 @@ export class MemoryStore implements Store {
         r.leaseExpiresAt = null;
       }
     }
+  }
+
+  async stats(machine: string, options: StatsOptions = {}): Promise<MachineStats> {
+    const instances = [...(this.instances.get(machine)?.values() ?? [])];
+    return computeStats(machine, instances, instances.flatMap((r) => this.historyRows.get(r.id) ?? []), options);
   }
 
   /** Resolves once every event committed so far has been handed to the sink. */

@@ -18,7 +18,7 @@ import { processLocker } from './memory-locker.js';
 import { MemoryStore } from './memory-store.js';
 import type { FsmEvent, InstanceRecord } from './records.js';
 import { serialize, superjsonSerializer, type Serializer } from './serializer.js';
-import type { HistoryOptions, ListFilter, Store } from './store.js';
+import type { HistoryOptions, ListFilter, MachineStats, StatsOptions, Store } from './store.js';
 import { Worker, type WorkOptions } from './worker.js';
 
 export { EVENT_SCHEMA_VERSION } from './engine/factories.js';
@@ -136,6 +136,11 @@ export interface MachineRunner<TData = unknown, TState extends string = string, 
   list(filter?: ListFilter): Promise<Array<Instance<TData, TState>>>;
   /** Current state of many instances in one store call. */
   currentStates(ids: string[]): Promise<Map<string, TState>>;
+  /**
+   * Counts by status and state, step durations (average, p50, p95, p99) per step and per
+   * machine, over a time range: computed by the store (in SQL on MySQL).
+   */
+  stats(options?: StatsOptions): Promise<MachineStats>;
   /** The instance and its history as text, to restore elsewhere with `importInstance`. */
   exportInstance(id: string): Promise<string>;
   /** Stores an exported instance (in this runner's store) as it was; run or resume it next. */
@@ -413,6 +418,15 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
 
   currentStates(ids: string[]) {
     return this.client.currentStates(ids);
+  }
+
+  stats(options?: StatsOptions): Promise<MachineStats> {
+    if (!this.store.stats) {
+      throw new FsmError('FSM_INVALID_STATE', `the store of machine "${this.model.name}" computes no statistics (it has no stats())`, {
+        context: { machine: this.model.name },
+      });
+    }
+    return this.store.stats(this.model.name, options);
   }
 
   exportInstance(id: string) {

@@ -1,6 +1,6 @@
 import type { LockModel } from '@fsmkit/decorators';
 import type { Locker } from './locker.js';
-import type { FsmEvent, HistoryRecord, InstanceRecord, InstanceStatus } from './records.js';
+import type { Direction, FsmEvent, HistoryRecord, InstanceRecord, InstanceStatus } from './records.js';
 
 /** What one commit writes, atomically: the instance, its new history rows and its events. */
 export interface Commit {
@@ -97,6 +97,60 @@ export interface Store {
    */
   prune?(machine: string, options: PruneOptions): Promise<PruneResult>;
   close?(): Promise<void>;
+  /**
+   * Counts by status and by state, and step durations (average, p50, p95, p99) per step, over a
+   * time range, computed where the rows are (in SQL for a database store). Optional.
+   */
+  stats?(machine: string, options?: StatsOptions): Promise<MachineStats>;
+}
+
+export interface StatsOptions {
+  /** Instances created, and history rows started, at or after this time. */
+  from?: Date;
+  /** ... and before this time. */
+  to?: Date;
+  /** Width of the timeline's buckets of finished instances, in seconds. Default 3600. */
+  bucketSeconds?: number;
+  /** Upper bounds (seconds) of a cumulative step duration histogram per step; absent: none. */
+  buckets?: number[];
+  /** False: p50/p95/p99 are not computed (they come back 0). */
+  percentiles?: boolean;
+}
+
+export interface StepStats {
+  step: string;
+  direction: Direction;
+  /** Executed handlers (every attempt counts). */
+  count: number;
+  /** Of them, the ones that ended with an error. */
+  failures: number;
+  avgMs: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  /** Sum of durations, for rates. */
+  sumMs: number;
+  /** With `buckets`: how many took at most each bound, in the order of `buckets`. */
+  histogram?: number[];
+}
+
+export interface StatsBucket {
+  /** Start of the bucket. */
+  at: Date;
+  done: number;
+  failed: number;
+  compensated: number;
+}
+
+export interface MachineStats {
+  machine: string;
+  total: number;
+  byStatus: Partial<Record<InstanceStatus, number>>;
+  byState: Record<string, number>;
+  /** By step and direction, in step name order. */
+  steps: StepStats[];
+  /** Instances that ended (done, failed, compensated), by the bucket of their last update. */
+  timeline: StatsBucket[];
 }
 
 export interface HistoryOptions {

@@ -92,3 +92,21 @@ describe('a step that is not done yet', () => {
     expect((await runner.history(waiting.id)).map((h) => h.step)).toEqual(['charge', 'ship']);
   });
 });
+
+describe('statistics', () => {
+  it('runner.stats() counts by status and state and times steps, from the store', async () => {
+    const def = machine<{ n: number }>({ name: 'counted' }, { a: { order: 1 }, b: { order: 2 } }, { a: (ctx) => void (ctx.data.n > 1 && ctx.pause('hold')), b: () => undefined });
+    const runner = createRunner(def);
+    await runner.start({ n: 1 });
+    await runner.start({ n: 2 });
+    await runner.create({ n: 3 });
+    const stats = await runner.stats();
+    expect(stats.total).toBe(3);
+    expect(stats.byStatus).toMatchObject({ done: 1, paused: 1, ready: 1 });
+    expect(stats.byState).toMatchObject({ done: 1, b: 1, a: 1 });
+    expect(stats.steps.map((s) => [s.step, s.count])).toEqual([
+      ['a', 2],
+      ['b', 1],
+    ]);
+  });
+});

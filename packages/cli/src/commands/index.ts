@@ -5,7 +5,19 @@ import { inspectCommand } from './inspect.js';
 import { migrateCommand } from './migrate.js';
 import { pruneCommand } from './prune.js';
 import { relayCommand } from './relay.js';
+import { serveCommand } from './serve.js';
+import { statsCommand } from './stats.js';
 import { workerCommand } from './worker.js';
 
 /** Every `fsm` command, in the order `fsm --help` lists them. Add a command by adding its module here. */
-export const commands: readonly Command[] = [initCommand, generateCommand, migrateCommand, inspectCommand, pruneCommand, relayCommand, workerCommand];
+export const commands: readonly Command[] = [
+  initCommand,
+  generateCommand,
+  migrateCommand,
+  inspectCommand,
+  statsCommand,
+  pruneCommand,
+  relayCommand,
+  workerCommand,
+  serveCommand,
+];
