@@ -25,6 +25,8 @@ export interface SharedTableNames {
   globalLock: string;
   localLock: string;
   outbox: string;
+  /** Instances whose next event the broker refused: held for a retry, or set aside as a dead letter. */
+  outboxFailed: string;
   migrations: string;
 }
 
@@ -54,6 +56,7 @@ export function sharedTables(options: SchemaOptions = {}): SharedTableNames {
     globalLock: `${prefix}global_lock`,
     localLock: `${prefix}local_lock`,
     outbox: `${prefix}outbox`,
+    outboxFailed: `${prefix}outbox_failed`,
     migrations: `${prefix}migrations`,
   };
 }
@@ -180,4 +183,28 @@ export function sharedDdl(options: SchemaOptions = {}): string[] {
   PRIMARY KEY (\`name\`)
 ) ${TABLE_OPTIONS}`,
   ];
+}
+
+/**
+ * The table of refused outbox events: one row per instance whose earliest unsent event the
+ * broker refused, with the count of refusals, the last error, when it may be tried again and,
+ * once it is a dead letter, when it was set aside. Not part of `sharedDdl`, whose text a
+ * database's migration journal already holds: the outbox creates it when missing (an added
+ * table, so a database made by an earlier release keeps working without an ALTER).
+ */
+export function outboxFailedDdl(options: SchemaOptions = {}): string {
+  const t = sharedTables(options);
+  return `CREATE TABLE IF NOT EXISTS ${quoteId(t.outboxFailed)} (
+  \`instance_id\` CHAR(36) CHARACTER SET ascii NOT NULL,
+  \`outbox_id\` BIGINT UNSIGNED NOT NULL,
+  \`event_id\` CHAR(36) CHARACTER SET ascii NOT NULL,
+  \`topic\` VARCHAR(249) NOT NULL,
+  \`failures\` INT NOT NULL,
+  \`error\` TEXT NOT NULL,
+  \`failed_at\` DATETIME(3) NOT NULL,
+  \`retry_at\` DATETIME(3) NOT NULL,
+  \`dead_at\` DATETIME(3) NULL,
+  PRIMARY KEY (\`instance_id\`),
+  KEY \`ix_dead\` (\`dead_at\`, \`outbox_id\`)
+) ${TABLE_OPTIONS}`;
 }
