@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import { createPool, MysqlOutbox } from '@fsmkit/mysql';
 import type { FsmEvent } from '@fsmkit/runtime';
 import { Kafka, logLevel } from 'kafkajs';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT_FAILURE, EXIT_OK, main } from '../src/index.js';
 import { unavailable } from '../../../test/support/services.js';
@@ -98,7 +97,7 @@ describe.skipIf(missing !== null)('fsm dead-letters and a relay killed midway', 
   async function setup(topicPartitions: number | null) {
     const prefix = `t${randomBytes(4).toString('hex')}_`;
     const topic = `fsmkit-test-cli-dead-${randomBytes(4).toString('hex')}`;
-    const pool: Pool = createPool({ url: MYSQL_URL, poolSize: 4 });
+    const pool = createPool({ url: MYSQL_URL, poolSize: 4 });
     const outbox = new MysqlOutbox(pool, { tablePrefix: prefix });
     cleanups.push(async () => {
       await pool.query(`DROP TABLE IF EXISTS \`${prefix}outbox\`, \`${prefix}outbox_failed\``);
@@ -118,8 +117,8 @@ describe.skipIf(missing !== null)('fsm dead-letters and a relay killed midway', 
       await admin.disconnect();
     });
     const unsent = async () => {
-      const [rows] = await pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM \`${prefix}outbox\` WHERE sent_at IS NULL`);
-      return Number(rows[0]!['n']);
+      const [rows] = await pool.query(`SELECT COUNT(*) AS n FROM \`${prefix}outbox\` WHERE sent_at IS NULL`);
+      return Number((rows as Array<{ n: unknown }>)[0]!.n);
     };
     return { prefix, topic, pool, outbox, unsent };
   }

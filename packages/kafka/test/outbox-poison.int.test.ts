@@ -143,7 +143,7 @@ describe.skipIf(unavailable !== null)('poison events: one row or topic the broke
     const good = newTopic('good');
     const invalid = 'fsmkit test: not a topic!';
     const goodInstances = range(10).map(() => randomUUID());
-    const badInstances = [randomUUID(), randomUUID()];
+    const badInstances: string[] = [randomUUID(), randomUUID()];
     for (let seq = 1; seq <= 3; seq++) {
       await db.outbox.enqueue([
         ...goodInstances.map((id) => event(id, seq, good)),
