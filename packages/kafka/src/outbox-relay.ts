@@ -208,8 +208,13 @@ export class OutboxRelay {
     const now = Date.now();
     if (now - this.lastPurge < this.purgeIntervalMs) return;
     this.lastPurge = now;
-    const purged = await this.purge();
-    if (purged > 0) this.safely(() => this.logger.info(`outbox relay ${this.owner}: purged ${purged} sent row(s)`));
+    try {
+      const purged = await this.purge();
+      if (purged > 0) this.safely(() => this.logger.info(`outbox relay ${this.owner}: purged ${purged} sent row(s)`));
+    } catch (error) {
+      // Sending goes on; the next purge is due after the interval.
+      this.report('warn', `outbox relay ${this.owner}: purging sent rows failed`, error);
+    }
   }
 
   private async sendOnce(): Promise<{ claimed: number; sent: number; held: boolean }> {

@@ -1,7 +1,7 @@
 import type { ErrorInfo, FsmEvent } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { OUTBOX_COLUMNS, outboxValues } from './rows.js';
-import { outboxFailedDdl, quoteId, sharedDdl, sharedTables, type SchemaOptions } from './schema.js';
+import { outboxFailedDdl, outboxFailedTable, quoteId, sharedDdl, sharedTables, type SchemaOptions } from './schema.js';
 import { isConnectionError, storeError } from './store-error.js';
 
 /** One unsent event as the relay publishes it (structurally the `OutboxRow` of @fsmkit/kafka). */
@@ -80,9 +80,8 @@ export class MysqlOutbox {
     options: MysqlOutboxOptions = {},
   ) {
     this.schema = options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix };
-    const tables = sharedTables(this.schema);
-    this.table = tables.outbox;
-    this.failedTable = tables.outboxFailed;
+    this.table = sharedTables(this.schema).outbox;
+    this.failedTable = outboxFailedTable(this.schema);
     this.q = quoteId(this.table);
     this.f = quoteId(this.failedTable);
   }

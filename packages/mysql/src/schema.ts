@@ -25,8 +25,6 @@ export interface SharedTableNames {
   globalLock: string;
   localLock: string;
   outbox: string;
-  /** Instances whose next event the broker refused: held for a retry, or set aside as a dead letter. */
-  outboxFailed: string;
   migrations: string;
 }
 
@@ -56,7 +54,6 @@ export function sharedTables(options: SchemaOptions = {}): SharedTableNames {
     globalLock: `${prefix}global_lock`,
     localLock: `${prefix}local_lock`,
     outbox: `${prefix}outbox`,
-    outboxFailed: `${prefix}outbox_failed`,
     migrations: `${prefix}migrations`,
   };
 }
@@ -185,6 +182,11 @@ export function sharedDdl(options: SchemaOptions = {}): string[] {
   ];
 }
 
+/** `<prefix>outbox_failed`: kept out of `sharedTables`, whose list a database made by an earlier release matches. */
+export function outboxFailedTable(options: SchemaOptions = {}): string {
+  return `${tablePrefix(options)}outbox_failed`;
+}
+
 /**
  * The table of refused outbox events: one row per instance whose earliest unsent event the
  * broker refused, with the count of refusals, the last error, when it may be tried again and,
@@ -193,8 +195,7 @@ export function sharedDdl(options: SchemaOptions = {}): string[] {
  * table, so a database made by an earlier release keeps working without an ALTER).
  */
 export function outboxFailedDdl(options: SchemaOptions = {}): string {
-  const t = sharedTables(options);
-  return `CREATE TABLE IF NOT EXISTS ${quoteId(t.outboxFailed)} (
+  return `CREATE TABLE IF NOT EXISTS ${quoteId(outboxFailedTable(options))} (
   \`instance_id\` CHAR(36) CHARACTER SET ascii NOT NULL,
   \`outbox_id\` BIGINT UNSIGNED NOT NULL,
   \`event_id\` CHAR(36) CHARACTER SET ascii NOT NULL,
