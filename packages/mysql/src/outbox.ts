@@ -52,7 +52,7 @@ export interface MysqlRejectOptions {
 }
 
 const CLAIM_COLUMNS = ['id', 'event_id', 'topic', 'message_key', 'instance_id', 'sequence', 'event_type', 'payload', 'headers']
-  .map(quoteId)
+  .map((c) => `o.${quoteId(c)}`)
   .join(', ');
 
 /**
@@ -128,39 +128,39 @@ export class MysqlOutbox {
 
   async claim(owner: string, limit: number, leaseMs: number): Promise<MysqlOutboxRow[]> {
     await this.ensureFailedTable();
+    // An instance is held while its refused row waits for its retry time, or for good once dead.
+    const held = (o: string) =>
+      `EXISTS (SELECT 1 FROM ${this.f} f WHERE f.instance_id = ${o}.instance_id AND (f.dead_at IS NOT NULL OR f.retry_at > UTC_TIMESTAMP(3)))`;
     const rows = await this.transaction(`claim rows of ${this.table}`, async (conn) => {
-      // A plain read of a small table: instances held back by a refusal (waiting or dead).
-      const [failed] = await conn.query<RowDataPacket[]>(
-        `SELECT \`instance_id\`, \`outbox_id\`, (\`dead_at\` IS NOT NULL OR \`retry_at\` > UTC_TIMESTAMP(3)) AS \`held\` FROM ${this.f}`,
-      );
-      const held = failed.filter((r) => Number(r['held']) === 1).map((r) => r['instance_id'] as string);
+      // Held instances are left out here, so their backlog never fills the LIMIT; the subqueries
+      // are plain reads (a locking read locks only the outer table's rows).
       const [candidates] = await conn.query<RowDataPacket[]>(
-        `SELECT ${CLAIM_COLUMNS} FROM ${this.q}
-          WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < UTC_TIMESTAMP(3))
-          ${held.length > 0 ? 'AND instance_id NOT IN (?)' : ''}
-          ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`,
-        held.length > 0 ? [held, limit] : [limit],
+        `SELECT ${CLAIM_COLUMNS},
+            EXISTS (SELECT 1 FROM ${this.f} f WHERE f.instance_id = o.instance_id AND f.outbox_id = o.id) AS retried
+          FROM ${this.q} o
+          WHERE o.sent_at IS NULL AND (o.claimed_until IS NULL OR o.claimed_until < UTC_TIMESTAMP(3)) AND NOT ${held('o')}
+          ORDER BY o.id LIMIT ? FOR UPDATE SKIP LOCKED`,
+        [limit],
       );
       if (candidates.length === 0) return [];
-      // A refusal recorded since the first read (by a relay that held these rows until we locked
-      // them) is committed now: read again, for the candidates' instances only.
-      const [late] = await conn.query<RowDataPacket[]>(
-        `SELECT \`instance_id\` FROM ${this.f}
-          WHERE \`instance_id\` IN (?) AND (\`dead_at\` IS NOT NULL OR \`retry_at\` > UTC_TIMESTAMP(3))`,
-        [[...new Set(candidates.map((r) => r['instance_id'] as string))]],
-      );
-      const lateHeld = new Set(late.map((r) => r['instance_id'] as string));
-      const free = lateHeld.size === 0 ? candidates : candidates.filter((r) => !lateHeld.has(r['instance_id'] as string));
-      if (free.length === 0) return [];
-      const keep = await this.orderedPrefix(conn, free);
+      let keep = await this.orderedPrefix(conn, candidates);
       if (keep.length === 0) return [];
-      await conn.query(
-        `UPDATE ${this.q} SET claimed_by = ?, claimed_until = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND,
-            attempts = attempts + 1 WHERE id IN (?)`,
+      // Checked again once the rows are locked: a relay that held them until then may have
+      // recorded a refusal after the read above began.
+      const [result] = await conn.query(
+        `UPDATE ${this.q} o SET o.claimed_by = ?, o.claimed_until = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND,
+            o.attempts = o.attempts + 1 WHERE o.id IN (?) AND NOT ${held('o')}`,
         [owner, Math.round(leaseMs * 1000), keep.map((r) => r['id'] as unknown)],
       );
-      const retried = new Set(failed.map((r) => String(r['outbox_id'])));
-      for (const r of keep) if (retried.has(String(r['id']))) this.heldIds.add(String(r['id']));
+      if ((result as { affectedRows: number }).affectedRows < keep.length) {
+        const [late] = await conn.query<RowDataPacket[]>(
+          `SELECT instance_id FROM ${this.q} o WHERE o.id IN (?) AND ${held('o')}`,
+          [keep.map((r) => r['id'] as unknown)],
+        );
+        const lateHeld = new Set(late.map((r) => r['instance_id'] as string));
+        keep = keep.filter((r) => !lateHeld.has(r['instance_id'] as string));
+      }
+      for (const r of keep) if (Number(r['retried']) === 1) this.heldIds.add(String(r['id']));
       return keep;
     });
     return rows.map(toRow);
