@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { deadLettersCommand } from './dead-letters.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { migrateCommand } from './migrate.js';
@@ -6,4 +7,4 @@ import { relayCommand } from './relay.js';
 import { workerCommand } from './worker.js';
 
 /** Every `fsm` command, in the order `fsm --help` lists them. Add a command by adding its module here. */
-export const commands: readonly Command[] = [generateCommand, migrateCommand, inspectCommand, relayCommand, workerCommand];
+export const commands: readonly Command[] = [generateCommand, migrateCommand, inspectCommand, relayCommand, deadLettersCommand, workerCommand];
