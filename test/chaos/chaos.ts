@@ -10,9 +10,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createRunner, type FsmEvent } from '../../packages/runtime/src/index.js';
+import { createRunner } from '../../packages/runtime/src/index.js';
 import { createMysqlStore, createPool, outboxFailedTable, sharedTables, machineTables } from '../../packages/mysql/src/index.js';
 import { BROKERS, broker, brokerIsManaged, createTopics, deleteTopics, readAll } from '../../packages/kafka/test/support/kafka.js';
+import { eventCounts, stepCounts } from './verdict.js';
 import { alive, expectedTrail, MACHINE, orderMachine, probeDdl, probeTables, type OrderData, type Pool, type RelayConfig, type WorkerConfig } from './machine.js';
 
 export interface ChaosOptions {
@@ -393,15 +394,11 @@ async function check(input: CheckInput): Promise<ChaosResult> {
   for (const [id, n] of index) {
     const expected = expectedTrail(n);
     const actual = committed.get(id) ?? [];
-    const want = new Map<string, number>();
-    for (const s of expected) want.set(s, (want.get(s) ?? 0) + 1);
-    const got = new Map<string, number>();
-    for (const s of actual) got.set(s, (got.get(s) ?? 0) + 1);
-    for (const [s, k] of got) duplicateSteps += Math.max(0, k - (want.get(s) ?? 0));
+    const { duplicates, missing } = stepCounts(expected, actual);
+    duplicateSteps += duplicates;
     if (actual.join(',') === expected.join(',')) continue;
     historyMismatches++;
     // A step its data shows done but history lacks is lost too (unless the instance already counts).
-    const missing = [...want].some(([s, k]) => (got.get(s) ?? 0) < k);
     if (missing && !notDone.some((x) => x.id === id)) {
       lost++;
       notDone.push({ id, status: `history ${actual.join(',')}`, error: null });
@@ -420,36 +417,14 @@ async function check(input: CheckInput): Promise<ChaosResult> {
     `SELECT event_id, instance_id, \`sequence\`, sent_at, claimed_by FROM \`${t.shared.outbox}\` ORDER BY id`,
   );
   const consumed = await readAll(topic, 120_000);
-  const eventIds = new Map(outbox.map((r) => [r.event_id, r]));
-  const seen = new Set<string>();
-  const bySequence = new Map<string, string>();
-  const lastSequence = new Map<string, number>();
-  let duplicateMessages = 0;
-  let eventsForeign = 0;
-  let eventsOutOfOrder = 0;
   // readAll returns each partition in offset order; one instance lives on one partition.
-  for (const m of consumed) {
-    const event = m.value as FsmEvent;
-    const row = eventIds.get(m.eventId);
-    if (!row || m.key !== m.instanceId || row.instance_id !== m.instanceId || row.sequence !== m.sequence) {
-      eventsForeign++;
-      continue;
-    }
-    const slot = `${m.instanceId}:${m.sequence}`;
-    const other = bySequence.get(slot);
-    if (other !== undefined && other !== m.eventId) eventsForeign++;
-    bySequence.set(slot, m.eventId);
-    if (seen.has(m.eventId)) {
-      duplicateMessages++;
-      continue;
-    }
-    seen.add(m.eventId);
-    const last = lastSequence.get(m.instanceId) ?? 0;
-    if (event.sequence !== last + 1) eventsOutOfOrder++;
-    lastSequence.set(m.instanceId, Math.max(last, event.sequence));
-  }
-  let eventsMissing = outbox.filter((r) => !seen.has(r.event_id)).length;
-  // And the outbox itself holds every event of every instance: sequences 1..k, ending with instance.done.
+  const events = eventCounts(
+    outbox.map((r) => ({ eventId: r.event_id, instanceId: r.instance_id, sequence: Number(r.sequence) })),
+    consumed.map((m) => ({ eventId: m.eventId, instanceId: m.instanceId, sequence: m.sequence, key: m.key })),
+  );
+  const { outOfOrder: eventsOutOfOrder, foreign: eventsForeign, duplicates: duplicateMessages } = events;
+  let eventsMissing = events.missing;
+  // And the outbox itself holds every event of every instance: sequences 1..k, as many as its path makes.
   const perInstance = new Map<string, number[]>();
   for (const r of outbox) {
     let list = perInstance.get(r.instance_id);

@@ -111,7 +111,12 @@ export function alive(pid: number): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function probed(probe: Pool, config: Pick<WorkerConfig, 'prefix' | 'database' | 'stepMs'>, ctx: StepContext<OrderData>): Promise<void> {
+/** Runs the step's work (a sleep of about `stepMs`) inside the probe of its user. */
+export async function probed(
+  probe: Pool,
+  config: Pick<WorkerConfig, 'prefix' | 'database' | 'stepMs'>,
+  ctx: Pick<StepContext<OrderData>, 'userId' | 'instanceId' | 'step'>,
+): Promise<void> {
   const t = probeTables(config);
   const user = ctx.userId!;
   const token = randomUUID();
