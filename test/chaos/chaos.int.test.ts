@@ -4,15 +4,17 @@
  * nothing lost, nothing run twice, one handler per user at a time, every event delivered in
  * order, nothing left behind. `pnpm chaos` runs the full configuration.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { kafkaUnavailable } from '../../packages/kafka/test/support/kafka.js';
 import { mysqlUnavailable } from '../../packages/kafka/test/support/mysql.js';
-import { runChaos } from './chaos.js';
+import { abortChaos, runChaos } from './chaos.js';
 import { QUICK } from './quick.js';
 
 const unavailable = (await kafkaUnavailable()) ?? (await mysqlUnavailable());
 
 describe.skipIf(unavailable !== null)('chaos', () => {
+  // A run cut short by the timeout leaves no process behind, nor the shared broker stopped.
+  afterAll(() => abortChaos());
   it('150 instances over 15 users survive kills, lost connections and a stopped broker', async () => {
     const result = await runChaos({ ...QUICK, log: (line) => console.info(line) });
     const { details, ...counts } = result;

@@ -3,7 +3,7 @@
  * processes are SIGKILLed, store connections killed and the broker stopped; then every promise
  * is checked from the database, the probe and a kafkajs consumer.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -86,6 +86,16 @@ export function passed(r: ChaosResult): boolean {
   );
 }
 
+/**
+ * What an interrupted run must undo at once: its processes, and the shared broker when it is
+ * stopped. Synchronous, for signal handlers (see run.ts).
+ */
+const undo = new Set<() => void>();
+export function abortChaos(): void {
+  for (const f of undo) f();
+  undo.clear();
+}
+
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
 // tsx as a loader in the child's own process (its CLI would run the script in a grandchild, out of reach of SIGKILL).
@@ -109,7 +119,7 @@ interface Child {
 function spawnChild(kind: Kind, config: WorkerConfig | RelayConfig): Child {
   const child = spawn(process.execPath, ['--conditions=source', '--import', tsx, join(here, `${kind}.ts`), JSON.stringify(config)], {
     cwd: repo,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines: Line[] = [];
   const stderr: string[] = [];
@@ -197,6 +207,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     everyone.push(c);
     return c;
   };
+  const emergency = () => {
+    for (const c of everyone) c.child.kill('SIGKILL');
+    if (brokerStopped) execFileSync('bash', [join(repo, 'scripts', 'kafka.sh'), 'start'], { stdio: 'inherit', timeout: 180_000 });
+  };
+  undo.add(emergency);
   const query = async <T = Record<string, unknown>>(sql: string, params: unknown[] = []) => (await admin.query(sql, params))[0] as unknown as T[];
   const t = { instances: machineTables(MACHINE, { tablePrefix: prefix }), shared: sharedTables({ tablePrefix: prefix }), probe: probeTables({ prefix, database }) };
 
@@ -317,6 +332,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     log(`chaos: settled at ${settledMs} ms; processes stopped`);
     return await check({ o, ids, query, t, topic, counts, everyone, unclean: unclean.length, chaosMs, settledMs, prefix });
   } finally {
+    undo.delete(emergency);
     for (const c of everyone) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
     if (brokerStopped) await broker('start').catch((e: unknown) => log(`chaos: starting the broker again failed: ${String(e)}`));
     await store.close().catch(() => undefined);

@@ -36,4 +36,6 @@ process.once('SIGTERM', () => {
     process.exit(0);
   })();
 });
+// The test holds our stdin: when it dies, so do we, instead of working on without it.
+process.stdin.on('end', () => process.exit(1)).resume();
 print({ event: 'ready' });
