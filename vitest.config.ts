@@ -52,7 +52,7 @@ export default defineConfig({
         test: {
           // Real MariaDB and Kafka: one file at a time, each owning its tables and topics.
           name: 'integration',
-          include: ['packages/*/test/**/*.int.test.ts', 'examples/*/test/**/*.int.test.ts'],
+          include: ['packages/*/test/**/*.int.test.ts', 'examples/*/test/**/*.int.test.ts', 'test/**/*.int.test.ts'],
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,

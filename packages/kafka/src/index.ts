@@ -1,5 +1,5 @@
 export type { EventSink } from '@fsmkit/runtime';
-export type { Outbox, OutboxRow, OutboxId } from './outbox.js';
+export type { Outbox, OutboxRow, OutboxId, RejectOptions, RejectOutcome, DeadLetter, DeadLetterFilter } from './outbox.js';
 export { MemoryOutbox, type MemoryOutboxOptions, type PendingRow } from './memory-outbox.js';
 export { KafkaSink, type KafkaSinkOptions } from './kafka-sink.js';
 export { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.js';

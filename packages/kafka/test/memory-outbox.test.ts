@@ -67,4 +67,63 @@ describe('MemoryOutbox', () => {
     now = 101;
     expect((await outbox.claim('r2', 10, 100)).map((r) => r.sequence)).toEqual([1, 2]);
   });
+
+  it('holds an instance back after a refusal, for a delay that doubles, then sets the row aside as a dead letter', async () => {
+    let now = 0;
+    const outbox = new MemoryOutbox({ now: () => now });
+    outbox.enqueue([event('a', 1), event('b', 1), event('a', 2)]);
+    const options = { maxFailures: 3, backoff: { initialMs: 100, maxMs: 150 } };
+    const refuse = async (owner: string) => {
+      const claim = await outbox.claim(owner, 10, 1000);
+      const head = claim.find((r) => r.instanceId === 'a' && r.sequence === 1)!;
+      await outbox.markFailed(owner, claim.filter((r) => r !== head).map((r) => r.id), failure);
+      return outbox.reject(owner, head.id, failure, options);
+    };
+    expect(await refuse('r1')).toBe('retry');
+    // Held for 100 ms: a's rows stay out of claims, b's do not.
+    expect((await outbox.claim('r2', 10, 1000)).map((r) => `${r.instanceId}${r.sequence}`)).toEqual(['b1']);
+    await outbox.markSent('r2', [2]);
+    now = 100;
+    expect(await refuse('r3')).toBe('retry');
+    now = 249; // the second delay is 200, capped at 150
+    expect(await outbox.claim('r4', 10, 1000)).toEqual([]);
+    now = 251;
+    expect(await refuse('r5')).toBe('dead');
+    now = 1_000_000;
+    expect(await outbox.claim('r6', 10, 1000)).toEqual([]);
+    expect(await outbox.deadLetters()).toEqual([
+      expect.objectContaining({ instanceId: 'a', sequence: 1, failures: 3, waiting: 1, error: failure, deadAt: new Date(251) }),
+    ]);
+    // A stale owner's refusal counts nothing.
+    expect(await outbox.reject('r1', 1, failure, options)).toBe('retry');
+    expect((await outbox.deadLetters())[0]!.failures).toBe(3);
+    expect(await outbox.retryDeadLetters({ topics: ['elsewhere'] })).toBe(0);
+    expect(await outbox.retryDeadLetters()).toBe(1);
+    const claim = await outbox.claim('r7', 10, 1000);
+    expect(claim.map((r) => r.sequence)).toEqual([1, 2]);
+    // Sent at last: the refusal record goes, and a later refusal starts a fresh count.
+    await outbox.markSent('r7', claim.map((r) => r.id));
+    expect(await outbox.deadLetters()).toEqual([]);
+    expect(outbox.size).toBe(0);
+  });
+
+  it('is bounded: a batch that does not fit is refused whole with FSM_EVENTS, and accepted again once drained', async () => {
+    const outbox = new MemoryOutbox({ maxRows: 3 });
+    outbox.enqueue([event('a', 1), event('a', 2)]);
+    let error: unknown;
+    try {
+      await outbox.publish([event('a', 3), event('a', 4)]);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'FSM_EVENTS', context: { limit: 3, unsent: 2, events: 2 } });
+    expect((error as Error).message).toContain('memory outbox is full');
+    expect(outbox.size).toBe(2);
+    await outbox.publish([event('a', 3)]);
+    const claim = await outbox.claim('r1', 10, 1000);
+    await outbox.markSent('r1', claim.map((r) => r.id));
+    await outbox.publish([event('a', 4), event('a', 5)]);
+    expect(outbox.size).toBe(2);
+    expect(() => new MemoryOutbox({ maxRows: 0 })).toThrow(RangeError);
+  });
 });

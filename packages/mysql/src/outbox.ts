@@ -1,7 +1,7 @@
 import type { ErrorInfo, FsmEvent } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { OUTBOX_COLUMNS, outboxValues } from './rows.js';
-import { quoteId, sharedDdl, sharedTables, type SchemaOptions } from './schema.js';
+import { outboxFailedDdl, outboxFailedTable, quoteId, sharedDdl, sharedTables, type SchemaOptions } from './schema.js';
 import { isConnectionError, storeError } from './store-error.js';
 
 /** One unsent event as the relay publishes it (structurally the `OutboxRow` of @fsmkit/kafka). */
@@ -24,8 +24,35 @@ export interface MysqlOutboxOptions {
 
 type OutboxId = string | number | bigint;
 
+/** An event set aside after the broker refused it too often (structurally @fsmkit/kafka's `DeadLetter`). */
+export interface MysqlDeadLetter {
+  id: string;
+  eventId: string;
+  instanceId: string;
+  topic: string;
+  type: string;
+  sequence: number;
+  failures: number;
+  error: ErrorInfo;
+  deadAt: Date;
+  /** Later unsent events of the same instance, held back until this one is sent. */
+  waiting: number;
+}
+
+/** Which dead letters to put back in line; every given list must match. */
+export interface MysqlDeadLetterFilter {
+  instanceIds?: readonly string[];
+  topics?: readonly string[];
+  eventIds?: readonly string[];
+}
+
+export interface MysqlRejectOptions {
+  maxFailures: number;
+  backoff: { initialMs: number; maxMs: number };
+}
+
 const CLAIM_COLUMNS = ['id', 'event_id', 'topic', 'message_key', 'instance_id', 'sequence', 'event_type', 'payload', 'headers']
-  .map(quoteId)
+  .map((c) => `o.${quoteId(c)}`)
   .join(', ');
 
 /**
@@ -40,8 +67,13 @@ const CLAIM_COLUMNS = ['id', 'event_id', 'topic', 'message_key', 'instance_id', 
  */
 export class MysqlOutbox {
   readonly table: string;
+  readonly failedTable: string;
   private readonly schema: SchemaOptions;
   private readonly q: string;
+  private readonly f: string;
+  private failedReady: Promise<void> | null = null;
+  /** Rows this object claimed whose instance has a refusal on record: sending them clears it. */
+  private readonly heldIds = new Set<string>();
 
   constructor(
     private readonly pool: Pool,
@@ -49,10 +81,12 @@ export class MysqlOutbox {
   ) {
     this.schema = options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix };
     this.table = sharedTables(this.schema).outbox;
+    this.failedTable = outboxFailedTable(this.schema);
     this.q = quoteId(this.table);
+    this.f = quoteId(this.failedTable);
   }
 
-  /** Creates the outbox table when missing, with the same DDL the generator writes. */
+  /** Creates the outbox table (the same DDL the generator writes) and the refused-events table when missing. */
   async ensureOutbox(): Promise<void> {
     const ddl = sharedDdl(this.schema).find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS ${this.q} `));
     if (!ddl) throw new Error(`no DDL for ${this.table} in sharedDdl`);
@@ -61,6 +95,22 @@ export class MysqlOutbox {
     } catch (cause) {
       throw storeError({ operation: `create the outbox table ${this.table}` }, cause);
     }
+    await this.ensureFailedTable();
+  }
+
+  /**
+   * Creates the refused-events table when missing, once per object: a database made before it
+   * existed gets it on first use. A user without CREATE rights can run `outboxFailedDdl()` ahead.
+   */
+  ensureFailedTable(): Promise<void> {
+    this.failedReady ??= this.pool.query(outboxFailedDdl(this.schema)).then(
+      () => undefined,
+      (cause: unknown) => {
+        this.failedReady = null;
+        throw storeError({ operation: `create the table ${this.failedTable} (run outboxFailedDdl() with a user that may create tables)` }, cause);
+      },
+    );
+    return this.failedReady;
   }
 
   /** Writes events as unsent rows, in the caller's transaction when given a connection. */
@@ -77,23 +127,43 @@ export class MysqlOutbox {
   }
 
   async claim(owner: string, limit: number, leaseMs: number): Promise<MysqlOutboxRow[]> {
-    return this.transaction(`claim rows of ${this.table}`, async (conn) => {
+    await this.ensureFailedTable();
+    // An instance is held while its refused row waits for its retry time, or for good once dead.
+    const held = (o: string) =>
+      `EXISTS (SELECT 1 FROM ${this.f} f WHERE f.instance_id = ${o}.instance_id AND (f.dead_at IS NOT NULL OR f.retry_at > UTC_TIMESTAMP(3)))`;
+    const rows = await this.transaction(`claim rows of ${this.table}`, async (conn) => {
+      // Held instances are left out here, so their backlog never fills the LIMIT; the subqueries
+      // are plain reads (a locking read locks only the outer table's rows).
       const [candidates] = await conn.query<RowDataPacket[]>(
-        `SELECT ${CLAIM_COLUMNS} FROM ${this.q}
-          WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < UTC_TIMESTAMP(3))
-          ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`,
+        `SELECT ${CLAIM_COLUMNS},
+            EXISTS (SELECT 1 FROM ${this.f} f WHERE f.instance_id = o.instance_id AND f.outbox_id = o.id) AS retried
+          FROM ${this.q} o
+          WHERE o.sent_at IS NULL AND (o.claimed_until IS NULL OR o.claimed_until < UTC_TIMESTAMP(3)) AND NOT ${held('o')}
+          ORDER BY o.id LIMIT ? FOR UPDATE SKIP LOCKED`,
         [limit],
       );
       if (candidates.length === 0) return [];
-      const keep = await this.orderedPrefix(conn, candidates);
+      let keep = await this.orderedPrefix(conn, candidates);
       if (keep.length === 0) return [];
-      await conn.query(
-        `UPDATE ${this.q} SET claimed_by = ?, claimed_until = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND,
-            attempts = attempts + 1 WHERE id IN (?)`,
+      // Checked again once the rows are locked: a relay that held them until then may have
+      // recorded a refusal after the read above began.
+      const [result] = await conn.query(
+        `UPDATE ${this.q} o SET o.claimed_by = ?, o.claimed_until = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND,
+            o.attempts = o.attempts + 1 WHERE o.id IN (?) AND NOT ${held('o')}`,
         [owner, Math.round(leaseMs * 1000), keep.map((r) => r['id'] as unknown)],
       );
-      return keep.map(toRow);
+      if ((result as { affectedRows: number }).affectedRows < keep.length) {
+        const [late] = await conn.query<RowDataPacket[]>(
+          `SELECT instance_id FROM ${this.q} o WHERE o.id IN (?) AND ${held('o')}`,
+          [keep.map((r) => r['id'] as unknown)],
+        );
+        const lateHeld = new Set(late.map((r) => r['instance_id'] as string));
+        keep = keep.filter((r) => !lateHeld.has(r['instance_id'] as string));
+      }
+      for (const r of keep) if (Number(r['retried']) === 1) this.heldIds.add(String(r['id']));
+      return keep;
     });
+    return rows.map(toRow);
   }
 
   async markSent(_owner: string, ids: OutboxId[]): Promise<void> {
@@ -103,11 +173,15 @@ export class MysqlOutbox {
       `UPDATE ${this.q} SET sent_at = UTC_TIMESTAMP(3), claimed_until = NULL WHERE id IN (?) AND sent_at IS NULL`,
       [ids.map(String)],
     );
+    const cleared = ids.map(String).filter((id) => this.heldIds.delete(id));
+    if (cleared.length > 0) {
+      await this.write(`clear refusals in ${this.failedTable}`, `DELETE FROM ${this.f} WHERE outbox_id IN (?)`, [cleared]);
+    }
   }
 
   async markFailed(owner: string, ids: OutboxId[], error: ErrorInfo): Promise<void> {
     if (ids.length === 0) return;
-    const text = JSON.stringify({ name: error.name, message: error.message.slice(0, 8000), code: error.code });
+    const text = errorText(error);
     await this.write(
       `release ${ids.length} failed row(s) of ${this.table}`,
       `UPDATE ${this.q} SET claimed_by = NULL, claimed_until = NULL, last_error = ?
@@ -116,12 +190,103 @@ export class MysqlOutbox {
     );
   }
 
-  /** Deletes up to `limit` rows sent before `before`; returns how many went. */
-  async purgeSent(before: Date, limit = 10_000): Promise<number> {
-    const [result] = await this.run(`purge sent rows of ${this.table}`, (conn) =>
-      conn.query(`DELETE FROM ${this.q} WHERE sent_at IS NOT NULL AND sent_at < ? ORDER BY id LIMIT ?`, [before, limit]),
+  /**
+   * The broker refused this claimed row for a reason of its own: releases it and counts the
+   * refusal against its instance, which waits `backoff` (doubled per refusal) before the row is
+   * tried again; at `maxFailures` refusals the row becomes a dead letter. Either way the
+   * instance's later rows are not claimed meanwhile. 'retry' when the row was no longer ours.
+   */
+  async reject(owner: string, id: OutboxId, error: ErrorInfo, options: MysqlRejectOptions): Promise<'retry' | 'dead'> {
+    await this.ensureFailedTable();
+    const text = errorText(error);
+    return this.transaction(`record a refused row of ${this.table}`, async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        `SELECT \`instance_id\`, \`event_id\`, \`topic\` FROM ${this.q} WHERE id = ? AND claimed_by = ? AND sent_at IS NULL FOR UPDATE`,
+        [String(id), owner],
+      );
+      const row = rows[0];
+      if (!row) return 'retry';
+      const instance = row['instance_id'] as string;
+      const [previous] = await conn.query<RowDataPacket[]>(`SELECT \`outbox_id\`, \`failures\` FROM ${this.f} WHERE instance_id = ? FOR UPDATE`, [instance]);
+      const before = previous[0];
+      const failures = before && String(before['outbox_id']) === String(id) ? (before['failures'] as number) + 1 : 1;
+      const dead = failures >= options.maxFailures;
+      const delayMs = Math.min(options.backoff.maxMs, options.backoff.initialMs * 2 ** (failures - 1));
+      await conn.query(
+        `INSERT INTO ${this.f} (instance_id, outbox_id, event_id, topic, failures, error, failed_at, retry_at, dead_at)
+          VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND, IF(?, UTC_TIMESTAMP(3), NULL))
+          ON DUPLICATE KEY UPDATE outbox_id = VALUES(outbox_id), event_id = VALUES(event_id), topic = VALUES(topic),
+            failures = VALUES(failures), error = VALUES(error), failed_at = VALUES(failed_at), retry_at = VALUES(retry_at), dead_at = VALUES(dead_at)`,
+        [instance, String(id), row['event_id'], row['topic'], failures, text, Math.round(delayMs * 1000), dead],
+      );
+      await conn.query(`UPDATE ${this.q} SET claimed_by = NULL, claimed_until = NULL, last_error = ? WHERE id = ?`, [text, String(id)]);
+      this.heldIds.delete(String(id));
+      return dead ? 'dead' : 'retry';
+    });
+  }
+
+  /** Dead letters, oldest first: events the broker refused `maxFailures` times, each holding back its instance. */
+  async deadLetters(options: { limit?: number } = {}): Promise<MysqlDeadLetter[]> {
+    await this.ensureFailedTable();
+    const [rows] = await this.run(`list the dead letters of ${this.table}`, (conn) =>
+      conn.query<RowDataPacket[]>(
+        `SELECT f.outbox_id, f.event_id, f.instance_id, f.topic, f.failures, f.error, f.dead_at, o.event_type, o.\`sequence\`,
+            (SELECT COUNT(*) FROM ${this.q} w WHERE w.instance_id = f.instance_id AND w.sent_at IS NULL AND w.\`sequence\` > o.\`sequence\`) AS waiting
+          FROM ${this.f} f JOIN ${this.q} o ON o.id = f.outbox_id
+          WHERE f.dead_at IS NOT NULL ORDER BY f.dead_at, f.outbox_id LIMIT ?`,
+        [options.limit ?? 1000],
+      ),
+    );
+    return rows.map((r) => ({
+      id: String(r['outbox_id']),
+      eventId: r['event_id'] as string,
+      instanceId: r['instance_id'] as string,
+      topic: r['topic'] as string,
+      type: r['event_type'] as string,
+      sequence: r['sequence'] as number,
+      failures: r['failures'] as number,
+      error: parseError(r['error']),
+      deadAt: r['dead_at'] as Date,
+      waiting: Number(r['waiting']),
+    }));
+  }
+
+  /** Puts dead letters (all, or those matching `filter`) back in line with a fresh count; returns how many. */
+  async retryDeadLetters(filter: MysqlDeadLetterFilter = {}): Promise<number> {
+    await this.ensureFailedTable();
+    const where = ['dead_at IS NOT NULL'];
+    const params: unknown[] = [];
+    for (const [column, list] of [
+      ['instance_id', filter.instanceIds],
+      ['topic', filter.topics],
+      ['event_id', filter.eventIds],
+    ] as const) {
+      if (list === undefined) continue;
+      if (list.length === 0) return 0;
+      where.push(`${quoteId(column)} IN (?)`);
+      params.push([...list]);
+    }
+    const [result] = await this.run(`retry dead letters of ${this.table}`, (conn) =>
+      conn.query(`DELETE FROM ${this.f} WHERE ${where.join(' AND ')}`, params),
     );
     return (result as { affectedRows: number }).affectedRows;
+  }
+
+  /**
+   * Deletes up to `limit` rows sent more than `olderThanMs` ago (by the database clock) and
+   * returns how many went. The ids are read first, then deleted by primary key, so the delete
+   * locks only those rows and never the range where new rows are inserted.
+   */
+  async purgeSent(olderThanMs: number, limit = 500): Promise<number> {
+    return this.run(`purge sent rows of ${this.table}`, async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        `SELECT id FROM ${this.q} WHERE sent_at IS NOT NULL AND sent_at < UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND ORDER BY sent_at LIMIT ?`,
+        [Math.round(olderThanMs * 1000), limit],
+      );
+      if (rows.length === 0) return 0;
+      const [result] = await conn.query(`DELETE FROM ${this.q} WHERE id IN (?) AND sent_at IS NOT NULL`, [rows.map((r) => String(r['id']))]);
+      return (result as { affectedRows: number }).affectedRows;
+    });
   }
 
   /**
@@ -219,6 +384,21 @@ function toRow(r: RowDataPacket): MysqlOutboxRow {
     payload: r['payload'] as string,
     headers: parseHeaders(r['headers']),
   };
+}
+
+function errorText(error: ErrorInfo): string {
+  return JSON.stringify({ name: error.name, message: error.message.slice(0, 8000), code: error.code });
+}
+
+function parseError(text: unknown): ErrorInfo {
+  try {
+    const value = JSON.parse(String(text)) as Partial<ErrorInfo>;
+    const info: ErrorInfo = { name: String(value.name ?? 'Error'), message: String(value.message ?? '') };
+    if (typeof value.code === 'string') info.code = value.code;
+    return info;
+  } catch {
+    return { name: 'Error', message: String(text) };
+  }
 }
 
 function parseHeaders(text: unknown): Record<string, string> {

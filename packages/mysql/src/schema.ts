@@ -183,3 +183,31 @@ export function sharedDdl(options: SchemaOptions = {}): string[] {
 }
 
 export { addColumnSql, columnsAddedSince, LAYOUT_COLUMNS, layoutUpgradeSql, TABLE_LAYOUT, type AddedColumn } from './layout.js';
+
+/** `<prefix>outbox_failed`: kept out of `sharedTables`, whose list a database made by an earlier release matches. */
+export function outboxFailedTable(options: SchemaOptions = {}): string {
+  return `${tablePrefix(options)}outbox_failed`;
+}
+
+/**
+ * The table of refused outbox events: one row per instance whose earliest unsent event the
+ * broker refused, with the count of refusals, the last error, when it may be tried again and,
+ * once it is a dead letter, when it was set aside. Not part of `sharedDdl`, whose text a
+ * database's migration journal already holds: the outbox creates it when missing (an added
+ * table, so a database made by an earlier release keeps working without an ALTER).
+ */
+export function outboxFailedDdl(options: SchemaOptions = {}): string {
+  return `CREATE TABLE IF NOT EXISTS ${quoteId(outboxFailedTable(options))} (
+  \`instance_id\` CHAR(36) CHARACTER SET ascii NOT NULL,
+  \`outbox_id\` BIGINT UNSIGNED NOT NULL,
+  \`event_id\` CHAR(36) CHARACTER SET ascii NOT NULL,
+  \`topic\` VARCHAR(249) NOT NULL,
+  \`failures\` INT NOT NULL,
+  \`error\` TEXT NOT NULL,
+  \`failed_at\` DATETIME(3) NOT NULL,
+  \`retry_at\` DATETIME(3) NOT NULL,
+  \`dead_at\` DATETIME(3) NULL,
+  PRIMARY KEY (\`instance_id\`),
+  KEY \`ix_dead\` (\`dead_at\`, \`outbox_id\`)
+) ${TABLE_OPTIONS}`;
+}

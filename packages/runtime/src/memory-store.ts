@@ -22,6 +22,8 @@ export interface MemoryStoreOptions {
   /** Receives events after each commit, in order, best effort (failures are logged, not thrown). */
   sink?: EventSink;
   logger?: Logger;
+  /** How many of the latest events `outbox` keeps; older ones are dropped from it first. Default 10 000. */
+  outboxLimit?: number;
 }
 
 /**
@@ -32,8 +34,12 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements Store {
   private readonly instances = new Map<string, Map<string, InstanceRecord>>();
   private readonly historyRows = new Map<string, HistoryRecord[]>();
-  /** Every committed event, in commit order: the in-memory outbox. */
+  /**
+   * The latest committed events, in commit order, at most `outboxLimit` of them: a window for
+   * inspection and tests. The sink, not this array, is the delivery path.
+   */
   readonly outbox: FsmEvent[] = [];
+  private readonly outboxLimit: number;
   private readonly sink: EventSink | undefined;
   private readonly logger: Logger;
   private publishing: Promise<void> = Promise.resolve();
@@ -41,6 +47,10 @@ export class MemoryStore implements Store {
   constructor(options: MemoryStoreOptions = {}) {
     this.sink = options.sink;
     this.logger = safeLogger(options.logger ?? noopLogger);
+    this.outboxLimit = options.outboxLimit ?? 10_000;
+    if (!Number.isInteger(this.outboxLimit) || this.outboxLimit < 0) {
+      throw new RangeError(`MemoryStore outboxLimit must be an integer of 0 or more, got ${this.outboxLimit}`);
+    }
   }
 
   async insert(record: InstanceRecord, events: FsmEvent[], history: HistoryRecord[] = []): Promise<void> {
@@ -215,12 +225,13 @@ export class MemoryStore implements Store {
   private emit(events: FsmEvent[]): void {
     if (events.length === 0) return;
     this.outbox.push(...events);
+    if (this.outbox.length > this.outboxLimit) this.outbox.splice(0, this.outbox.length - this.outboxLimit);
     const sink = this.sink;
     if (!sink) return;
     // One chain keeps events in commit order even when publishes are slow.
     this.publishing = this.publishing.then(() =>
       sink.publish(events).catch((error: unknown) => {
-        this.logger.error('event publish failed; events stay in the in-memory outbox', {
+        this.logger.error('event publish failed; the events are not published', {
           error,
           eventIds: events.map((e) => e.eventId),
         });

@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { deadLettersCommand } from './dead-letters.js';
 import { generateCommand } from './generate.js';
 import { initCommand } from './init.js';
 import { inspectCommand } from './inspect.js';
@@ -18,6 +19,7 @@ export const commands: readonly Command[] = [
   statsCommand,
   pruneCommand,
   relayCommand,
+  deadLettersCommand,
   workerCommand,
   serveCommand,
 ];

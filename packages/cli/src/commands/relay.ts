@@ -6,8 +6,12 @@ const USAGE = `Usage: fsm relay [options]
 
 Publishes the state-change events waiting in the MySQL outbox to Kafka with an idempotent
 producer, each instance's events in order, and marks them sent. While the broker is away the
-events wait and the relay retries. Runs until SIGTERM or SIGINT, then publishes what is
-pending and exits 0 (a second signal stops it at once). Any number of relays may run at once.
+events wait and the relay retries. An event the broker refuses (topic missing, invalid or
+denied; too large) holds back only its own instance: after --max-failures refusals it is set
+aside as a dead letter (see fsm dead-letters), and that instance's later events wait behind it.
+Sent events are deleted once older than --retention. Runs until SIGTERM or SIGINT, then
+publishes what is pending and exits 0 (a second signal stops it at once). Any number of relays
+may run at once.
 
 Options:
   -c, --config <file>       config file (default: fsm.config.ts, .mts, .mjs or .js in the cwd)
@@ -15,7 +19,9 @@ Options:
                             else mysql://root@127.0.0.1:3306/test)
       --table-prefix <p>    prefix of the fsmkit tables (default: the config's, else fsm_)
       --brokers <list>      Kafka brokers, host:port,... (default: KAFKA_BROKERS, else 127.0.0.1:9092)
-      --batch <n>           events per claim, published in one request (default: 500)
+      --batch <n>           events per claim (default: 500)
+      --max-failures <n>    refusals of one event before it becomes a dead letter (default: 10)
+      --retention <hours>   delete sent events older than this; 0 at once, "forever" never (default: 24)
   -h, --help                show this help
 
 Exit codes: 0 stopped by a signal, 1 the outbox table or the database cannot be read, 2 bad usage.`;
@@ -34,6 +40,8 @@ async function runRelay(args: string[], io: Io): Promise<number> {
       ...SETTINGS_FLAGS,
       brokers: { type: 'string' },
       batch: { type: 'string' },
+      'max-failures': { type: 'string' },
+      retention: { type: 'string' },
     },
     USAGE,
     io,
@@ -41,6 +49,11 @@ async function runRelay(args: string[], io: Io): Promise<number> {
   if (values === null) return EXIT_OK;
   const batchSize = values.batch === undefined ? 500 : Number(values.batch);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive integer, got "${values.batch}"`);
+  const maxFailures = values['max-failures'] === undefined ? 10 : Number(values['max-failures']);
+  if (!Number.isInteger(maxFailures) || maxFailures < 1) {
+    throw new UsageError(`--max-failures must be a positive integer, got "${values['max-failures']}"`);
+  }
+  const retentionMs = retention(values.retention);
   const brokerList = values.brokers?.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
   if (brokerList !== undefined && brokerList.length === 0) throw new UsageError('--brokers must name at least one host:port');
 
@@ -65,6 +78,8 @@ async function runRelay(args: string[], io: Io): Promise<number> {
   const outbox: Outbox = {
     claim: (owner, limit, leaseMs) => mysqlOutbox.claim(owner, limit, leaseMs),
     markFailed: (owner, ids, error) => mysqlOutbox.markFailed(owner, ids, error),
+    reject: (owner, id, error, options) => mysqlOutbox.reject(owner, id, error, options),
+    purgeSent: (olderThanMs, limit) => mysqlOutbox.purgeSent(olderThanMs, limit),
     markSent: async (owner, ids) => {
       await mysqlOutbox.markSent(owner, ids);
       published += ids.length;
@@ -74,7 +89,14 @@ async function runRelay(args: string[], io: Io): Promise<number> {
     outbox,
     brokers,
     batchSize,
-    onError: (error) => io.err(`fsm relay: ${(error as Error).message} (retrying)\n`),
+    maxFailures,
+    retentionMs,
+    logger: {
+      debug: () => undefined,
+      info: (message) => io.out(`fsm relay: ${message}\n`),
+      warn: (message, fields) => io.err(`fsm relay: ${message}${detail(fields)}\n`),
+      error: (message, fields) => io.err(`fsm relay: ${message}${detail(fields)}\n`),
+    },
   });
   const stop = nextSignal();
   relay.start();
@@ -91,6 +113,23 @@ async function runRelay(args: string[], io: Io): Promise<number> {
   await pool.end();
   io.out(`fsm relay: stopped; ${published} event(s) published\n`);
   return EXIT_OK;
+}
+
+/** `--retention` in hours as milliseconds: a non-negative number, or "forever". */
+function retention(value: string | undefined): number {
+  if (value === undefined) return 24 * 3_600_000;
+  if (value === 'forever') return Infinity;
+  const hours = Number(value);
+  if (value.trim() === '' || !Number.isFinite(hours) || hours < 0) {
+    throw new UsageError(`--retention must be a number of hours (0 or more) or "forever", got "${value}"`);
+  }
+  return hours * 3_600_000;
+}
+
+/** The error behind a log line, on the same line. */
+function detail(fields: Record<string, unknown> | undefined): string {
+  const error = fields?.['error'];
+  return error instanceof Error ? `: ${error.message}` : '';
 }
 
 /** Resolves on the first SIGTERM or SIGINT; the handlers go, so a second one ends the process at once. */
