@@ -7,6 +7,7 @@ import { Drive, type DriveIntent, type DriveState, type Engine, type Hook } from
 import { pushEvent } from './engine/factories.js';
 import { InputValidator } from './engine/input.js';
 import { inSpan } from './engine/tracing.js';
+import { trace } from '@opentelemetry/api';
 import { acquireAll, lockKeys, releaseAll, runHolding } from './engine/locks.js';
 import { FsmError, isFsmError } from './errors.js';
 import { uuidv7 } from './ids.js';
@@ -176,6 +177,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
   /** This runner's drives, by instance id: one at a time per instance. */
   private readonly active = new Map<string, DriveState>();
   private keeper: NodeJS.Timeout | undefined;
+  private readonly spanName: string;
 
   constructor(
     definition: MachineDefinition<TData>,
@@ -214,6 +216,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${uuidv7().slice(-8)}`;
     this.saveAfterStep = options.saveAfterStep ?? this.model.saveAfterStep;
     this.inputs = new InputValidator(this.model, definition.validators);
+    this.spanName = `fsm.drive ${this.model.name}`;
     this.engine = {
       model: this.model,
       graph: this.graph,
@@ -247,7 +250,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
 
   start(data: TData, options: CreateOptions = {}): Promise<Instance<TData, TState>> {
     // One span from the instance's creation to the end of its first drive.
-    return inSpan(`fsm.drive ${this.model.name}`, { 'fsm.machine': this.model.name, 'fsm.action': 'start' }, async (span) => {
+    return inSpan(this.spanName, () => ({ 'fsm.machine': this.model.name, 'fsm.action': 'start' }), async (span) => {
       const ended = await this.startTraced(data, options);
       if (span.isRecording()) span.setAttributes({ 'fsm.instance_id': ended.id, 'fsm.outcome': ended.status, 'fsm.state': ended.state, 'fsm.direction': ended.direction });
       return ended;
@@ -514,13 +517,17 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       if (intent.leases) await releaseAll(this.locker, intent.leases);
       throw this.busy(id, null);
     }
-    const state: DriveState = { id, version: 0, running: false, leases: [], over: false, pauseRequest: null, lost: null, current: null };
+    const state: DriveState = { id, version: 0, running: false, leases: [], over: false, pauseRequest: null, lost: null, current: null, traced: false };
     this.active.set(id, state);
-    const attributes = { 'fsm.machine': this.model.name, 'fsm.instance_id': id, 'fsm.action': intent.action, 'fsm.worker': intent.worker !== undefined };
+    const attributes = () => ({ 'fsm.machine': this.model.name, 'fsm.instance_id': id, 'fsm.action': intent.action, 'fsm.worker': intent.worker !== undefined });
     try {
       // `start` has its span already.
-      if (intent.marked) return await this.driveOwned(state, intent, loaded);
-      return await inSpan(`fsm.drive ${this.model.name}`, attributes, async (span) => {
+      if (intent.marked) {
+        state.traced = trace.getActiveSpan()?.isRecording() ?? false;
+        return await this.driveOwned(state, intent, loaded);
+      }
+      return await inSpan(this.spanName, attributes, async (span) => {
+        state.traced = span.isRecording();
         const ended = await this.driveOwned(state, intent, loaded);
         if (span.isRecording()) span.setAttributes({ 'fsm.outcome': ended.status, 'fsm.state': ended.state, 'fsm.direction': ended.direction });
         return ended;

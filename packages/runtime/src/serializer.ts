@@ -13,7 +13,7 @@ export interface Serializer {
 
 /**
  * True when JSON.stringify keeps the value exactly: no Date, BigInt, Map, Set, undefined,
- * NaN, -0 or class instance anywhere in it.
+ * NaN, -0, class instance, function, symbol or cycle (past 64 levels) anywhere in it.
  */
 function isPlainJson(value: unknown, depth = 0): boolean {
   if (value === null) return true;
@@ -31,6 +31,8 @@ function isPlainJson(value: unknown, depth = 0): boolean {
       }
       const proto = Object.getPrototypeOf(value) as unknown;
       if (proto !== Object.prototype && proto !== null) return false;
+      // JSON drops symbol keys silently: such data is not plain.
+      if (Object.getOwnPropertySymbols(value).length > 0) return false;
       for (const k in value) if (!isPlainJson((value as Record<string, unknown>)[k], depth + 1)) return false;
       return true;
     }
@@ -60,8 +62,13 @@ export const jsonSerializer: Serializer = {
  * stored is always what the handlers saw.
  */
 export async function serialize(serializer: Serializer, value: unknown, context: Record<string, unknown>): Promise<string> {
-  const found = findUnstorable(value);
-  if (found) throw unstorableError(found, context);
+  // Plain JSON holds no function, symbol or cycle: one walk decides, and the default writes it at once.
+  const plain = isPlainJson(value);
+  if (plain && serializer === superjsonSerializer) return `{"json":${JSON.stringify(value)}}`;
+  if (!plain) {
+    const found = findUnstorable(value);
+    if (found) throw unstorableError(found, context);
+  }
   try {
     return await serializer.stringify(value);
   } catch (cause) {

@@ -1,4 +1,4 @@
-import { SpanStatusCode } from '@opentelemetry/api';
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import {
   transitionAllowedFrom,
   type MachineGraph,
@@ -89,6 +89,8 @@ export interface DriveState {
   lost: FsmError | null;
   /** The handler running now, if any. */
   current: RunningStepContext<unknown> | null;
+  /** The drive's span records (the application traces): its handlers get spans too. */
+  traced: boolean;
 }
 
 /** `step` ran an attempt that did not move the instance: run the loop again from the same place. */
@@ -305,7 +307,7 @@ export class Drive<TData> {
     const cursor: Cursor = { state: rec.currentState, direction: rec.direction, attempts: rec.attempts };
     const decision = decide(e.graph, step, cursor, outcome, { onError: e.model.onError, durableRetry: this.intent.worker !== undefined || e.durableTimers });
     const thrown = outcome.kind === 'threw' ? outcome.error : null;
-    const row = (stateAfter: string, error: unknown, dataAfter: string) => this.row(method, step, before, stateAfter, dataAfter, ctx, error, startedAt);
+    const row = (stateAfter: string, error: unknown, dataAfter: string) => this.row(method, step, before, ctx, startedAt, stateAfter, error, dataAfter);
 
     switch (decision.kind) {
       case 'retry': {
@@ -373,25 +375,26 @@ export class Drive<TData> {
 
   /** Calls the handler with hooks around it, in a span of its own; never throws what the handler threw. */
   private invoke(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
-    const attributes = {
+    if (!this.state.traced) return this.call(step, method, ctx);
+    const attributes = () => ({
       'fsm.machine': this.rec.machine,
       'fsm.instance_id': this.rec.id,
       'fsm.step': step.name,
       'fsm.handler': method,
       'fsm.attempt': ctx.attempt,
       'fsm.direction': ctx.direction,
-    };
-    return inSpan(`fsm.step ${step.name}`, attributes, async (span) => {
-      const outcome = await this.call(step, method, ctx);
-      if (span.isRecording()) {
-        span.setAttribute('fsm.outcome', outcome.kind === 'threw' ? 'threw' : (outcome.end?.kind ?? (ctx.paused ? 'paused' : 'completed')));
-        if (outcome.kind === 'threw') {
-          span.recordException(outcome.error instanceof Error ? outcome.error : String(outcome.error));
-          span.setStatus({ code: SpanStatusCode.ERROR, message: errorInfo(outcome.error).message });
-        }
-      }
-      return outcome;
     });
+    return inSpan(spanName(step.name), attributes, (span) => (span.isRecording() ? this.callRecorded(span, step, method, ctx) : this.call(step, method, ctx)));
+  }
+
+  private async callRecorded(span: Span, step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
+    const outcome = await this.call(step, method, ctx);
+    span.setAttribute('fsm.outcome', outcome.kind === 'threw' ? 'threw' : (outcome.end?.kind ?? (ctx.paused ? 'paused' : 'completed')));
+    if (outcome.kind === 'threw') {
+      span.recordException(outcome.error instanceof Error ? outcome.error : String(outcome.error));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorInfo(outcome.error).message });
+    }
+    return outcome;
   }
 
   private async call(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
@@ -412,7 +415,17 @@ export class Drive<TData> {
     }
   }
 
-  private row(handler: string, step: StepModel, before: string, stateAfter: string, dataAfter: string, ctx: RunningStepContext<TData>, error: unknown, startedAt: Date): void {
+  /** Records an attempt in history, when history is kept. */
+  private row(
+    handler: string,
+    step: StepModel,
+    before: string,
+    ctx: RunningStepContext<TData>,
+    startedAt: Date,
+    stateAfter: string,
+    error: unknown,
+    dataAfter: string,
+  ): void {
     if (!this.e.keepHistory) return;
     this.history.push(
       historyRow(this.rec, {
@@ -430,7 +443,8 @@ export class Drive<TData> {
     );
   }
 
-  private event(type: FsmEventType, from: string, to: string, step: string | null, extra: { transition?: string; actor?: string | null } = {}): void {
+  private event(type: FsmEventType, from: string, to: string, step: string | null, extra?: { transition?: string; actor?: string | null }): void {
+    if (this.rec.kafkaEventTopic === null) return;
     pushEvent(this.events, this.rec, { type, from, to, step, data: this.data, ...extra });
   }
 
@@ -550,7 +564,7 @@ export class Drive<TData> {
     let error: unknown;
     let result: unknown;
     let after = this.serialized;
-    const attributes = { 'fsm.machine': rec.machine, 'fsm.instance_id': rec.id, 'fsm.transition': t.name, 'fsm.from': from, 'fsm.to': t.to };
+    const attributes = () => ({ 'fsm.machine': rec.machine, 'fsm.instance_id': rec.id, 'fsm.transition': t.name, 'fsm.from': from, 'fsm.to': t.to });
     await inSpan(`fsm.transition ${t.name}`, attributes, async (span) => {
       try {
         await this.callHooks('before', { kind: 'transition', name: t.name, ctx });
@@ -640,6 +654,14 @@ export class Drive<TData> {
       { context: { machine: rec.machine, id: rec.id, state: rec.currentState } },
     );
   }
+}
+
+const spanNames = new Map<string, string>();
+/** `fsm.step <name>`, made once per step name. */
+function spanName(step: string): string {
+  let name = spanNames.get(step);
+  if (name === undefined) spanNames.set(step, (name = `fsm.step ${step}`));
+  return name;
 }
 
 /** The state in a handler's return value `{ goto }` (what `ctx.goto` returns), if any. */

@@ -7,10 +7,18 @@ import { context, SpanStatusCode, trace, type Attributes, type Span } from '@ope
  */
 const tracer = trace.getTracer('@fsmkit/runtime');
 
-/** Runs `work` in a span named `name` (active for what it calls), ending it with its outcome. */
-export async function inSpan<T>(name: string, attributes: Attributes, work: (span: Span) => Promise<T>): Promise<T> {
-  const span = tracer.startSpan(name, { attributes });
-  if (!span.isRecording()) return work(span);
+/**
+ * Runs `work` in a span named `name` (active for what it calls), ending it with its outcome.
+ * The attributes are made only for a span that records: without a provider, a step pays for
+ * one no-op span and nothing else.
+ */
+export function inSpan<T>(name: string, attributes: () => Attributes, work: (span: Span) => Promise<T>): Promise<T> {
+  const span = tracer.startSpan(name);
+  return span.isRecording() ? recorded(span, attributes, work) : work(span);
+}
+
+async function recorded<T>(span: Span, attributes: () => Attributes, work: (span: Span) => Promise<T>): Promise<T> {
+  span.setAttributes(attributes());
   try {
     const result = await context.with(trace.setSpan(context.active(), span), () => work(span));
     return result;
