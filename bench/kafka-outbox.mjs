@@ -78,7 +78,9 @@ async function outboxRun() {
     },
     close: () => kafkaPublisher.close(),
   };
-  const relay = new OutboxRelay({ outbox, publisher, batchSize: 500, pollIntervalMs: 20 });
+  // Warnings (refused rows, failed publishes) would distort the figures: show them.
+  const logger = { debug() {}, info() {}, warn: (m, f) => console.error(`relay: ${m}`, f?.error?.message ?? ''), error: (m, f) => console.error(`relay: ${m}`, f?.error?.message ?? '') };
+  const relay = new OutboxRelay({ outbox, publisher, batchSize: 500, pollIntervalMs: 20, logger });
   relay.start();
   const started = performance.now();
   await Promise.all(
@@ -94,7 +96,7 @@ async function outboxRun() {
   const elapsed = (performance.now() - started) / 1000;
   await relay.stop();
   await kafkaPublisher.close();
-  await outbox.purgeSent(new Date(Date.now() + 60_000), total + 1000);
+  await outbox.purgeSent(0, total + 1000);
   const latencies = [...ackedAt].map(([id, at]) => at - committedAt.get(id));
   return { rate: total / elapsed, p99: p99(latencies) };
 }
@@ -136,7 +138,7 @@ try {
 } finally {
   await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
   await admin.disconnect();
-  await pool.query(`DROP TABLE IF EXISTS \`${outbox.table}\``);
+  await pool.query(`DROP TABLE IF EXISTS \`${outbox.table}\`, \`${outbox.failedTable}\``);
   await pool.end();
 }
 

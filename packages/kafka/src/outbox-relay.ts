@@ -191,9 +191,10 @@ export class OutboxRelay {
     while (!this.stopping) {
       try {
         await this.purgeWhenDue();
-        const { claimed } = await this.exclusive(() => this.sendOnce());
+        const { claimed, sent } = await this.exclusive(() => this.sendOnce());
         delay = this.initialBackoffMs;
-        if (claimed === 0) await this.sleep(this.pollIntervalMs);
+        // A pass that sent nothing (all refused) waits too: an outbox without reject would hand the rows straight back.
+        if (claimed === 0 || sent === 0) await this.sleep(this.pollIntervalMs);
       } catch (error) {
         // Whatever went wrong, the loop goes on: a relay never stops in silence.
         const wait = Math.round(delay * (0.5 + Math.random() / 2));

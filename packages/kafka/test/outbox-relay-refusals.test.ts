@@ -213,3 +213,22 @@ describe('OutboxRelay retention', () => {
     expect(() => new OutboxRelay({ outbox, publisher, retentionMs: -1 })).toThrow(RangeError);
   });
 });
+
+describe('OutboxRelay loop over an outbox without reject', () => {
+  it('waits pollIntervalMs between passes that sent nothing, instead of spinning on a refused row', async () => {
+    const memory = new MemoryOutbox();
+    const outbox: Outbox = {
+      claim: (...a) => memory.claim(...a),
+      markSent: (...a) => memory.markSent(...a),
+      markFailed: (...a) => memory.markFailed(...a),
+    };
+    memory.enqueue([event('a', 1)]);
+    const publisher = new RefusingPublisher(() => kafkaError('INVALID_RECORD'));
+    const relay = new OutboxRelay({ outbox, publisher, pollIntervalMs: 50 });
+    relay.start();
+    await new Promise((r) => setTimeout(r, 300));
+    await relay.stop();
+    expect(publisher.requests).toBeGreaterThan(1);
+    expect(publisher.requests).toBeLessThan(15);
+  });
+});
