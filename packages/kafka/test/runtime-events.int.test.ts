@@ -151,6 +151,7 @@ describe.skipIf(unavailable !== null)('a runner on the MySQL store, its outbox a
     const runner = createRunner(parcels, { store: db.store, topic });
     const instances = new Map<string, Scenario>();
     for (let i = 0; i < 3; i++) instances.set(await play(runner, i, SCENARIOS[i]!), SCENARIOS[i]!);
+    const total = SCENARIOS.reduce((n, s) => n + EXPECTED_TYPES[s].length, 0);
 
     // The first relay publishes its claim, then dies before marking it sent.
     const crashing = new OutboxRelay({
@@ -168,11 +169,11 @@ describe.skipIf(unavailable !== null)('a runner on the MySQL store, its outbox a
     // Once its lease runs out another relay sends those rows again, then the rest.
     await sleep(800);
     const survivor = relay();
-    expect(await survivor.drainOnce()).toBe(21);
+    expect(await survivor.drainOnce()).toBe(total);
     expect(await unsent()).toBe(0);
 
     const consumed = await readAll(topic);
-    expect(consumed).toHaveLength(21 + 10);
+    expect(consumed).toHaveLength(total + 10);
     const seen = new Map<string, Consumed>();
     const firsts: Consumed[] = [];
     for (const m of consumed) {
@@ -219,13 +220,14 @@ describe.skipIf(unavailable !== null)('a runner on the MySQL store, its outbox a
     expect(isFsmError(direct, 'FSM_EVENTS')).toBe(true);
 
     const rows = await db.rows();
-    expect(rows).toHaveLength(21);
+    const total = SCENARIOS.reduce((n, s) => n + EXPECTED_TYPES[s].length, 0);
+    expect(rows).toHaveLength(total);
     expect(rows.every((r) => r.sentAt === null && r.claimedBy === null)).toBe(true);
     expect(rows.filter((r) => r.attempts > 0).every((r) => r.lastError?.code === 'FSM_EVENTS')).toBe(true);
     for (const [id, scenario] of instances) expect((await runner.get(id)).status).toBe(scenario === 'lost' ? 'compensated' : 'done');
 
     // Nothing was lost: a relay that reaches the broker sends it all, in order.
-    expect(await relay().drainOnce()).toBe(21);
+    expect(await relay().drainOnce()).toBe(total);
     await expectDelivered(await readAll(topic), runner, instances, artefacts, topic);
   });
 

@@ -144,7 +144,8 @@ export class MachineSql {
 
   /** Leases claimed ids to an owner, without a version bump: a claim is not a change of the instance. */
   lease(ids: number): string {
-    return `UPDATE ${quoteId(this.tables.instances)} SET \`lease_owner\` = ?, \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND WHERE \`id\` IN ${tuple(ids)}`;
+    // Claiming a running instance takes it over from a drive that died: counted per instance.
+    return `UPDATE ${quoteId(this.tables.instances)} SET \`lease_owner\` = ?, \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND, \`takeovers\` = \`takeovers\` + (\`status\` = 'running') WHERE \`id\` IN ${tuple(ids)}`;
   }
 
   unclaim(ids: number): string {

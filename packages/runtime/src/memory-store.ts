@@ -178,6 +178,8 @@ export class MemoryStore implements Store {
       if (isClaimable(r, now)) claimed.push(r);
     }
     for (const r of claimed) {
+      // Claiming a running instance takes it over from a drive that died: counted per instance.
+      if (r.status === 'running') r.takeovers += 1;
       r.leaseOwner = options.owner;
       r.leaseExpiresAt = new Date(now + options.leaseMs);
     }

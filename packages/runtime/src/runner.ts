@@ -492,14 +492,15 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
 
   /**
    * Refuses a call that would drive an instance another drive holds: a running instance whose
-   * lease is live (a worker's own claim of it excepted). This runner's own drives are kept
-   * apart by `active`.
+   * lease is live and another runner's. This runner's own drives are kept apart by `active`.
    */
   private assertFree(rec: InstanceRecord, intent: DriveIntent): void {
     if (intent.marked) return;
     const live = rec.status === 'running' && rec.leaseExpiresAt != null && rec.leaseExpiresAt.getTime() > Date.now();
-    const claimedByMe = rec.leaseOwner === this.owner && intent.worker !== undefined;
-    if (live && !claimedByMe) throw this.busy(rec.id, rec.leaseOwner);
+    // Leased to this runner but driven by none of its drives (`active` says): a worker's claim,
+    // or a drive of ours that failed on the way (a lost connection): this runner may go on.
+    const mine = rec.leaseOwner === this.owner;
+    if (live && !mine) throw this.busy(rec.id, rec.leaseOwner);
   }
 
   private busy(id: string, owner: string | null | undefined): FsmError {

@@ -9,7 +9,7 @@ import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
-export const PACKAGES = ['decorators', 'runtime', 'generator', 'mysql', 'kafka', 'cli'] as const;
+export const PACKAGES = ['decorators', 'runtime', 'generator', 'mysql', 'kafka', 'server', 'cli'] as const;
 export type PackageName = (typeof PACKAGES)[number];
 
 export interface Packed {

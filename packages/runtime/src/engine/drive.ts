@@ -155,9 +155,11 @@ export class Drive<TData> {
   async run(): Promise<Instance<TData, string>> {
     const { rec, intent, e } = this;
     if (rec.status === 'running' && !intent.marked) {
-      // Its drive died (the lease ran out): a takeover, counted so that an instance that kills
-      // its process every time stops being retried.
-      rec.takeovers += 1;
+      // A drive died (its lease ran out): a takeover, counted so that an instance that kills
+      // its process every time stops being retried. A worker's claim counted it already (the
+      // claim made the lease this runner's); a drive of this runner that failed on the way
+      // (a lost connection) is not one.
+      if (rec.leaseOwner !== e.owner) rec.takeovers += 1;
       if (rec.takeovers > e.maxTakeovers) {
         rec.lastError = {
           name: 'FsmError',
