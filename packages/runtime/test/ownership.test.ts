@@ -208,6 +208,17 @@ describe('one owner per running instance', () => {
     expect(await store.list('own_lockless')).toHaveLength(1);
   });
 
+  it('a per-user machine refuses an empty or blank user id before anything is stored', async () => {
+    const store = new MemoryStore();
+    const def = machine<Saga>({ name: 'own_blank', lock: { scope: 'local', by: 'user' } }, { a: { order: 1 } }, { a: () => undefined });
+    const runner = createRunner(def, { store });
+    for (const userId of ['', '   ', null]) {
+      await expect(runner.start({ log: [] }, { userId })).rejects.toMatchObject({ code: 'FSM_INVALID_STATE' });
+      await expect(runner.create({ log: [] }, { userId })).rejects.toMatchObject({ code: 'FSM_INVALID_STATE' });
+    }
+    expect(await store.list('own_blank')).toEqual([]);
+  });
+
   it('an instance whose drive died too many times ends failed with FSM_TAKEOVER_LIMIT instead of running again', async () => {
     const store = new MemoryStore();
     let runs = 0;

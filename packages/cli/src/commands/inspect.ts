@@ -56,7 +56,7 @@ async function runInspect(args: string[], io: Io): Promise<number> {
   if (machine === undefined) throw new UsageError('--machine is required');
   const filter = listFilter(values);
   // Loaded here, not at the top: `fsm --help` should not load the MySQL driver.
-  const [{ createMysqlStore }, { isFsmError, deserialize, superjsonSerializer }] = await Promise.all([
+  const [{ createMysqlStore }, { isFsmError, InstanceClient }] = await Promise.all([
     import('@fsmkit/mysql'),
     import('@fsmkit/runtime'),
   ]);
@@ -79,11 +79,13 @@ async function runInspect(args: string[], io: Io): Promise<number> {
       io.out(`${printableJson({ instance, history }, 2)}\n`);
       return EXIT_OK;
     }
-    // Shown as the default serializer reads it; a row it cannot read is shown as stored.
-    const data = await deserialize(superjsonSerializer, instance.serializedState, { machine, id: instance.id }).then(
-      (value) => show(value, { depth: 6, breakLength: 100, sorted: false }),
-      () => printable(instance.serializedState),
-    );
+    // Read as a runner reads it (the default serializer), through the handler-free client; a
+    // row it cannot read is shown as stored.
+    const read = await new InstanceClient({ machine, store }).find(values.id);
+    const data =
+      read === undefined || read.dataError !== undefined
+        ? printable(instance.serializedState)
+        : show(read.data, { depth: 6, breakLength: 100, sorted: false });
     io.out(instanceView(instance, data));
     io.out(historyTable(history));
     return EXIT_OK;

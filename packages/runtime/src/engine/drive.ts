@@ -223,9 +223,9 @@ export class Drive<TData> {
       this.learnPauses();
       const backward = rec.direction === 'backward';
       const rest = backward ? (rec.currentState === 'compensated' ? 'compensated' : null) : restingStatus(e.graph, rec.currentState);
-      const stop =
-        rest ??
-        boundaryStop({ ran, maxSteps: intent.maxSteps, stepAtATime, pauseWanted: this.pauseWanted !== null, workerStopping: intent.worker?.stopping ?? false });
+      const stopping = intent.worker?.stopping ?? false;
+      const mayStop = this.pauseWanted !== null || stopping || stepAtATime || ran >= intent.maxSteps;
+      const stop = rest ?? (mayStop ? boundaryStop({ ran, maxSteps: intent.maxSteps, stepAtATime, pauseWanted: this.pauseWanted !== null, workerStopping: stopping }) : null);
       if (stop) {
         if (stop === 'paused') {
           rec.pauseReason = this.pauseWanted?.reason ?? null;
