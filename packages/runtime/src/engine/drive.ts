@@ -309,11 +309,10 @@ export class Drive<TData> {
     const cursor: Cursor = { state: rec.currentState, direction: rec.direction, attempts: rec.attempts };
     const decision = decide(e.graph, step, cursor, outcome, { onError: e.model.onError, durableRetry: this.intent.worker !== undefined || e.durableTimers });
     const thrown = outcome.kind === 'threw' ? outcome.error : null;
-    const row = (stateAfter: string, error: unknown, dataAfter: string) => this.row(method, step, before, ctx, startedAt, stateAfter, error, dataAfter);
 
     switch (decision.kind) {
       case 'retry': {
-        row(before, thrown, this.serialized);
+        this.row(method, step, before, ctx, startedAt, before, thrown, this.serialized);
         rec.attempts = decision.cursor.attempts;
         if (decision.durable) {
           // The retry is a durable timer: whoever claims the instance when it is due runs it.
@@ -324,7 +323,7 @@ export class Drive<TData> {
         return AGAIN;
       }
       case 'caught': {
-        row(before, thrown, this.serialized);
+        this.row(method, step, before, ctx, startedAt, before, thrown, this.serialized);
         rec.currentState = decision.cursor.state;
         rec.attempts = 0;
         rec.lastError = decision.caught;
@@ -332,7 +331,7 @@ export class Drive<TData> {
         return null;
       }
       case 'turn-back': {
-        row(before, thrown, this.serialized);
+        this.row(method, step, before, ctx, startedAt, before, thrown, this.serialized);
         // Saga: a failed step undoes the ones before it instead of stopping.
         this.trail = await this.loadTrail();
         rec.direction = 'backward';
@@ -343,11 +342,11 @@ export class Drive<TData> {
       }
       case 'failed': {
         if (decision.keep) {
-          row(before, null, afterText);
+          this.row(method, step, before, ctx, startedAt, before, null, afterText);
           this.data = ctx.data;
           this.serialized = afterText;
         } else {
-          row(before, thrown ?? decision.error, this.serialized);
+          this.row(method, step, before, ctx, startedAt, before, thrown ?? decision.error, this.serialized);
           this.data = (await deserialize(e.serializer, this.serialized, this.ctxInfo)) as TData;
         }
         rec.attempts = decision.keep ? 0 : decision.cursor.attempts;
@@ -365,7 +364,7 @@ export class Drive<TData> {
           rec.currentState = decision.cursor.state;
           this.trail?.push(step.name);
         }
-        row(rec.currentState, null, afterText);
+        this.row(method, step, before, ctx, startedAt, rec.currentState, null, afterText);
         this.serialized = afterText;
         rec.attempts = 0;
         if (!backward) rec.lastError = null;
