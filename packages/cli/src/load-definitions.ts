@@ -11,20 +11,26 @@ export function isDefinition(value: unknown): value is MachineDefinition {
 
 /**
  * The machine definitions a runners module exports, by name. The module is imported into this
- * process's module graph, so it shares @fsmkit/runtime with the caller; .ts is loaded with tsx.
+ * process's module graph, so it shares @fsmkit/runtime with the caller.
  */
 export async function loadDefinitions(module: string, cwd: string): Promise<Map<string, MachineDefinition>> {
-  const url = pathToFileURL(isAbsolute(module) ? module : resolve(cwd, module)).href;
-  let exported: Record<string, unknown>;
-  try {
-    exported = (await import(url)) as Record<string, unknown>;
-  } catch (error) {
-    if ((error as { code?: unknown }).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw error;
-    const { register } = await import('tsx/esm/api');
-    register();
-    exported = (await import(url)) as Record<string, unknown>;
-  }
+  const exported = await importModule(isAbsolute(module) ? module : resolve(cwd, module));
   const byName = new Map<string, MachineDefinition>();
   for (const value of Object.values(exported)) if (isDefinition(value)) byName.set(value.model.name, value);
   return byName;
+}
+
+let tsxRegistered = false;
+
+/**
+ * Plain Node cannot load .ts, so tsx is registered before the first import of a TypeScript
+ * file: registering after a failed import is too late, as Node caches the failure.
+ */
+async function importModule(file: string): Promise<Record<string, unknown>> {
+  if (/\.[cm]?tsx?$/.test(file) && !tsxRegistered) {
+    const { register } = await import('tsx/esm/api');
+    register();
+    tsxRegistered = true;
+  }
+  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
 }

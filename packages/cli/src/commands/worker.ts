@@ -1,7 +1,5 @@
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { MachineDefinition } from '@fsmkit/runtime';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
+import { loadDefinitions } from '../load-definitions.js';
 import { readSettings, SETTINGS_FLAGS } from '../settings.js';
 
 const USAGE = `Usage: fsm worker [--runners <module>] [options]
@@ -36,13 +34,6 @@ export const workerCommand: Command = {
   run: (args, io) => runWorker(args, io),
 };
 
-/** A machine definition as generated runners export it (`xxxDefinition`); the runner checks the rest. */
-function isDefinition(value: unknown): value is MachineDefinition {
-  if (typeof value !== 'object' || value === null) return false;
-  const { model, create } = value as Partial<MachineDefinition>;
-  return typeof create === 'function' && typeof model === 'object' && model !== null && typeof model.name === 'string' && Array.isArray(model.steps);
-}
-
 /**
  * Runs workers until `stop` aborts; by default, until SIGTERM or SIGINT. Exported so that tests
  * can stop it without signalling their own process.
@@ -69,10 +60,7 @@ export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Pro
   const pollMs = positive('--poll-ms', values['poll-ms'], 200);
   const leaseMs = positive('--lease-ms', values['lease-ms'], 30_000);
 
-  const file = isAbsolute(runners) ? runners : resolve(io.cwd, runners);
-  const exported = await importModule(file);
-  const byName = new Map<string, MachineDefinition>();
-  for (const value of Object.values(exported)) if (isDefinition(value)) byName.set(value.model.name, value);
+  const byName = await loadDefinitions(runners, io.cwd);
   const wanted = values.machine ?? [...byName.keys()];
   const unknown = wanted.filter((name) => !byName.has(name));
   if (byName.size === 0 || unknown.length > 0) {
@@ -124,22 +112,6 @@ function positive(flag: string, text: string | undefined, fallback: number): num
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, not "${text}"`);
   return n;
-}
-
-let tsxRegistered = false;
-
-/**
- * Imports the user's module into this process's module graph, so it shares @fsmkit/runtime with
- * the workers. Plain Node cannot load .ts, so tsx is registered before the first import of a
- * TypeScript file: registering after a failed import is too late, as Node caches the failure.
- */
-async function importModule(file: string): Promise<Record<string, unknown>> {
-  if (/\.[cm]?tsx?$/.test(file) && !tsxRegistered) {
-    const { register } = await import('tsx/esm/api');
-    register();
-    tsxRegistered = true;
-  }
-  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 
 /** Resolves on SIGTERM or SIGINT (or when `stop` aborts); a second signal then acts as usual. */
