@@ -228,6 +228,54 @@ describe(`one owner per running instance (${label} store)`, () => {
     expect(await store.list('own_lockless')).toHaveLength(1);
   });
 
+  it('a transition races a running step and another transition: one drive at a time, one winner', async () => {
+    const { store, locker } = await setup('own_race');
+    const held = gate();
+    const entered = gate();
+    let approvals = 0;
+    const model = machine<{ log: string[] }>({ name: 'own_race' }, { check: { order: 1, next: 'review' } }, {});
+    model.model.transitions = [
+      { name: 'approve', method: 'approve', from: ['review'], to: 'approved' },
+      { name: 'recheck', method: 'recheck', from: ['review'], to: 'check' },
+    ];
+    model.model.steps[0]!.next = ['review'];
+    const def = {
+      model: model.model,
+      create: () => ({
+        check: async (ctx: StepContext<{ log: string[] }>) => {
+          ctx.data.log.push('check');
+          entered.open();
+          await held.wait;
+        },
+        approve: async (ctx: StepContext<{ log: string[] }>) => {
+          approvals++;
+          await new Promise((r) => setTimeout(r, 30));
+          ctx.data.log.push('approve');
+        },
+        recheck: () => undefined,
+      }),
+    };
+    const a = createRunner(def, { store, locker });
+    const b = createRunner(def, { store, locker });
+    const created = await a.create({ log: [] });
+    const running = a.run(created.id);
+    await entered.wait;
+    // A transition while a step runs is refused: it would be a second drive.
+    await expect(b.transition(created.id, 'approve', {})).rejects.toMatchObject({ code: 'FSM_INSTANCE_BUSY' });
+    held.open();
+    expect((await running).state).toBe('review');
+    // Two transitions at once from two runners: exactly one moves the instance.
+    const results = await Promise.allSettled([a.transition(created.id, 'approve', {}), b.transition(created.id, 'approve', {})]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost.map((r) => (r.reason as FsmError).code)).toEqual([expect.stringMatching(/^FSM_(INSTANCE_BUSY|INVALID_STATE|TRANSITION_NOT_ALLOWED)$/)]);
+    expect(approvals).toBe(1);
+    const done = await a.get(created.id);
+    expect([done.status, done.state, done.data.log]).toEqual(['done', 'approved', ['check', 'approve']]);
+    expect((await a.history(created.id)).filter((h) => h.transition === 'approve')).toHaveLength(1);
+  });
+
   it('a per-user machine refuses an empty or blank user id before anything is stored', async () => {
     const { store } = await setup('own_blank');
     const def = machine<Saga>({ name: 'own_blank', lock: { scope: 'local', by: 'user' } }, { a: { order: 1 } }, { a: () => undefined });
