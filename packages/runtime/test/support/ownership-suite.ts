@@ -4,7 +4,7 @@
  * same store stands in for another process (with real processes: packages/mysql/test).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRunner, FsmError, type Locker, type RunnerOptions, type StepContext, type Store } from '../../src/index.js';
+import { createRunner, FsmError, type Locker, type MachineDefinition, type RunnerOptions, type StepContext, type Store } from '../../src/index.js';
 import { gate, machine } from './machines.js';
 
 export interface OwnershipFixture {
@@ -239,7 +239,7 @@ describe(`one owner per running instance (${label} store)`, () => {
       { name: 'recheck', method: 'recheck', from: ['review'], to: 'check' },
     ];
     model.model.steps[0]!.next = ['review'];
-    const def = {
+    const def: MachineDefinition<{ log: string[] }> = {
       model: model.model,
       create: () => ({
         check: async (ctx: StepContext<{ log: string[] }>) => {
