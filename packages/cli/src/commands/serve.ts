@@ -8,6 +8,7 @@ import type { OutboxProbe } from '@fsmkit/server';
 // Types only: `fsm --help` must not load the driver.
 import type { createPool as createPoolType } from '@fsmkit/mysql';
 import { readSettings, SETTINGS_FLAGS } from '../settings.js';
+import { stopped } from '../stopped.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
 import { loadDefinitions } from '../load-definitions.js';
 
@@ -179,17 +180,3 @@ async function dataSchemaOf(outDir: string, machine: string): Promise<JsonSchema
   return events.properties?.data;
 }
 
-function stopped(stop: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGTERM', done);
-      process.off('SIGINT', done);
-      stop?.removeEventListener('abort', done);
-      resolve();
-    };
-    if (stop?.aborted) return done();
-    process.once('SIGTERM', done);
-    process.once('SIGINT', done);
-    stop?.addEventListener('abort', done, { once: true });
-  });
-}

@@ -1,6 +1,7 @@
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
 import { loadDefinitions } from '../load-definitions.js';
 import { readSettings, SETTINGS_FLAGS } from '../settings.js';
+import { stopped } from '../stopped.js';
 
 const USAGE = `Usage: fsm worker [--runners <module>] [options]
 
@@ -112,22 +113,6 @@ function positive(flag: string, text: string | undefined, fallback: number): num
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, not "${text}"`);
   return n;
-}
-
-/** Resolves on SIGTERM or SIGINT (or when `stop` aborts); a second signal then acts as usual. */
-function stopped(stop: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGTERM', done);
-      process.off('SIGINT', done);
-      stop?.removeEventListener('abort', done);
-      resolve();
-    };
-    if (stop?.aborted) return done();
-    process.once('SIGTERM', done);
-    process.once('SIGINT', done);
-    stop?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** The server and database of a URL, without its credentials. */
