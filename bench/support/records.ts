@@ -30,7 +30,7 @@ export function benchRecord(machine: string, serializedState: string, extra: Par
     nextRunAt: null,
     leaseOwner: null,
     leaseExpiresAt: null,
-    takeovers: 0,
+    takeovers: 0, priority: 0, waitMessage: null, waitKey: null, waitingFor: null, parentMachine: null, parentId: null, chainedFrom: null,
     historySeq: 0,
     eventSeq: 0,
     createdAt: now,

@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildModel, type StepOptions } from '@fsmkit/decorators';
-import { columnsAddedSince, TABLE_LAYOUT } from '@fsmkit/mysql/schema';
+import { columnsAddedSince, indexesAddedSince, TABLE_LAYOUT } from '@fsmkit/mysql/schema';
 import { definitionHash } from '@fsmkit/runtime';
 import { describe, expect, it } from 'vitest';
 import type { EmitMachine } from '../src/emit/index.js';
@@ -206,11 +206,12 @@ describe('table layout', () => {
     expect([...added.keys()]).toEqual([`migrations/0001_order_table_layout_${TABLE_LAYOUT}.sql`]);
     const text = [...added.values()][0]!;
     const statements = text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('--'));
-    expect(statements).toHaveLength(4 * columnsAddedSince(1).length);
+    expect(statements).toHaveLength(4 * (columnsAddedSince(1).length + indexesAddedSince(1).length));
     expect(statements[0]).toBe(
       "SET @fsm_ddl = IF((SELECT COUNT(*) = 0 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'fsm_order' AND COLUMN_NAME = 'takeovers'), 'ALTER TABLE `fsm_order` ADD COLUMN `takeovers` INT NOT NULL DEFAULT 0', 'DO 0');",
     );
     expect(text).toContain('--   `fsm_order_history`.`actor` VARCHAR(191) NULL');
+    expect(text).toContain("'ALTER TABLE `fsm_order` ADD KEY `ix_wait` (`wait_message`, `wait_key`)'");
     // The snapshot now records the new layout: the next generate writes nothing more.
     expect(parseSnapshot(readFileSync(join(outDir, 'migrations', 'meta', 'order.snapshot.json'), 'utf8')).tableLayout).toBe(TABLE_LAYOUT);
     expect(regenerate(outDir, [machine(V1)]).size).toBe(0);

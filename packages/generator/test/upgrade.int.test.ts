@@ -16,7 +16,11 @@ const skip = await unavailable(`MariaDB at ${MYSQL_URL}`, 'table layout upgrade 
 });
 
 const INSTANCE_ID = '0190a5e2-7c4b-7c3e-8000-00000000a001';
-const NEW_COLUMNS = { order: ['takeovers'], order_history: ['transition', 'actor', 'result'] };
+const NEW_COLUMNS = {
+  order: ['takeovers', 'priority', 'wait_message', 'wait_key', 'waiting_for', 'parent_machine', 'parent_id', 'chained_from'],
+  order_history: ['transition', 'actor', 'result'],
+};
+const NEW_INDEXES = { order: ['ix_wait', 'ix_parent'] };
 
 /** A project with the shop's order machine, whose tables use `prefix`. */
 function project(prefix: string): { dir: string; outDir: string } {
@@ -70,6 +74,13 @@ describe.skipIf(skip !== null)('tables created by the previous release (table la
     );
     return rows.map((r) => r['name'] as string);
   };
+  const indexes = async (table: string): Promise<string[]> => {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      'SELECT DISTINCT INDEX_NAME AS name FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+      [table],
+    );
+    return rows.map((r) => r['name'] as string);
+  };
 
   /** An instance paused at charge with two history rows, written with the columns the old release had. */
   async function insertOldRows(prefix: string): Promise<void> {
@@ -99,7 +110,10 @@ describe.skipIf(skip !== null)('tables created by the previous release (table la
     const store = createMysqlStore({ url: MYSQL_URL, tablePrefix: prefix });
     try {
       const record = await store.get('order', INSTANCE_ID);
-      expect(record).toMatchObject({ currentState: 'charge', status: 'paused', pauseReason: 'awaiting payment', version: 3, takeovers: 0 });
+      expect(record).toMatchObject({
+        currentState: 'charge', status: 'paused', pauseReason: 'awaiting payment', version: 3, takeovers: 0,
+        priority: 0, waitMessage: null, waitKey: null, parentId: null, chainedFrom: null,
+      });
       const history = await store.history('order', INSTANCE_ID);
       expect(history.map((h) => [h.seq, h.step, h.transition, h.actor, h.result])).toEqual([
         [1, 'reserveStock', null, null, null],
@@ -109,6 +123,7 @@ describe.skipIf(skip !== null)('tables created by the previous release (table la
       await store.close();
     }
     for (const [table, added] of Object.entries(NEW_COLUMNS)) expect(await columns(prefix + table)).toEqual(expect.arrayContaining(added));
+    for (const [table, added] of Object.entries(NEW_INDEXES)) expect(await indexes(prefix + table)).toEqual(expect.arrayContaining(added));
   }
 
   it('fsm generate writes the layout migration, and fsm migrate adds the columns and keeps every row', async () => {

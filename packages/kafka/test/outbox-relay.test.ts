@@ -129,7 +129,7 @@ describe('OutboxRelay over a MemoryOutbox', () => {
       id: 'a', machine: 'order', userId: null, currentState: 's1', status: 'ready' as const, direction: 'forward' as const,
       resumeFromStep: 1, saveAfterStep: true, kafkaEventTopic: 'orders.fsm', serializedState: '{}', version: 1,
       definitionHash: '0123456789abcdef', definitionVersion: 1, isGlobalLock: false, isLocalLock: false,
-      pauseRequested: false, pauseReason: null, lastError: null, attempts: 0, nextRunAt: null, takeovers: 0, historySeq: 0, eventSeq: 1,
+      pauseRequested: false, pauseReason: null, lastError: null, attempts: 0, nextRunAt: null, takeovers: 0, priority: 0, waitMessage: null, waitKey: null, waitingFor: null, parentMachine: null, parentId: null, chainedFrom: null, historySeq: 0, eventSeq: 1,
       createdAt: new Date(), updatedAt: new Date(),
     };
     await store.insert(record, [e]);

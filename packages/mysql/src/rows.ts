@@ -35,6 +35,13 @@ export const INSTANCE_COLUMNS = [
   'lease_owner',
   'lease_expires_at',
   'takeovers',
+  'priority',
+  'wait_message',
+  'wait_key',
+  'waiting_for',
+  'parent_machine',
+  'parent_id',
+  'chained_from',
 ] as const;
 
 /**
@@ -61,6 +68,13 @@ const UPDATE_FIELDS = {
   history_seq: 'historySeq',
   event_seq: 'eventSeq',
   takeovers: 'takeovers',
+  priority: 'priority',
+  wait_message: 'waitMessage',
+  wait_key: 'waitKey',
+  waiting_for: 'waitingFor',
+  parent_machine: 'parentMachine',
+  parent_id: 'parentId',
+  chained_from: 'chainedFrom',
   lease_owner: 'leaseOwner',
   lease_expires_at: 'leaseExpiresAt',
 } as const satisfies Record<string, keyof InstanceRecord>;
@@ -196,6 +210,7 @@ export function insertValues({ record: r, lastError }: EncodedInstance): SqlValu
     r.eventSeq,
     ...leaseValues(r),
     r.takeovers,
+    ...layout3Values(r),
   ];
 }
 
@@ -221,8 +236,14 @@ export function updateValues({ record: r, lastError }: EncodedInstance): SqlValu
     r.historySeq,
     r.eventSeq,
     r.takeovers,
+    ...layout3Values(r),
     ...leaseValues(r),
   ];
+}
+
+/** Priority, wait, parent and chain columns, in INSTANCE_COLUMNS order. */
+function layout3Values(r: InstanceRecord): SqlValue[] {
+  return [r.priority, r.waitMessage, r.waitKey, r.waitingFor, r.parentMachine, r.parentId, r.chainedFrom];
 }
 
 /** Owner, and the lease's remaining time in microseconds from now (see PLACEHOLDERS). */
@@ -255,6 +276,13 @@ export function instanceFromRow(row: InstanceRow): InstanceRecord {
     historySeq: row.history_seq as number,
     eventSeq: row.event_seq as number,
     takeovers: (row.takeovers as number | undefined) ?? 0,
+    priority: (row.priority as number | undefined) ?? 0,
+    waitMessage: (row.wait_message as string | null | undefined) ?? null,
+    waitKey: (row.wait_key as string | null | undefined) ?? null,
+    waitingFor: (row.waiting_for as string | null | undefined) ?? null,
+    parentMachine: (row.parent_machine as string | null | undefined) ?? null,
+    parentId: (row.parent_id as string | null | undefined) ?? null,
+    chainedFrom: (row.chained_from as string | null | undefined) ?? null,
     leaseOwner: row.lease_owner as string | null,
     leaseExpiresAt: row.lease_expires_at as Date | null,
     createdAt: row.created_at as Date,

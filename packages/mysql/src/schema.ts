@@ -97,11 +97,20 @@ export function machineDdl(model: Pick<MachineModel, 'name'>, options: SchemaOpt
   \`history_seq\` INT NOT NULL DEFAULT 0,
   \`event_seq\` INT NOT NULL DEFAULT 0,
   \`takeovers\` INT NOT NULL DEFAULT 0,
+  \`priority\` INT NOT NULL DEFAULT 0,
+  \`wait_message\` VARCHAR(64) NULL,
+  \`wait_key\` VARCHAR(191) NULL,
+  \`waiting_for\` TEXT NULL,
+  \`parent_machine\` VARCHAR(48) NULL,
+  \`parent_id\` CHAR(36) CHARACTER SET ascii NULL,
+  \`chained_from\` VARCHAR(1024) NULL,
   PRIMARY KEY (\`id\`),
   KEY \`ix_user\` (\`user_id\`, \`id\`),
   KEY \`ix_state\` (\`current_state\`, \`id\`),
   KEY \`ix_status_next\` (\`status\`, \`next_run_at\`),
-  KEY \`ix_updated\` (\`updated_at\`)
+  KEY \`ix_updated\` (\`updated_at\`),
+  KEY \`ix_wait\` (\`wait_message\`, \`wait_key\`),
+  KEY \`ix_parent\` (\`parent_id\`, \`id\`)
 ) ${TABLE_OPTIONS}`,
     `CREATE TABLE IF NOT EXISTS ${quoteId(t.history)} (
   \`id\` CHAR(36) CHARACTER SET ascii NOT NULL,
@@ -182,7 +191,7 @@ export function sharedDdl(options: SchemaOptions = {}): string[] {
   ];
 }
 
-export { addColumnSql, columnsAddedSince, LAYOUT_COLUMNS, layoutUpgradeSql, TABLE_LAYOUT, type AddedColumn } from './layout.js';
+export { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince, LAYOUT_COLUMNS, LAYOUT_INDEXES, layoutUpgradeSql, TABLE_LAYOUT, type AddedColumn, type AddedIndex } from './layout.js';
 
 /** `<prefix>outbox_failed`: kept out of `sharedTables`, whose list a database made by an earlier release matches. */
 export function outboxFailedTable(options: SchemaOptions = {}): string {

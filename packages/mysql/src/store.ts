@@ -47,12 +47,13 @@ import {
 } from './rows.js';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './locker.js';
-import { addColumnSql, columnsAddedSince } from './layout.js';
+import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince } from './layout.js';
 import { machineDdl, machineTables, sharedDdl, type SchemaOptions, type TableNames } from './schema.js';
 import { isConnectionError, QueryTimeoutError, storeError, type ErrorScope } from './store-error.js';
 
 /** MySQL's "duplicate column name". */
 const ER_DUP_FIELDNAME = 1060;
+const ER_DUP_KEYNAME = 1061;
 
 export interface MysqlStoreOptions extends PoolSettings {
   /**
@@ -153,6 +154,21 @@ export class MysqlStore implements Store {
         await this.deadline(this.pool.query(addColumnSql(tables, added)));
       } catch (error) {
         if ((error as { errno?: number }).errno !== ER_DUP_FIELDNAME) throw error;
+      }
+    }
+    const [indexRows] = await this.deadline(
+      this.pool.query<RowDataPacket[]>(
+        'SELECT DISTINCT `TABLE_NAME` AS t, `INDEX_NAME` AS i FROM information_schema.STATISTICS WHERE `TABLE_SCHEMA` = DATABASE() AND `TABLE_NAME` IN (?, ?)',
+        [tables.instances, tables.history],
+      ),
+    );
+    const indexed = new Set(indexRows.map((r) => `${String(r['t'])}.${String(r['i'])}`));
+    for (const added of indexesAddedSince(1)) {
+      if (indexed.has(`${tables[added.table]}.${added.index}`)) continue;
+      try {
+        await this.deadline(this.pool.query(addIndexSql(tables, added)));
+      } catch (error) {
+        if ((error as { errno?: number }).errno !== ER_DUP_KEYNAME) throw error;
       }
     }
   }

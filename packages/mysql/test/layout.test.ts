@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addColumnSql, columnsAddedSince, LAYOUT_COLUMNS, layoutUpgradeSql, machineDdl, machineTables, TABLE_LAYOUT } from '../src/schema.js';
+import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince, LAYOUT_COLUMNS, layoutUpgradeSql, machineDdl, machineTables, TABLE_LAYOUT } from '../src/schema.js';
 
 describe('table layouts', () => {
   const [instances, history] = machineDdl({ name: 'order' });
@@ -32,5 +32,18 @@ describe('table layouts', () => {
       'EXECUTE fsm_stmt',
       'DEALLOCATE PREPARE fsm_stmt',
     ]);
+  });
+
+  it('adds each index as machineDdl declares it, only when it is missing', () => {
+    for (const added of indexesAddedSince(1)) {
+      const ddl = added.table === 'instances' ? instances! : history!;
+      expect(ddl).toContain(`KEY \`${added.index}\` (${added.columns})`);
+    }
+    const tables = machineTables('order', { tablePrefix: 'app_' });
+    const wait = indexesAddedSince(2).find((i) => i.index === 'ix_wait')!;
+    expect(addIndexSql(tables, wait)).toBe('ALTER TABLE `app_order` ADD KEY `ix_wait` (`wait_message`, `wait_key`)');
+    expect(layoutUpgradeSql(tables, 2)).toContain(
+      "SET @fsm_ddl = IF((SELECT COUNT(*) = 0 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'app_order' AND INDEX_NAME = 'ix_wait'), 'ALTER TABLE `app_order` ADD KEY `ix_wait` (`wait_message`, `wait_key`)', 'DO 0')",
+    );
   });
 });

@@ -14,6 +14,17 @@ interface Transfer {
 }
 
 const RECORD_DATES = ['createdAt', 'updatedAt', 'nextRunAt'] as const;
+/** Fields later releases added, with what an instance exported before them had. */
+const ADDED_FIELDS = {
+  takeovers: 0,
+  priority: 0,
+  waitMessage: null,
+  waitKey: null,
+  waitingFor: null,
+  parentMachine: null,
+  parentId: null,
+  chainedFrom: null,
+} as const satisfies Partial<InstanceRecord>;
 const HISTORY_DATES = ['startedAt', 'finishedAt'] as const;
 
 export function encodeTransfer(record: InstanceRecord, history: HistoryRecord[]): string {
@@ -39,6 +50,7 @@ export function decodeTransfer(text: string, machine: string): Transfer {
   }
   const record = parsed.record as unknown as Record<string, unknown>;
   for (const k of RECORD_DATES) record[k] = record[k] === null ? null : new Date(record[k] as string);
+  for (const [k, absent] of Object.entries(ADDED_FIELDS)) if (record[k] === undefined) record[k] = absent;
   const history = parsed.history.map((h) => {
     const row = { ...h } as unknown as Record<string, unknown>;
     for (const k of HISTORY_DATES) row[k] = new Date(row[k] as string);

@@ -48,6 +48,18 @@ export interface InstanceRecord {
   leaseExpiresAt?: Date | null;
   /** Times a worker took the instance over from a drive whose lease ran out (its process died). */
   takeovers: number;
+  /** Workers claim higher priorities first (then the earliest due); 0 by default. */
+  priority: number;
+  /** The message a waiting instance waits for, and its correlation key: looked up by both. */
+  waitMessage: string | null;
+  waitKey: string | null;
+  /** What the instance waits for (timer, message, children), as the engine's JSON text; null when not waiting on anything. */
+  waitingFor: string | null;
+  /** The instance that spawned this one as its child. */
+  parentMachine: string | null;
+  parentId: string | null;
+  /** Where a chained instance started from (`{ machine, id, step? }` as JSON text); null otherwise. */
+  chainedFrom: string | null;
   /** Counters for history rows and events, so both are strictly ordered per instance. */
   historySeq: number;
   eventSeq: number;

@@ -6,7 +6,7 @@ function record(id: string): InstanceRecord {
     id, machine: 'order', userId: null, currentState: 's1', status: 'ready', direction: 'forward', resumeFromStep: 1,
     saveAfterStep: true, kafkaEventTopic: 'orders.fsm', serializedState: '{}', version: 1, definitionHash: '0123456789abcdef',
     definitionVersion: 1, isGlobalLock: false, isLocalLock: false, pauseRequested: false, pauseReason: null, lastError: null,
-    attempts: 0, nextRunAt: null, takeovers: 0, historySeq: 0, eventSeq: 1, createdAt: new Date(), updatedAt: new Date(),
+    attempts: 0, nextRunAt: null, takeovers: 0, priority: 0, waitMessage: null, waitKey: null, waitingFor: null, parentMachine: null, parentId: null, chainedFrom: null, historySeq: 0, eventSeq: 1, createdAt: new Date(), updatedAt: new Date(),
   };
 }
 

@@ -1,4 +1,4 @@
-import { columnsAddedSince, layoutUpgradeSql, quoteId } from '@fsmkit/mysql/schema';
+import { columnsAddedSince, indexesAddedSince, layoutUpgradeSql, quoteId } from '@fsmkit/mysql/schema';
 import type { StepDiff } from './diff.js';
 import type { MachineSnapshot, StepShape } from './snapshot.js';
 
@@ -145,7 +145,7 @@ export function stepMigrationSql(before: MachineSnapshot, after: MachineSnapshot
   return `${out.join('\n')}\n`;
 }
 
-/** The tables gained columns since the snapshot's layout: add each one where it is missing. */
+/** The tables gained columns (and indexes) since the snapshot's layout: add each one where it is missing. */
 export function layoutMigrationSql(before: MachineSnapshot, after: MachineSnapshot, source?: string): string {
   const added = columnsAddedSince(before.tableLayout);
   return `${[
@@ -153,8 +153,9 @@ export function layoutMigrationSql(before: MachineSnapshot, after: MachineSnapsh
     '--',
     `-- Table layout ${before.tableLayout} -> ${after.tableLayout}: tables created by an earlier release gain these columns:`,
     ...added.map((c) => `--   ${quoteId(after.tables[c.table])}.${quoteId(c.column)} ${c.definition}`),
+    ...indexesAddedSince(before.tableLayout).map((i) => `--   ${quoteId(after.tables[i.table])} KEY ${quoteId(i.index)} (${i.columns})`),
     '-- MySQL 8 has no ADD COLUMN IF NOT EXISTS: each ALTER runs only when information_schema says the',
-    '-- column is missing, so tables that `<machine>.sql` created at the new layout are left as they are.',
+    '-- column (or index) is missing, so tables that `<machine>.sql` created at the new layout are left as they are.',
     ...layoutUpgradeSql(after.tables, before.tableLayout).map((s) => `${s};`),
   ].join('\n')}\n`;
 }

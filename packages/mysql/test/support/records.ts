@@ -25,7 +25,7 @@ export function instanceRecord(machine: string, overrides: Partial<InstanceRecor
     nextRunAt: null,
     leaseOwner: null,
     leaseExpiresAt: null,
-    takeovers: 0,
+    takeovers: 0, priority: 0, waitMessage: null, waitKey: null, waitingFor: null, parentMachine: null, parentId: null, chainedFrom: null,
     historySeq: 0,
     eventSeq: 0,
     createdAt: new Date('2026-11-22T10:00:00.123Z'),

@@ -28,11 +28,20 @@ CREATE TABLE IF NOT EXISTS `fsm_order` (
   `history_seq` INT NOT NULL DEFAULT 0,
   `event_seq` INT NOT NULL DEFAULT 0,
   `takeovers` INT NOT NULL DEFAULT 0,
+  `priority` INT NOT NULL DEFAULT 0,
+  `wait_message` VARCHAR(64) NULL,
+  `wait_key` VARCHAR(191) NULL,
+  `waiting_for` TEXT NULL,
+  `parent_machine` VARCHAR(48) NULL,
+  `parent_id` CHAR(36) CHARACTER SET ascii NULL,
+  `chained_from` VARCHAR(1024) NULL,
   PRIMARY KEY (`id`),
   KEY `ix_user` (`user_id`, `id`),
   KEY `ix_state` (`current_state`, `id`),
   KEY `ix_status_next` (`status`, `next_run_at`),
-  KEY `ix_updated` (`updated_at`)
+  KEY `ix_updated` (`updated_at`),
+  KEY `ix_wait` (`wait_message`, `wait_key`),
+  KEY `ix_parent` (`parent_id`, `id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `fsm_order_history` (
