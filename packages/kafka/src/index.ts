@@ -6,3 +6,13 @@ export { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.js';
 export { KafkaPublisher, defaultBrokers, type BatchPublisher, type KafkaOptions } from './publisher.js';
 export { EVENT_HEADERS, eventHeaders } from '@fsmkit/runtime';
 export { orderBatch } from './batch-order.js';
+export {
+  MessageConsumer,
+  MESSAGE_HEADERS,
+  defaultMapping,
+  isPassing,
+  type ConsumedRecord,
+  type InboundMessage,
+  type MessageConsumerOptions,
+  type MessageConsumerStats,
+} from './message-consumer.js';

@@ -134,7 +134,7 @@ export class KafkaPublisher implements BatchPublisher {
 }
 
 /** Routes kafkajs's own log lines to the caller's logger; silent by default. */
-function kafkaLogging(logger: Logger | undefined): { logLevel: logLevel; logCreator?: () => (entry: LogEntry) => void } {
+export function kafkaLogging(logger: Logger | undefined): { logLevel: logLevel; logCreator?: () => (entry: LogEntry) => void } {
   if (!logger || logger === noopLogger) return { logLevel: logLevel.NOTHING };
   return {
     logLevel: logLevel.WARN,
