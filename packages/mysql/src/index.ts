@@ -1,4 +1,5 @@
 export { createMysqlStore, MysqlStore, type MysqlStoreOptions } from './store.js';
+export type { GroupCommitOptions } from './group-commit.js';
 export { createMysqlLocker, MysqlLocker, type MysqlLockerOptions, type LockHolder } from './locker.js';
 export {
   MysqlOutbox,

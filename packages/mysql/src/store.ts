@@ -46,6 +46,7 @@ import {
   LEASE_OWNER_CHARS,
 } from './rows.js';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
+import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './locker.js';
 import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince } from './layout.js';
 import { machineDdl, machineTables, sharedDdl, type SchemaOptions, type TableNames } from './schema.js';
@@ -68,6 +69,12 @@ export interface MysqlStoreOptions extends PoolSettings {
   queryTimeoutMs?: number;
   /** Largest serialized instance data accepted, in bytes. Default and maximum: MEDIUMTEXT's 16 MiB - 1. */
   maxStateBytes?: number;
+  /**
+   * Commits that arrive while `lanes` transactions are being written wait and go together in
+   * one transaction (see GroupCommitter). False: every commit is its own transaction. Only on
+   * the store's own pool (a caller's pool commits statement by statement).
+   */
+  groupCommit?: GroupCommitOptions | false;
 }
 
 /**
@@ -76,6 +83,9 @@ export interface MysqlStoreOptions extends PoolSettings {
  * max_allowed_packet: a batch that would is sent statement by statement, and INSERTs are split.
  */
 const BATCH_CHARS = 1_000_000;
+
+/** What a commit adds to its group's texts besides its statements: separators, START TRANSACTION and COMMIT. */
+const COMMIT_OVERHEAD = 32;
 
 /** MySQL's default max_allowed_packet, should the server not say. */
 const DEFAULT_MAX_PACKET = 4_194_304;
@@ -112,6 +122,7 @@ export class MysqlStore implements Store {
   private readonly lockers = new Set<MysqlLocker>();
   private sharedLocker: MysqlLocker | undefined;
   private packetLimit: Promise<number> | undefined;
+  private readonly grouper: GroupCommitter;
 
   constructor(options: MysqlStoreOptions = {}) {
     this.schema = options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix };
@@ -120,6 +131,21 @@ export class MysqlStore implements Store {
     this.timeout = options.queryTimeoutMs ?? 30_000;
     this.ownsPool = options.pool === undefined;
     this.pool = options.pool ?? createPool(options);
+    const scope = { operation: 'commit' };
+    this.grouper = new GroupCommitter(
+      {
+        pool: this.pool,
+        timeoutMs: this.timeout,
+        packetLimit: async () => (await this.maxPacket(scope)) - PACKET_MARGIN,
+        abandon: (conn, error) => this.abandon(conn, error),
+      },
+      options.groupCommit === false ? { lanes: Number.MAX_SAFE_INTEGER, maxSize: 1 } : options.groupCommit,
+    );
+  }
+
+  /** Transactions the store's commits went in, and how many commits they held (group commit). */
+  get groupCommits(): Readonly<{ transactions: number; commits: number; largest: number }> {
+    return this.grouper.counts;
   }
 
   /** Creates the shared tables and those of each machine when missing, with the generator's DDL. */
@@ -481,8 +507,8 @@ export class MysqlStore implements Store {
       return (await this.writeText(scope, text)).affectedRows === 1 ? update.asWritten : null;
     }
     const fenceText = fence.map((f) => this.shared.fenceUpdate(f.key === GLOBAL_KEY, c.releaseLocks === true));
-    const begin = {
-      text: ['START TRANSACTION', ...fenceText, update.text].join(';\n'),
+    const head = {
+      text: [...fenceText, update.text].join(';\n'),
       values: [...fence.flatMap((f) => [storedLockKey(f.key), f.token]), ...update.values],
     };
     const inserts: string[] = [];
@@ -496,65 +522,21 @@ export class MysqlStore implements Store {
       for (const e of events) values.push(...outboxValues(e, c.record.updatedAt));
     }
     let chars = 0;
-    for (const v of [...begin.values, ...values]) if (typeof v === 'string') chars += v.length;
+    for (const v of [...head.values, ...values]) if (typeof v === 'string') chars += v.length;
     if (chars > BATCH_CHARS) return null;
-    const beginText = inlineValues(begin.text, begin.values);
-    const restText = inlineValues([...inserts, 'COMMIT'].join(';\n'), values);
+    const headText = inlineValues(head.text, head.values);
+    const tailText = inserts.length > 0 ? inlineValues(inserts.join(';\n'), values) : '';
     // A UTF-16 unit is at most 3 bytes of UTF-8: measure the texts only when that bound does not
     // fit the packet limit. Too large: the full path, whose INSERTs are split to fit.
     const limit = (await this.maxPacket(scope)) - PACKET_MARGIN;
-    if (3 * Math.max(beginText.length, restText.length) > limit) {
-      if (Buffer.byteLength(beginText) > limit || Buffer.byteLength(restText) > limit) return null;
+    let bytes = 3 * Math.max(headText.length, tailText.length) + COMMIT_OVERHEAD;
+    if (bytes > limit) {
+      bytes = Math.max(Buffer.byteLength(headText), Buffer.byteLength(tailText)) + COMMIT_OVERHEAD;
+      if (bytes > limit) return null;
     }
-    return this.batch(scope, beginText, restText, update.asWritten);
-  }
-
-  /**
-   * Runs `begin` (`START TRANSACTION; UPDATE ...`) in one round trip and, when its UPDATE
-   * matched, `rest` (the INSERTs and COMMIT) in another; else ROLLBACK and null. Within one
-   * deadline, like `transaction`. Nothing commits before COMMIT, so a connection found dead on
-   * `begin` is replaced once; one that failed or ran out of time is destroyed, and the server
-   * rolls its transaction back.
-   */
-  private async batch(
-    scope: ErrorScope,
-    begin: string,
-    rest: string,
-    asWritten: CommitResult,
-  ): Promise<CommitResult | null> {
-    let conn: PoolConnection | undefined;
-    let expired = false;
-    const attempt = async (retry: boolean): Promise<CommitResult | null> => {
-      const acquired = await this.pool.getConnection();
-      if (expired) {
-        // The caller has been told it failed: this connection must not write anything.
-        acquired.destroy();
-        throw new QueryTimeoutError(this.timeout);
-      }
-      conn = acquired;
-      let results: ResultSetHeader[];
-      try {
-        [results] = await acquired.query<ResultSetHeader[]>(begin);
-      } catch (error) {
-        if (!retry || !isLostConnection(error)) throw error;
-        conn = undefined;
-        acquired.destroy();
-        return attempt(false);
-      }
-      // Every UPDATE after START TRANSACTION must have matched its row.
-      if (!results.slice(1).every((r) => r.affectedRows === 1)) {
-        await acquired.query('ROLLBACK');
-        return null;
-      }
-      await acquired.query(rest);
-      return asWritten;
-    };
     try {
-      const result = await this.deadline(attempt(true), () => (expired = true));
-      conn!.release();
-      return result;
+      return await this.grouper.submit({ head: headText, statements: fence.length + 1, tail: tailText, bytes, asWritten: update.asWritten });
     } catch (error) {
-      if (conn !== undefined) await this.abandon(conn, error);
       throw storeError(scope, error);
     }
   }

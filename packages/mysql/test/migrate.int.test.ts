@@ -28,9 +28,9 @@ describe.skipIf(unavailable !== null)('migrate', () => {
     await writeFile(join(dir, 'billing.sql'), sqlFile(machineDdl({ name: 'billing' }, schema)));
     // Needs order's table: runs after every top-level file.
     await writeFile(
-      join(dir, 'migrations', '0001_add_priority.sql'),
-      `/* adds a column; and a comment with a semicolon */\nALTER TABLE \`${prefix}order\` ADD COLUMN \`priority\` INT NOT NULL DEFAULT 0 COMMENT 'p;1';\n` +
-        `# index too\nCREATE INDEX \`ix_priority\` ON \`${prefix}order\` (\`priority\`);\n`,
+      join(dir, 'migrations', '0001_add_rush.sql'),
+      `/* adds a column; and a comment with a semicolon */\nALTER TABLE \`${prefix}order\` ADD COLUMN \`rush\` INT NOT NULL DEFAULT 0 COMMENT 'p;1';\n` +
+        `# index too\nCREATE INDEX \`ix_rush\` ON \`${prefix}order\` (\`rush\`);\n`,
     );
     await writeFile(join(dir, 'notes.txt'), 'not sql');
   });
@@ -47,15 +47,15 @@ describe.skipIf(unavailable !== null)('migrate', () => {
 
   it('dryRun lists the statements in order and runs nothing, not even the journal table', async () => {
     const result = await migrate({ url: MYSQL_URL, dir, tablePrefix: prefix, dryRun: true });
-    expect(result.applied).toEqual([shared, 'billing.sql', 'order.sql', 'migrations/0001_add_priority.sql']);
+    expect(result.applied).toEqual([shared, 'billing.sql', 'order.sql', 'migrations/0001_add_rush.sql']);
     expect(result.statements.map((s) => s.file)).toEqual([
       ...Array(4).fill(shared),
       'billing.sql',
       'billing.sql',
       'order.sql',
       'order.sql',
-      'migrations/0001_add_priority.sql',
-      'migrations/0001_add_priority.sql',
+      'migrations/0001_add_rush.sql',
+      'migrations/0001_add_rush.sql',
     ]);
     expect(result.statements[0]!.sql).toBe(sharedDdl(schema)[0]);
     expect(result.statements[8]!.sql).toMatch(/^ALTER TABLE/);
@@ -67,7 +67,7 @@ describe.skipIf(unavailable !== null)('migrate', () => {
     try {
       const result = await migrate({ pool, dir, tablePrefix: prefix });
       expect(result).toMatchObject({
-        applied: [shared, 'billing.sql', 'order.sql', 'migrations/0001_add_priority.sql'],
+        applied: [shared, 'billing.sql', 'order.sql', 'migrations/0001_add_rush.sql'],
         skipped: [],
         changed: [],
         problems: [],
@@ -79,7 +79,7 @@ describe.skipIf(unavailable !== null)('migrate', () => {
     expect(await tablesWithPrefix(prefix)).toEqual(
       ['billing', 'billing_history', 'global_lock', 'local_lock', 'migrations', 'order', 'order_history', 'outbox'].map((t) => prefix + t),
     );
-    const [columns] = await raw.query<RowDataPacket[]>(`SHOW COLUMNS FROM \`${prefix}order\` LIKE 'priority'`);
+    const [columns] = await raw.query<RowDataPacket[]>(`SHOW COLUMNS FROM \`${prefix}order\` LIKE 'rush'`);
     expect(columns).toHaveLength(1);
     const sha = createHash('sha256').update(machineDdl({ name: 'order' }, schema).join(';\n')).digest('hex');
     expect(await journal()).toContainEqual(['order.sql', sha]);
@@ -89,7 +89,7 @@ describe.skipIf(unavailable !== null)('migrate', () => {
   it('a second run skips every file', async () => {
     const result = await migrate({ url: MYSQL_URL, dir, tablePrefix: prefix });
     expect(result.applied).toEqual([]);
-    expect(result.skipped).toEqual([shared, 'billing.sql', 'order.sql', 'migrations/0001_add_priority.sql']);
+    expect(result.skipped).toEqual([shared, 'billing.sql', 'order.sql', 'migrations/0001_add_rush.sql']);
     expect(result.statements).toEqual([]);
   });
 
@@ -106,7 +106,7 @@ describe.skipIf(unavailable !== null)('migrate', () => {
     const result = await migrate({ url: MYSQL_URL, dir, tablePrefix: prefix });
     expect(result.applied).toEqual(['migrations/0002_more.sql']);
     expect(result.changed).toEqual(['order.sql']);
-    expect(result.skipped).toEqual([shared, 'billing.sql', 'migrations/0001_add_priority.sql']);
+    expect(result.skipped).toEqual([shared, 'billing.sql', 'migrations/0001_add_rush.sql']);
     const expected = before.find(([name]) => name === 'order.sql')![1];
     const statements = [...machineDdl({ name: 'order' }, schema), `CREATE TABLE \`${prefix}sneaky\` (id INT)`];
     expect(result.problems).toHaveLength(1);
