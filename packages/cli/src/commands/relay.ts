@@ -1,5 +1,6 @@
 import type { Outbox } from '@fsmkit/kafka';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
+import { commandLogger } from '../command-logger.js';
 import { readSettings, SETTINGS_FLAGS } from '../settings.js';
 
 const USAGE = `Usage: fsm relay [options]
@@ -91,12 +92,7 @@ async function runRelay(args: string[], io: Io): Promise<number> {
     batchSize,
     maxFailures,
     retentionMs,
-    logger: {
-      debug: () => undefined,
-      info: (message) => io.out(`fsm relay: ${message}\n`),
-      warn: (message, fields) => io.err(`fsm relay: ${message}${detail(fields)}\n`),
-      error: (message, fields) => io.err(`fsm relay: ${message}${detail(fields)}\n`),
-    },
+    logger: commandLogger(io, 'relay', { info: true }),
   });
   const stop = nextSignal();
   relay.start();
@@ -127,11 +123,6 @@ function retention(value: string | undefined): number {
 }
 
 /** The error behind a log line, on the same line. */
-function detail(fields: Record<string, unknown> | undefined): string {
-  const error = fields?.['error'];
-  return error instanceof Error ? `: ${error.message}` : '';
-}
-
 /** Resolves on the first SIGTERM or SIGINT; the handlers go, so a second one ends the process at once. */
 function nextSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {

@@ -1,4 +1,5 @@
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command, type Io, parseFlags } from '../command.js';
+import { commandLogger } from '../command-logger.js';
 import { loadDefinitions } from '../load-definitions.js';
 import { readSettings, SETTINGS_FLAGS } from '../settings.js';
 import { stopped } from '../stopped.js';
@@ -78,12 +79,7 @@ export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Pro
   try {
     const store = createMysqlStore({ pool, tablePrefix });
     const locker = store.locker();
-    const logger = {
-      debug: () => undefined,
-      info: () => undefined,
-      warn: (message: string, fields?: Record<string, unknown>) => io.err(`fsm worker: ${message}${fieldsText(fields)}\n`),
-      error: (message: string, fields?: Record<string, unknown>) => io.err(`fsm worker: ${message}${fieldsText(fields)}\n`),
-    };
+    const logger = commandLogger(io, 'worker');
     try {
       // Fail at start, not at every poll, when the tables are missing or the server is away.
       for (const name of wanted) await store.list(name, { limit: 1 });
@@ -123,10 +119,4 @@ function where(url: string): string {
   } catch {
     return 'the database';
   }
-}
-
-function fieldsText(fields: Record<string, unknown> | undefined): string {
-  if (!fields) return '';
-  const parts = Object.entries(fields).map(([k, v]) => `${k}=${v instanceof Error ? v.message : typeof v === 'string' ? v : JSON.stringify(v)}`);
-  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
