@@ -271,6 +271,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
       hooks: { before: [], after: [] },
       localPauses: new Map(),
+      received: new Set(),
     };
   }
 
@@ -594,7 +595,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
   private async drive(id: string, intent: DriveIntent, loaded?: InstanceRecord): Promise<Instance<TData, TState>> {
     const ended = await this.driveOnce(id, intent, loaded);
     // A wait that began with its message already in the inbox: the instance is ready to go on.
-    if (ended.status === 'ready' && !intent.worker?.stopping) return this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, action: intent.worker ? 'work' : 'run', ...(intent.worker ? { worker: intent.worker } : {}) });
+    if (this.engine.received.delete(id) && !intent.worker?.stopping) return this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, action: intent.worker ? 'work' : 'run', ...(intent.worker ? { worker: intent.worker } : {}) });
     return ended;
   }
 

@@ -58,6 +58,8 @@ export interface Engine<TData> {
   readonly hooks: { before: Array<Hook<TData>>; after: Array<Hook<TData>> };
   /** `pause(id)` calls for instances this runner is driving right now. */
   readonly localPauses: Map<string, string | null>;
+  /** Instances whose drive ended beginning a wait that took its message from the inbox at once: to go on. */
+  readonly received: Set<string>;
 }
 
 /** What a drive does: how many steps at most, which way, and what happens first. */
@@ -550,6 +552,7 @@ export class Drive<TData> {
     });
     if (result.received) {
       // The message was in the inbox already: the store wrote the instance ready to go on.
+      e.received.add(rec.id);
       rec.status = 'ready';
       rec.waitMessage = null;
       rec.waitKey = null;
