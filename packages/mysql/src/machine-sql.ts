@@ -83,7 +83,10 @@ export class MachineSql {
   /** UPDATE texts by pause handling, then by column set. */
   private readonly updates = { unpaused: new Map<number, string>(), clearing: new Map<number, string>() };
 
-  constructor(machine: string, options: SchemaOptions) {
+  constructor(
+    readonly machine: string,
+    options: SchemaOptions,
+  ) {
     const t = checkedTables(machine, options);
     this.tables = t;
     const table = quoteId(t.instances);

@@ -250,24 +250,17 @@ export class MysqlStore implements Store {
     const scope = { operation: 'deliver a message to', machine };
     await this.ensureInbox(scope);
     try {
+      // On a pool of ours (multi-statement), the usual case in two round trips: the lookup, then the writes and COMMIT.
+      if (this.ownsPool) return await this.deliverBatched(scope, sql, d);
       return await this.transaction(scope, async (conn) => {
         if (d.messageId !== null) {
           const seen = await this.duplicate(conn, d.messageId);
           if (seen) return seen;
         }
         // Usually someone waits: the wait was committed, so its row lock alone orders deliveries.
-        const taken = await this.takeWaiting(conn, sql, scope, d);
-        if (taken) return taken;
-        await this.run(conn, this.inbox.lockPair, [machine, d.message, d.key]);
-        if (d.messageId !== null) {
-          const seen = await this.duplicate(conn, d.messageId);
-          if (seen) return seen;
-        }
-        // A wait committed while this waited for the lock is seen now.
-        const late = await this.takeWaiting(conn, sql, scope, d);
-        if (late) return late;
-        await this.run(conn, this.inbox.insert, [machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), null, null]);
-        return { kind: 'inboxed' } as const;
+        const found = await conn.execute<Rows>(sql.selectWaiting, [d.message, d.key]);
+        const taken = await this.takeWaiting(conn, sql, scope, d, found[0][0]);
+        return taken ?? (await this.deliverLocked(conn, sql, scope, d));
       });
     } catch (error) {
       // Two deliveries of one id for different keys at once: the second is the duplicate.
@@ -276,14 +269,69 @@ export class MysqlStore implements Store {
     }
   }
 
+  /**
+   * Nobody waited when first looked: under the (message, key) lock, which a commit beginning such
+   * a wait takes too, look once more (a wait committed meanwhile is seen now), else keep the
+   * message in the inbox. Ends with the transaction still open.
+   */
+  private async deliverLocked(conn: PoolConnection, sql: MachineSql, scope: ErrorScope, d: Delivery): Promise<DeliveryOutcome> {
+    await this.run(conn, this.inbox.lockPair, [sql.machine, d.message, d.key]);
+    if (d.messageId !== null) {
+      const seen = await this.duplicate(conn, d.messageId);
+      if (seen) return seen;
+    }
+    const late = await this.takeWaiting(conn, sql, scope, d, (await conn.execute<Rows>(sql.selectWaiting, [d.message, d.key]))[0][0]);
+    if (late) return late;
+    await this.run(conn, this.inbox.insert, [sql.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), null, null]);
+    return { kind: 'inboxed' };
+  }
+
+  private async deliverBatched(scope: ErrorScope, sql: MachineSql, d: Delivery): Promise<DeliveryOutcome> {
+    let conn: PoolConnection | undefined;
+    let expired = false;
+    const attempt = async (): Promise<DeliveryOutcome> => {
+      const acquired = await this.pool.getConnection();
+      if (expired) {
+        acquired.destroy();
+        throw new QueryTimeoutError(this.timeout);
+      }
+      conn = acquired;
+      const withId = d.messageId !== null;
+      const head = ['START TRANSACTION', ...(withId ? [this.inbox.byMessageId] : []), sql.selectWaiting].join(';\n');
+      const [sets] = await acquired.query<Rows[]>(inlineValues(head, [...(withId ? [d.messageId] : []), d.message, d.key]));
+      if (withId && sets[1]![0] !== undefined) {
+        await acquired.query('ROLLBACK');
+        return { kind: 'duplicate', instanceId: (sets[1]![0]['taken_by'] as string | null) ?? null };
+      }
+      const row = sets[sets.length - 1]![0];
+      const stored = row === undefined ? null : instanceFromRow(row as InstanceRow);
+      const record = stored === null ? null : d.take(stored, { payload: d.payload, messageId: d.messageId });
+      if (stored !== null && record !== null) {
+        const tail = [inlineValues(sql.updateKeeping, [...updateValues(this.encoder.instance(scope, record)), stored.id, stored.version])];
+        if (withId) tail.push(inlineValues(this.inbox.insert, [sql.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), stored.id, stored.id]));
+        await acquired.query([...tail, 'COMMIT'].join(';\n'));
+        return { kind: 'taken', record: { ...record, pauseRequested: stored.pauseRequested, pauseReason: stored.pauseReason } };
+      }
+      const outcome = await this.deliverLocked(acquired, sql, scope, d);
+      await acquired.query('COMMIT');
+      return outcome;
+    };
+    try {
+      const result = await this.deadline(attempt(), () => (expired = true));
+      conn!.release();
+      return result;
+    } catch (error) {
+      if (conn !== undefined) await this.abandon(conn, error);
+      throw storeError(scope, error);
+    }
+  }
+
   private async duplicate(conn: PoolConnection, messageId: string): Promise<DeliveryOutcome | null> {
     const [rows] = await conn.execute<Rows>(this.inbox.byMessageId, [messageId]);
     return rows[0] === undefined ? null : { kind: 'duplicate', instanceId: (rows[0]['taken_by'] as string | null) ?? null };
   }
 
-  private async takeWaiting(conn: PoolConnection, sql: MachineSql, scope: ErrorScope, d: Delivery): Promise<DeliveryOutcome | null> {
-    const [rows] = await conn.execute<Rows>(sql.selectWaiting, [d.message, d.key]);
-    const row = rows[0];
+  private async takeWaiting(conn: PoolConnection, sql: MachineSql, scope: ErrorScope, d: Delivery, row: RowDataPacket | undefined): Promise<DeliveryOutcome | null> {
     if (row === undefined) return null;
     const stored = instanceFromRow(row as InstanceRow);
     const record = d.take(stored, { payload: d.payload, messageId: d.messageId });
@@ -291,7 +339,7 @@ export class MysqlStore implements Store {
     const values = updateValues(this.encoder.instance(scope, record));
     await this.run(conn, sql.updateKeeping, [...values, stored.id, stored.version]);
     if (d.messageId !== null) {
-      await this.run(conn, this.inbox.insert, [record.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), stored.id, stored.id]);
+      await this.run(conn, this.inbox.insert, [sql.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), stored.id, stored.id]);
     }
     return { kind: 'taken', record: { ...record, pauseRequested: stored.pauseRequested, pauseReason: stored.pauseReason } };
   }
