@@ -51,6 +51,28 @@ export interface StepContext<TData = unknown, TNext extends string = string> {
   fail(code: string, message: string): void;
   /** The error a `catch` rule routed here, until this step completes; otherwise null. */
   readonly error: CaughtError | null;
+  /**
+   * Once this handler returns, the instance waits `ms` milliseconds (or until a time) before
+   * the next step: a durable timer on the database clock that a worker honours. Nothing sleeps.
+   */
+  sleep(time: number | { until: Date }): void;
+  /**
+   * Once this handler returns, the instance waits for the message `name` with this correlation
+   * key (`runner.deliver(name, key, payload)`); the next step reads it as `ctx.message`. With
+   * `timeoutMs`, it goes to `onTimeout` when none came in time (without it, it fails).
+   */
+  waitFor(name: string, options: { key: string; timeoutMs?: number; onTimeout?: TNext | (string & {}) }): void;
+  /** The message that ended the wait before this step, until this step completes; otherwise null. */
+  readonly message: ReceivedMessage | null;
+}
+
+/** A message as the step after its wait reads it. */
+export interface ReceivedMessage<TPayload = unknown> {
+  name: string;
+  key: string;
+  payload: TPayload;
+  /** The id the sender gave (`deliver(..., { messageId })`), if any. */
+  messageId: string | null;
 }
 
 /** What a transition method (and its guard) receives. */

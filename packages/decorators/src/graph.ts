@@ -77,8 +77,14 @@ export function reachableStates(graph: MachineGraph): Set<string> {
     if (step) {
       queue.push(...successors(graph, step));
       for (const rule of step.catch ?? []) queue.push(rule.goto);
+      queue.push(...timeoutEdges(step));
     }
     for (const t of graph.transitions.values()) if (transitionAllowedFrom(graph, t, state)) queue.push(t.to);
   }
   return reached;
+}
+
+/** Where a step's declared message wait goes when it times out: its timeout edge, if any. */
+export function timeoutEdges(step: StepModel): string[] {
+  return step.wait?.kind === 'message' && step.wait.onTimeout !== undefined ? [step.wait.onTimeout] : [];
 }

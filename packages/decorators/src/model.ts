@@ -62,7 +62,20 @@ export interface StepModel {
   end?: boolean;
   /** Where the step's final error goes (after retries), by the first rule that matches it. */
   catch?: CatchRule[];
+  /** What the instance waits for once the step completes (ASL's Wait, a message wait). */
+  wait?: WaitModel;
 }
+
+/**
+ * A wait declared on a step: a timer (`ms`), or a named message correlated by a key. The key is
+ * read from the data field `key` when the step completes, unless the handler gives one with
+ * `ctx.waitFor`. `onTimeout` is the state the instance goes to when no message came within
+ * `timeoutMs` (without it, the instance fails with FSM_WAIT_TIMEOUT); `payload` is the JSON
+ * Schema `deliver` checks the message against (the generator derives it from the payload type).
+ */
+export type WaitModel =
+  | { kind: 'timer'; ms: number }
+  | { kind: 'message'; message: string; key?: string; timeoutMs?: number; onTimeout?: string; payload?: JsonSchema };
 
 /** Routes a step's final error to a state, where the handler reads it as `ctx.error`. */
 export interface CatchRule {
@@ -143,6 +156,20 @@ export interface StepOptions {
   next?: string | string[];
   end?: boolean;
   catch?: Array<{ on: ErrorMatch | ErrorMatch[]; goto: string }>;
+  /** Once the step completes, the instance waits this long (ms) before the next step: a durable timer. */
+  sleep?: number;
+  /** Once the step completes, the instance waits for this message (see `WaitModel`). */
+  waitFor?: MessageWaitOptions;
+}
+
+/** A message wait as `@Step`'s `waitFor` takes it. */
+export interface MessageWaitOptions {
+  message: string;
+  /** The data field holding the correlation key (absent: the handler calls `ctx.waitFor`). */
+  key?: string;
+  timeoutMs?: number;
+  onTimeout?: string;
+  payload?: JsonSchema;
 }
 
 /** Options of `@Transition(name, ...)`. */
@@ -231,6 +258,8 @@ function stepModel(order: number, method: string, options: StepOptions = {}): St
   if (options.catch !== undefined) {
     step.catch = options.catch.map((rule) => ({ on: matcherNames(Array.isArray(rule.on) ? rule.on : [rule.on]), goto: rule.goto }));
   }
+  if (options.sleep !== undefined) step.wait = { kind: 'timer', ms: options.sleep };
+  if (options.waitFor !== undefined) step.wait = { kind: 'message', ...options.waitFor };
   return step;
 }
 

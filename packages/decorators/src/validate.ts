@@ -1,4 +1,4 @@
-import { machineGraph, reachableStates } from './graph.js';
+import { machineGraph, reachableStates, timeoutEdges } from './graph.js';
 import { ANY_STATE, NAME_PATTERN, RESERVED_STATES, type MachineModel } from './model.js';
 
 /** Stable codes of model problems; the generator reports them with file:line:col. */
@@ -22,7 +22,8 @@ export type ModelProblemCode =
   | 'FSM_E_TRANSITION_NAME_INVALID'
   | 'FSM_E_TRANSITION_DUPLICATE'
   | 'FSM_E_METHOD_MISSING'
-  | 'FSM_E_MATCHER_INVALID';
+  | 'FSM_E_MATCHER_INVALID'
+  | 'FSM_E_WAIT_INVALID';
 
 /** Codes of model warnings: the model works, but probably not as meant. */
 export type ModelWarningCode = 'FSM_W_UNREACHABLE';
@@ -42,6 +43,8 @@ export interface ModelProblem {
 
 const TOPIC_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
 const STEP_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** Message names reach the `wait_message` column (64 characters) and Kafka mappings. */
+export const MESSAGE_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 
 /**
  * Every problem of one model, all at once. `methods` lists the methods the class really has,
@@ -107,6 +110,17 @@ export function checkModel(model: MachineModel, methods?: ReadonlySet<string>): 
       add('FSM_E_TIMEOUT_INVALID', `timeoutMs must be positive, got ${step.timeoutMs}`, 'steps', i, 'timeoutMs');
     if (r?.on !== undefined && !validMatchers(r.on))
       add('FSM_E_MATCHER_INVALID', 'retry.on needs one or more error codes, names or classes', 'steps', i, 'retry', 'on');
+    const w = step.wait;
+    if (w?.kind === 'timer' && !(Number.isFinite(w.ms) && w.ms >= 0))
+      add('FSM_E_WAIT_INVALID', `step "${step.name}" sleeps ${String(w.ms)} ms: give a number of milliseconds, 0 or more`, 'steps', i, 'wait');
+    if (w?.kind === 'message') {
+      if (typeof w.message !== 'string' || !MESSAGE_NAME_PATTERN.test(w.message))
+        add('FSM_E_WAIT_INVALID', `step "${step.name}" waits for message "${String(w.message)}": a message name must match ${MESSAGE_NAME_PATTERN}`, 'steps', i, 'wait', 'message');
+      if (w.timeoutMs !== undefined && !(w.timeoutMs > 0))
+        add('FSM_E_WAIT_INVALID', `step "${step.name}" waits with timeoutMs ${String(w.timeoutMs)}: it must be positive`, 'steps', i, 'wait', 'timeoutMs');
+      if (w.onTimeout !== undefined && w.timeoutMs === undefined)
+        add('FSM_E_WAIT_INVALID', `step "${step.name}" names onTimeout "${w.onTimeout}" but no timeoutMs`, 'steps', i, 'wait', 'onTimeout');
+    }
     (step.catch ?? []).forEach((rule, j) => {
       if (!validMatchers(rule.on))
         add('FSM_E_MATCHER_INVALID', `catch rule ${j + 1} of step "${step.name}" needs one or more error codes, names or classes`, 'steps', i, 'catch', j, 'on');
@@ -135,13 +149,16 @@ function checkGraph(model: MachineModel, methods: ReadonlySet<string> | undefine
     (step.catch ?? []).forEach((rule, j) => {
       if (!known(rule.goto)) add('FSM_E_TARGET_UNKNOWN', `step "${step.name}" catches errors to "${rule.goto}", which the machine does not have (states: ${listed()})`, 'steps', i, 'catch', j, 'goto');
     });
+    const onTimeout = step.wait?.kind === 'message' ? step.wait.onTimeout : undefined;
+    if (onTimeout !== undefined && !target(onTimeout))
+      add('FSM_E_TARGET_UNKNOWN', `step "${step.name}" goes to "${onTimeout}" when its message times out, which the machine does not have (states: ${listed()})`, 'steps', i, 'wait', 'onTimeout');
   });
   if (model.initial !== undefined && !known(model.initial))
     add('FSM_E_TARGET_UNKNOWN', `initial state "${model.initial}" is not a state of the machine (states: ${listed()})`, 'initial');
   // States something leads into: a transition may start from them.
   const entered = new Set<string>([
     ...(model.transitions ?? []).map((t) => t.to),
-    ...model.steps.flatMap((s) => [...(s.next ?? []), ...(s.catch ?? []).map((r) => r.goto)]),
+    ...model.steps.flatMap((s) => [...(s.next ?? []), ...(s.catch ?? []).map((r) => r.goto), ...timeoutEdges(s)]),
   ]);
   const names = new Set<string>();
   (model.transitions ?? []).forEach((t, i) => {

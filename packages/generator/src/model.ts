@@ -6,6 +6,7 @@ import {
   type LockScope,
   type MachineModel,
   type MachineOptions,
+  type MessageWaitOptions,
   type RetryPolicy,
   type StepOptions,
   type TransitionOptions,
@@ -95,7 +96,16 @@ const STEP_OPTIONS = {
   next: 'custom',
   end: 'boolean',
   catch: 'custom',
+  sleep: 'number',
+  waitFor: 'custom',
 } as const satisfies Record<keyof StepOptions, Kind>;
+const WAIT_FOR_OPTIONS = {
+  message: 'string',
+  key: 'string',
+  timeoutMs: 'number',
+  onTimeout: 'string',
+  payload: 'custom',
+} as const satisfies Record<keyof MessageWaitOptions, Kind>;
 const RETRY_OPTIONS = {
   maxAttempts: 'number',
   backoffMs: 'number',
@@ -227,6 +237,17 @@ function readStep(step: ExtractedStep): ReadStep {
     const rules = reader.catchRules(props.catch, locations);
     if (rules) options.catch = rules;
   }
+  const waitFor = props.waitFor;
+  if (waitFor?.kind === 'object') {
+    const wait = reader.object(waitFor, WAIT_FOR_OPTIONS, 'waitFor.', locations) as unknown as MessageWaitOptions;
+    const payload = waitFor.properties.payload;
+    if (payload) {
+      const schema = jsonOf(payload);
+      if (schema !== undefined && typeof schema === 'object' && schema !== null && !Array.isArray(schema)) wait.payload = schema as JsonSchema;
+      else reader.problem('FSM_E_OPTION_TYPE', 'option "waitFor.payload" must be a JSON Schema object literal', 'waitFor.payload', payload.loc);
+    }
+    options.waitFor = wait;
+  } else if (waitFor) reader.problem('FSM_E_OPTION_TYPE', 'option "waitFor" must be an object literal such as { message, key, timeoutMs, onTimeout }', 'waitFor', waitFor.loc);
   return { order, options, locations, problems: reader.problems, gotos: step.gotos };
 }
 

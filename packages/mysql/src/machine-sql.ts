@@ -75,11 +75,18 @@ export class MachineSql {
   /** Extends a running instance's lease while its owner holds it at the version it committed. */
   readonly renewLease: string;
   readonly selectHistory: string;
+  /** The instance waiting for a message and key (the `ix_wait` index, in id order), row-locked. */
+  readonly selectWaiting: string;
+  /** Due-now for waiting rows an earlier release left without a due time (claimed as before). */
+  readonly dueUnmarkedWaits: string;
   private readonly historyInsert: InsertText;
   /** UPDATE texts by pause handling, then by column set. */
   private readonly updates = { unpaused: new Map<number, string>(), clearing: new Map<number, string>() };
 
-  constructor(machine: string, options: SchemaOptions) {
+  constructor(
+    readonly machine: string,
+    options: SchemaOptions,
+  ) {
     const t = checkedTables(machine, options);
     this.tables = t;
     const table = quoteId(t.instances);
@@ -92,6 +99,10 @@ export class MachineSql {
     this.renewLease =
       `UPDATE ${table} SET \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND ` +
       "WHERE `id` = ? AND `lease_owner` = ? AND `version` = ? AND `status` = 'running'";
+    this.selectWaiting =
+      `SELECT ${this.selectColumns} FROM ${table} WHERE \`wait_message\` = ? AND \`wait_key\` = ? AND \`status\` = 'waiting' ORDER BY \`id\` LIMIT 1 FOR UPDATE`;
+    this.dueUnmarkedWaits =
+      `UPDATE ${table} SET \`next_run_at\` = \`updated_at\` WHERE \`status\` = 'waiting' AND \`next_run_at\` IS NULL AND \`waiting_for\` IS NULL`;
     this.selectHistory = `SELECT ${cols(HISTORY_COLUMNS)} FROM ${quoteId(t.history)} WHERE \`instance_id\` = ? ORDER BY \`seq\``;
     this.historyInsert = new InsertText(`INSERT INTO ${quoteId(t.history)} (${cols(HISTORY_COLUMNS)}) VALUES `, HISTORY_COLUMNS.length);
   }
@@ -133,7 +144,8 @@ export class MachineSql {
     // Spelled as MariaDB plans them without a filesort (checked with EXPLAIN).
     const [which, order] =
       statuses === 'continuing'
-        ? [`\`status\` IN ('running', 'waiting') AND (\`status\` = 'running' OR \`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, '`status`, `next_run_at`']
+        ? // A wait with no due time (a message without timeout) is never claimed: only a call or a message moves it.
+          [`\`status\` IN ('running', 'waiting') AND (\`status\` = 'running' OR \`next_run_at\` <= ${now})`, '`status`, `next_run_at`']
         : [`\`status\` = 'ready' AND (\`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, '`next_run_at`'];
     return (
       `SELECT \`id\`, \`user_id\` FROM ${quoteId(this.tables.instances)} AS \`i\` WHERE ${which} ` +

@@ -220,3 +220,44 @@ export function outboxFailedDdl(options: SchemaOptions = {}): string {
   KEY \`ix_dead\` (\`dead_at\`, \`outbox_id\`)
 ) ${TABLE_OPTIONS}`;
 }
+
+/** `<prefix>inbox` and `<prefix>inbox_lock`: kept out of `sharedTables` for the same reason as `outboxFailedTable`. */
+export function inboxTables(options: SchemaOptions = {}): { inbox: string; lock: string } {
+  const prefix = tablePrefix(options);
+  return { inbox: `${prefix}inbox`, lock: `${prefix}inbox_lock` };
+}
+
+/**
+ * The message inbox: messages delivered while no instance waited for them (taken by a wait that
+ * begins before `expires_at`), and messages delivered with an id (`message_id`, unique: the same
+ * id twice has one effect). The lock table holds one row per machine, message and key, locked by
+ * `deliver` and by a commit that begins a wait on them, so the two never miss each other. Added
+ * tables (created when missing), as `outboxFailedDdl`.
+ */
+export function inboxDdl(options: SchemaOptions = {}): string[] {
+  const t = inboxTables(options);
+  return [
+    `CREATE TABLE IF NOT EXISTS ${quoteId(t.inbox)} (
+  \`id\` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  \`machine\` VARCHAR(48) NOT NULL,
+  \`message\` VARCHAR(64) NOT NULL,
+  \`wait_key\` VARCHAR(191) NOT NULL,
+  \`message_id\` VARCHAR(191) NULL,
+  \`payload\` MEDIUMTEXT NOT NULL,
+  \`created_at\` DATETIME(3) NOT NULL,
+  \`expires_at\` DATETIME(3) NOT NULL,
+  \`taken_by\` CHAR(36) CHARACTER SET ascii NULL,
+  \`taken_at\` DATETIME(3) NULL,
+  PRIMARY KEY (\`id\`),
+  UNIQUE KEY \`uq_message_id\` (\`message_id\`),
+  KEY \`ix_pending\` (\`machine\`, \`message\`, \`wait_key\`, \`taken_at\`, \`id\`),
+  KEY \`ix_expires\` (\`expires_at\`)
+) ${TABLE_OPTIONS}`,
+    `CREATE TABLE IF NOT EXISTS ${quoteId(t.lock)} (
+  \`machine\` VARCHAR(48) NOT NULL,
+  \`message\` VARCHAR(64) NOT NULL,
+  \`wait_key\` VARCHAR(191) NOT NULL,
+  PRIMARY KEY (\`machine\`, \`message\`, \`wait_key\`)
+) ${TABLE_OPTIONS}`,
+  ];
+}

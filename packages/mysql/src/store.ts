@@ -5,6 +5,8 @@ import {
   type ClaimOptions,
   type Commit,
   type CommitResult,
+  type Delivery,
+  type DeliveryOutcome,
   type FsmEvent,
   type HistoryOptions,
   type HistoryRecord,
@@ -20,6 +22,7 @@ import {
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { checkPauseReason, Encoder, MEDIUMTEXT_BYTES } from './encode.js';
 import { historyQuery } from './history-query.js';
+import { InboxSql } from './inbox-sql.js';
 import { inlineValues } from './inline-values.js';
 import { listQuery } from './list-query.js';
 import { statsFromRows, statsQueries } from './stats-query.js';
@@ -52,6 +55,8 @@ import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince } from 
 import { machineDdl, machineTables, sharedDdl, type SchemaOptions, type TableNames } from './schema.js';
 import { isConnectionError, QueryTimeoutError, storeError, type ErrorScope } from './store-error.js';
 
+/** MySQL's "duplicate entry" (a unique key). */
+const ER_DUP_ENTRY = 1062;
 /** MySQL's "duplicate column name". */
 const ER_DUP_FIELDNAME = 1060;
 const ER_DUP_KEYNAME = 1061;
@@ -123,6 +128,8 @@ export class MysqlStore implements Store {
   private sharedLocker: MysqlLocker | undefined;
   private packetLimit: Promise<number> | undefined;
   private readonly grouper: GroupCommitter;
+  private readonly inbox: InboxSql;
+  private inboxReady: Promise<void> | undefined;
 
   constructor(options: MysqlStoreOptions = {}) {
     this.schema = options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix };
@@ -131,6 +138,7 @@ export class MysqlStore implements Store {
     this.timeout = options.queryTimeoutMs ?? 30_000;
     this.ownsPool = options.pool === undefined;
     this.pool = options.pool ?? createPool(options);
+    this.inbox = new InboxSql(this.schema);
     const scope = { operation: 'commit' };
     this.grouper = new GroupCommitter(
       {
@@ -152,10 +160,15 @@ export class MysqlStore implements Store {
   async ensureSchema(models: Array<{ name: string }>): Promise<void> {
     // Validate every name first: a bad one stops everything before any SQL runs.
     for (const model of models) this.sql(model.name);
-    const statements = [...sharedDdl(this.schema), ...models.flatMap((m) => machineDdl(m, this.schema))];
+    const statements = [...sharedDdl(this.schema), ...this.inbox.ddl, ...models.flatMap((m) => machineDdl(m, this.schema))];
     try {
       for (const statement of statements) await this.deadline(this.pool.query(statement));
-      for (const model of models) await this.addMissingColumns(machineTables(model.name, this.schema));
+      for (const model of models) {
+        await this.addMissingColumns(machineTables(model.name, this.schema));
+        // Waiting instances of an earlier release had no due time and were claimed anyway; now a
+        // wait without a due time is never claimed: make theirs due.
+        await this.deadline(this.pool.query(this.sql(model.name).dueUnmarkedWaits));
+      }
     } catch (cause) {
       throw storeError({ operation: 'create the tables of', machine: models.map((m) => m.name).join(', ') }, cause);
     }
@@ -224,17 +237,148 @@ export class MysqlStore implements Store {
     const history = c.history.map((h) => this.encoder.history(scope, h));
     const events = c.events.map((e) => this.encoder.event(scope, e));
     const fenced = c.fence !== undefined && c.fence.length > 0;
-    const quick = await this.quickCommit(scope, sql, c, instance, history, events);
+    // A commit that begins a message wait looks in the inbox in its own transaction.
+    const quick = c.wait ? null : await this.quickCommit(scope, sql, c, instance, history, events);
     if (quick !== null) return this.afterRelease(c, quick);
+    if (c.wait) await this.ensureInbox(scope);
     const result = await this.transaction(scope, async (conn) => {
+      let received: InstanceRecord | null = null;
+      if (c.wait) {
+        // The (message, key) lock first, as `deliver` takes it: one of the two sees the other.
+        await this.run(conn, this.inbox.lockPair, [record.machine, c.wait.message, c.wait.key]);
+        const [rows] = await conn.execute<Rows>(this.inbox.pending, [record.machine, c.wait.message, c.wait.key]);
+        const row = rows[0];
+        if (row !== undefined) {
+          received = c.wait.take(record, { payload: row['payload'] as string, messageId: row['message_id'] as string | null });
+          if (received !== null) await this.run(conn, this.inbox.take, [record.id, row['id'] as number]);
+        }
+      }
       if (fenced && c.releaseLocks) await this.releaseFence(conn, scope, c.fence!);
       else if (fenced) await this.checkFence(conn, scope, c.fence!);
-      const written = await this.update(conn, sql, c, instance);
+      const written = received
+        ? { ...(await this.update(conn, sql, { ...c, record: received }, this.encoder.instance(scope, received))), received: true }
+        : await this.update(conn, sql, c, instance);
       if (history.length > 0) await this.insertRows(conn, scope, (n) => sql.insertHistory(n), history.map(historyValues));
       if (events.length > 0) await this.insertOutbox(conn, scope, events, record.updatedAt);
       return written;
     });
     return this.afterRelease(c, result);
+  }
+
+  /**
+   * One transaction: the instance waiting for the message and key (`ix_wait`, row-locked) takes
+   * it, written as `take` makes it (timer cancelled, wait key cleared); nobody waiting, the
+   * message goes to the inbox under the (message, key) lock that a commit beginning such a wait
+   * also takes, after looking once more. A message id seen before is a duplicate.
+   */
+  async deliver(machine: string, d: Delivery): Promise<DeliveryOutcome> {
+    const sql = this.sql(machine);
+    const scope = { operation: 'deliver a message to', machine };
+    await this.ensureInbox(scope);
+    try {
+      // On a pool of ours (multi-statement), the usual case in two round trips: the lookup, then the writes and COMMIT.
+      if (this.ownsPool) return await this.deliverBatched(scope, sql, d);
+      return await this.transaction(scope, async (conn) => {
+        if (d.messageId !== null) {
+          const seen = await this.duplicate(conn, d.messageId);
+          if (seen) return seen;
+        }
+        // Usually someone waits: the wait was committed, so its row lock alone orders deliveries.
+        const found = await conn.execute<Rows>(sql.selectWaiting, [d.message, d.key]);
+        const taken = await this.takeWaiting(conn, sql, scope, d, found[0][0]);
+        return taken ?? (await this.deliverLocked(conn, sql, scope, d));
+      });
+    } catch (error) {
+      // Two deliveries of one id for different keys at once: the second is the duplicate.
+      if (d.messageId !== null && hasErrno(error, ER_DUP_ENTRY)) return { kind: 'duplicate', instanceId: null };
+      throw error;
+    }
+  }
+
+  /**
+   * Nobody waited when first looked: under the (message, key) lock, which a commit beginning such
+   * a wait takes too, look once more (a wait committed meanwhile is seen now), else keep the
+   * message in the inbox. Ends with the transaction still open.
+   */
+  private async deliverLocked(conn: PoolConnection, sql: MachineSql, scope: ErrorScope, d: Delivery): Promise<DeliveryOutcome> {
+    await this.run(conn, this.inbox.lockPair, [sql.machine, d.message, d.key]);
+    if (d.messageId !== null) {
+      const seen = await this.duplicate(conn, d.messageId);
+      if (seen) return seen;
+    }
+    const late = await this.takeWaiting(conn, sql, scope, d, (await conn.execute<Rows>(sql.selectWaiting, [d.message, d.key]))[0][0]);
+    if (late) return late;
+    await this.run(conn, this.inbox.insert, [sql.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), null, null]);
+    return { kind: 'inboxed' };
+  }
+
+  private async deliverBatched(scope: ErrorScope, sql: MachineSql, d: Delivery): Promise<DeliveryOutcome> {
+    let conn: PoolConnection | undefined;
+    let expired = false;
+    const attempt = async (): Promise<DeliveryOutcome> => {
+      const acquired = await this.pool.getConnection();
+      if (expired) {
+        acquired.destroy();
+        throw new QueryTimeoutError(this.timeout);
+      }
+      conn = acquired;
+      const withId = d.messageId !== null;
+      const head = ['START TRANSACTION', ...(withId ? [this.inbox.byMessageId] : []), sql.selectWaiting].join(';\n');
+      const [sets] = await acquired.query<Rows[]>(inlineValues(head, [...(withId ? [d.messageId] : []), d.message, d.key]));
+      if (withId && sets[1]![0] !== undefined) {
+        await acquired.query('ROLLBACK');
+        return { kind: 'duplicate', instanceId: (sets[1]![0]['taken_by'] as string | null) ?? null };
+      }
+      const row = sets[sets.length - 1]![0];
+      const stored = row === undefined ? null : instanceFromRow(row as InstanceRow);
+      const record = stored === null ? null : d.take(stored, { payload: d.payload, messageId: d.messageId });
+      if (stored !== null && record !== null) {
+        const tail = [inlineValues(sql.updateKeeping, [...updateValues(this.encoder.instance(scope, record)), stored.id, stored.version])];
+        if (withId) tail.push(inlineValues(this.inbox.insert, [sql.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), stored.id, stored.id]));
+        await acquired.query([...tail, 'COMMIT'].join(';\n'));
+        return { kind: 'taken', record: { ...record, pauseRequested: stored.pauseRequested, pauseReason: stored.pauseReason } };
+      }
+      const outcome = await this.deliverLocked(acquired, sql, scope, d);
+      await acquired.query('COMMIT');
+      return outcome;
+    };
+    try {
+      const result = await this.deadline(attempt(), () => (expired = true));
+      conn!.release();
+      return result;
+    } catch (error) {
+      if (conn !== undefined) await this.abandon(conn, error);
+      throw storeError(scope, error);
+    }
+  }
+
+  private async duplicate(conn: PoolConnection, messageId: string): Promise<DeliveryOutcome | null> {
+    const [rows] = await conn.execute<Rows>(this.inbox.byMessageId, [messageId]);
+    return rows[0] === undefined ? null : { kind: 'duplicate', instanceId: (rows[0]['taken_by'] as string | null) ?? null };
+  }
+
+  private async takeWaiting(conn: PoolConnection, sql: MachineSql, scope: ErrorScope, d: Delivery, row: RowDataPacket | undefined): Promise<DeliveryOutcome | null> {
+    if (row === undefined) return null;
+    const stored = instanceFromRow(row as InstanceRow);
+    const record = d.take(stored, { payload: d.payload, messageId: d.messageId });
+    if (record === null) return null;
+    const values = updateValues(this.encoder.instance(scope, record));
+    await this.run(conn, sql.updateKeeping, [...values, stored.id, stored.version]);
+    if (d.messageId !== null) {
+      await this.run(conn, this.inbox.insert, [sql.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), stored.id, stored.id]);
+    }
+    return { kind: 'taken', record: { ...record, pauseRequested: stored.pauseRequested, pauseReason: stored.pauseReason } };
+  }
+
+  /** Creates the inbox tables once per store when missing (a database made by an earlier release has none). */
+  private ensureInbox(scope: ErrorScope): Promise<void> {
+    this.inboxReady ??= (async () => {
+      for (const ddl of this.inbox.ddl) await this.deadline(this.pool.query(ddl));
+    })().catch((cause: unknown) => {
+      this.inboxReady = undefined;
+      throw storeError({ ...scope, operation: `create the inbox tables to ${scope.operation}` }, cause);
+    });
+    return this.inboxReady;
   }
 
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {
@@ -729,4 +873,9 @@ function fastUpdate(
 /** A dead connection, as opposed to a slow one: a timed-out statement may have run. */
 function isLostConnection(error: unknown): boolean {
   return isConnectionError(error) && !(error instanceof QueryTimeoutError);
+}
+
+function hasErrno(error: unknown, errno: number): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) if ((e as { errno?: number }).errno === errno) return true;
+  return false;
 }

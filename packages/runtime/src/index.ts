@@ -3,6 +3,8 @@ export {
   createRunner,
   EVENT_SCHEMA_VERSION,
   type CreateOptions,
+  type DeliverOptions,
+  type DeliveryResult,
   type Hook,
   type HookEvent,
   type MachineRunner,
@@ -18,6 +20,9 @@ export type {
   Store,
   Commit,
   CommitResult,
+  Delivery,
+  DeliveryOutcome,
+  MessageTake,
   ListFilter,
   ClaimOptions,
   LeaseRenewal,
@@ -43,3 +48,4 @@ export { noopLogger, consoleLogger, safeLogger, type Logger } from './logger.js'
 export { uuidv7, uuidv7Time } from './ids.js';
 export { definitionHash } from './definition-hash.js';
 export { toJsonSafe } from './json-safe.js';
+export type { InboxMessage } from './engine/waits.js';

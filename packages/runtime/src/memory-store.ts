@@ -7,6 +7,9 @@ import type {
   ClaimOptions,
   Commit,
   CommitResult,
+  Delivery,
+  DeliveryOutcome,
+  MessageTake,
   HistoryOptions,
   LeaseRenewal,
   ListFilter,
@@ -43,6 +46,11 @@ export class MemoryStore implements Store {
   private readonly sink: EventSink | undefined;
   private readonly logger: Logger;
   private publishing: Promise<void> = Promise.resolve();
+  /** Waiting instances by machine, then by message and key: the lookup `deliver` makes. */
+  private readonly waits = new Map<string, Map<string, Set<string>>>();
+  /** Messages delivered while nobody waited, and those delivered with an id (to refuse it twice). */
+  private readonly inbox: InboxRow[] = [];
+  private readonly messageIds = new Map<string, InboxRow>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.sink = options.sink;
@@ -61,6 +69,7 @@ export class MemoryStore implements Store {
       });
     }
     table.set(record.id, copy(record));
+    this.indexWait(undefined, record);
     if (history.length > 0) this.historyRows.set(record.id, history.map((h) => ({ ...h })));
     this.emit(events);
   }
@@ -81,7 +90,15 @@ export class MemoryStore implements Store {
         { context: { machine: record.machine, id: record.id, expected: c.expectedVersion, actual: stored.version } },
       );
     }
-    const next = copy(record);
+    let next = copy(record);
+    let received = false;
+    if (c.wait) {
+      const took = this.takeFromInbox(record.machine, c.wait, next);
+      if (took) {
+        next = took;
+        received = true;
+      }
+    }
     next.version = c.expectedVersion + 1;
     if (c.clearPauseRequest) {
       next.pauseRequested = false;
@@ -90,13 +107,81 @@ export class MemoryStore implements Store {
       next.pauseReason = stored.pauseReason;
     }
     table.set(record.id, next);
+    this.indexWait(stored, next);
     if (c.history.length > 0) {
       let rows = this.historyRows.get(record.id);
       if (!rows) this.historyRows.set(record.id, (rows = []));
       for (const h of c.history) rows.push({ ...h });
     }
     this.emit(c.events);
-    return { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason };
+    return received ? { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason, received } : { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason };
+  }
+
+  /** Runs to completion without awaiting: nothing interleaves with a commit, as the MySQL store's lock on the message and key ensures. */
+  async deliver(machine: string, d: Delivery): Promise<DeliveryOutcome> {
+    if (d.messageId !== null) {
+      const seen = this.messageIds.get(d.messageId);
+      if (seen) return { kind: 'duplicate', instanceId: seen.takenBy };
+    }
+    const table = this.table(machine);
+    const ids = [...(this.waits.get(machine)?.get(waitIndexKey(d.message, d.key)) ?? [])].sort();
+    for (const id of ids) {
+      const stored = table.get(id);
+      if (!stored || stored.status !== 'waiting') continue;
+      const next = d.take(copy(stored), { payload: d.payload, messageId: d.messageId });
+      if (next === null) continue;
+      next.version = stored.version + 1;
+      next.pauseRequested = stored.pauseRequested;
+      next.pauseReason = stored.pauseReason;
+      table.set(id, copy(next));
+      this.indexWait(stored, next);
+      if (d.messageId !== null) this.keep(machine, d, id);
+      return { kind: 'taken', record: copy(next) };
+    }
+    this.keep(machine, d, null);
+    return { kind: 'inboxed' };
+  }
+
+  private keep(machine: string, d: Delivery, takenBy: string | null): void {
+    const row: InboxRow = { machine, message: d.message, key: d.key, payload: d.payload, messageId: d.messageId, expiresAt: Date.now() + d.inboxTtlMs, takenBy };
+    if (takenBy === null) this.inbox.push(row);
+    if (d.messageId !== null) this.messageIds.set(d.messageId, row);
+  }
+
+  /** The oldest unexpired inbox message for the wait, taken by `record`; null when none. */
+  private takeFromInbox(machine: string, wait: MessageTake, record: InstanceRecord): InstanceRecord | null {
+    const now = Date.now();
+    for (let i = 0; i < this.inbox.length; i++) {
+      const row = this.inbox[i]!;
+      if (row.expiresAt <= now) {
+        this.inbox.splice(i--, 1);
+        continue;
+      }
+      if (row.machine !== machine || row.message !== wait.message || row.key !== wait.key) continue;
+      const next = wait.take(record, { payload: row.payload, messageId: row.messageId });
+      if (next === null) return null;
+      this.inbox.splice(i, 1);
+      row.takenBy = record.id;
+      return next;
+    }
+    return null;
+  }
+
+  private indexWait(before: InstanceRecord | undefined, after: InstanceRecord): void {
+    if (before?.waitMessage === after.waitMessage && before?.waitKey === after.waitKey && before !== undefined) return;
+    let byKey = this.waits.get(after.machine);
+    if (!byKey) this.waits.set(after.machine, (byKey = new Map()));
+    if (before?.waitMessage != null && before.waitKey != null) {
+      const k = waitIndexKey(before.waitMessage, before.waitKey);
+      byKey.get(k)?.delete(after.id);
+      if (byKey.get(k)?.size === 0) byKey.delete(k);
+    }
+    if (after.waitMessage != null && after.waitKey != null) {
+      const k = waitIndexKey(after.waitMessage, after.waitKey);
+      let ids = byKey.get(k);
+      if (!ids) byKey.set(k, (ids = new Set()));
+      ids.add(after.id);
+    }
   }
 
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {
@@ -145,6 +230,7 @@ export class MemoryStore implements Store {
     for (const [id, r] of table) {
       if (!statuses.has(r.status) || r.updatedAt.getTime() >= cutoff) continue;
       table.delete(id);
+      this.indexWait(r, { ...r, waitMessage: null, waitKey: null });
       result.instances++;
       result.historyRows += this.historyRows.get(id)?.length ?? 0;
       this.historyRows.delete(id);
@@ -242,11 +328,30 @@ export class MemoryStore implements Store {
   }
 }
 
-/** Ready, or waiting and due, and not leased; or running with a lease that ran out (its runner died). */
+/**
+ * Ready (and due, when it has a start time), or waiting and due, and not leased; or running
+ * with a lease that ran out (its runner died). A wait with no due time is never claimed: only
+ * a call, a message or a child's end moves it.
+ */
 export function isClaimable(r: InstanceRecord, now: number): boolean {
   const leased = r.leaseExpiresAt != null && r.leaseExpiresAt.getTime() > now;
-  if (r.status === 'ready' || r.status === 'waiting') return !leased && (r.nextRunAt === null || r.nextRunAt.getTime() <= now);
+  if (r.status === 'ready') return !leased && (r.nextRunAt === null || r.nextRunAt.getTime() <= now);
+  if (r.status === 'waiting') return !leased && r.nextRunAt !== null && r.nextRunAt.getTime() <= now;
   return r.status === 'running' && !leased;
+}
+
+interface InboxRow {
+  machine: string;
+  message: string;
+  key: string;
+  payload: string;
+  messageId: string | null;
+  expiresAt: number;
+  takenBy: string | null;
+}
+
+function waitIndexKey(message: string, key: string): string {
+  return `${message}\u0000${key}`;
 }
 
 function copy(r: InstanceRecord): InstanceRecord {

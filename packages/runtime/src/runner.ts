@@ -6,6 +6,7 @@ import { restingStatus } from './engine/decide.js';
 import { Drive, type DriveIntent, type DriveState, type Engine, type Hook } from './engine/drive.js';
 import { pushEvent } from './engine/factories.js';
 import { InputValidator } from './engine/input.js';
+import { checkKey, receivedRecord } from './engine/waits.js';
 import { inSpan } from './engine/tracing.js';
 import { trace } from '@opentelemetry/api';
 import { acquireAll, lockKeys, releaseAll, runHolding } from './engine/locks.js';
@@ -74,7 +75,33 @@ export interface RunnerOptions {
   maxTakeovers?: number;
   /** Most history rows one instance may have; past it, the instance ends `failed` with FSM_HISTORY_LIMIT. Default 25 000. */
   maxHistory?: number;
+  /**
+   * How long a message delivered while nobody waits for it stays in the inbox, to be taken by a
+   * wait that begins meanwhile. Default 24 hours.
+   */
+  inboxTtlMs?: number;
 }
+
+/** Options of `runner.deliver(...)`. */
+export interface DeliverOptions {
+  /** The sender's id for the message: delivering the same id again has no effect (`duplicate`). */
+  messageId?: string;
+  /** Overrides the runner's `inboxTtlMs` for this message. */
+  inboxTtlMs?: number;
+}
+
+/** What became of a delivered message. */
+export type DeliveryResult<TData = unknown, TState extends string = string> =
+  /**
+   * The instance waiting for it took it and ran on until it rested, waited or ended (`instance`);
+   * `instance` is null when continuing it here failed after the message was taken (logged): the
+   * message stays with the instance and a worker continues it.
+   */
+  | { outcome: 'delivered'; instanceId: string; instance: Instance<TData, TState> | null }
+  /** Nobody waited for it: it is kept in the inbox until a wait for it begins or it expires. */
+  | { outcome: 'inboxed' }
+  /** A message with the same `messageId` was delivered before (to `instanceId`, or to the inbox: null). */
+  | { outcome: 'duplicate'; instanceId: string | null };
 
 export interface CreateOptions {
   /** The user or account the instance belongs to; required by `@Lock('local', { by: 'user' })`. */
@@ -129,6 +156,13 @@ export interface MachineRunner<TData = unknown, TState extends string = string, 
     input: TInputs[N],
     options?: TransitionCallOptions,
   ): Promise<Instance<TData, TState>>;
+  /**
+   * Delivers the message `name` with correlation key `key`: the instance waiting for it (an
+   * indexed lookup) takes it, its timer cancelled in the same commit, and runs on, its next
+   * step reading the payload as `ctx.message`. The payload is checked against the message's
+   * schema first (FSM_INPUT_INVALID). Nobody waiting: the message waits in the inbox.
+   */
+  deliver(name: string, key: string, payload: unknown, options?: DeliverOptions): Promise<DeliveryResult<TData, TState>>;
   /** Calls `fn` before (or after) every step handler and transition method; returns a function that removes it. */
   on(hook: 'before' | 'after', fn: Hook<TData>): () => void;
   get(id: string): Promise<Instance<TData, TState>>;
@@ -237,6 +271,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
       hooks: { before: [], after: [] },
       localPauses: new Map(),
+      received: new Set(),
     };
   }
 
@@ -393,6 +428,44 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     });
   }
 
+  async deliver(name: string, key: string, payload: unknown, options: DeliverOptions = {}): Promise<DeliveryResult<TData, TState>> {
+    const machine = this.model.name;
+    if (!this.store.deliver) {
+      throw new FsmError('FSM_INVALID_STATE', `the store of machine "${machine}" cannot take messages (it has no deliver())`, { context: { machine } });
+    }
+    const context = { machine, message: name, key };
+    if (typeof name !== 'string' || name.length === 0 || name.length > 64) {
+      throw new FsmError('FSM_INPUT_INVALID', `a message name must be a string of 1 to 64 characters, got ${JSON.stringify(name)}`, { context });
+    }
+    checkKey(key, 'FSM_INPUT_INVALID', context);
+    const messageId = options.messageId ?? null;
+    if (messageId !== null && (typeof messageId !== 'string' || messageId.length === 0 || messageId.length > 191)) {
+      throw new FsmError('FSM_INPUT_INVALID', `a messageId must be a string of 1 to 191 characters, got ${JSON.stringify(messageId)}`, { context });
+    }
+    const checked = await this.inputs.checkMessage(name, payload);
+    const text = JSON.stringify(checked) ?? 'null';
+    const lease = { owner: this.owner, leaseMs: this.engine.instanceLeaseMs };
+    const outcome = await this.store.deliver(machine, {
+      message: name,
+      key,
+      payload: text,
+      messageId,
+      inboxTtlMs: options.inboxTtlMs ?? this.options.inboxTtlMs ?? 24 * 3_600_000,
+      take: (rec, m) => receivedRecord(rec, m, lease),
+    });
+    if (outcome.kind === 'inboxed') return { outcome: 'inboxed' };
+    if (outcome.kind === 'duplicate') return { outcome: 'duplicate', instanceId: outcome.instanceId };
+    const id = outcome.record.id;
+    try {
+      // Taken already marked running under this runner's lease: the drive owns it from here.
+      const instance = await this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, action: 'run', marked: true }, outcome.record);
+      return { outcome: 'delivered', instanceId: id, instance };
+    } catch (error) {
+      this.logger.error('a delivered message was taken, but continuing the instance failed; a worker continues it', { machine, id, error });
+      return { outcome: 'delivered', instanceId: id, instance: null };
+    }
+  }
+
   on(hook: 'before' | 'after', fn: Hook<TData>): () => void {
     const list = this.engine.hooks[hook];
     list.push(fn);
@@ -520,6 +593,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
   }
 
   private async drive(id: string, intent: DriveIntent, loaded?: InstanceRecord): Promise<Instance<TData, TState>> {
+    const ended = await this.driveOnce(id, intent, loaded);
+    // A wait that began with its message already in the inbox: the instance is ready to go on.
+    if (this.engine.received.delete(id) && !intent.worker?.stopping) return this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, action: intent.worker ? 'work' : 'run', ...(intent.worker ? { worker: intent.worker } : {}) });
+    return ended;
+  }
+
+  private async driveOnce(id: string, intent: DriveIntent, loaded?: InstanceRecord): Promise<Instance<TData, TState>> {
     // Claimed before anything is awaited, so that two calls on this runner never both drive it.
     if (this.active.has(id)) {
       if (intent.leases) await releaseAll(this.locker, intent.leases);

@@ -1,4 +1,5 @@
 import type { LockModel } from '@fsmkit/decorators';
+import type { InboxMessage } from './engine/waits.js';
 import type { Locker } from './locker.js';
 import type { Direction, FsmEvent, HistoryRecord, InstanceRecord, InstanceStatus } from './records.js';
 
@@ -26,7 +27,38 @@ export interface Commit {
    * locks may end their leases in the same transaction, and says so with `locksReleased`.
    */
   releaseLocks?: boolean;
+  /**
+   * The commit begins a wait for a message: in the same transaction, serialized with `deliver`
+   * on the same message and key, the store looks in its inbox; when a message waits there, it
+   * takes it and writes `take(record, message)` instead of `record` (see `received`).
+   */
+  wait?: MessageTake;
 }
+
+/** How a store hands a message to a waiting instance; `take` returns null when the record does not wait for it after all. */
+export interface MessageTake {
+  message: string;
+  key: string;
+  take(record: InstanceRecord, message: InboxMessage): InstanceRecord | null;
+}
+
+/** A message for `Store.deliver`. */
+export interface Delivery extends MessageTake {
+  /** JSON text of the payload. */
+  payload: string;
+  /** The sender's id for it: a second delivery with the same id has no effect. */
+  messageId: string | null;
+  /** How long it stays in the inbox when nobody waits for it now. */
+  inboxTtlMs: number;
+}
+
+export type DeliveryOutcome =
+  /** The waiting instance took it; `record` is what the store wrote. */
+  | { kind: 'taken'; record: InstanceRecord }
+  /** Nobody waited: kept in the inbox for a wait that begins before it expires. */
+  | { kind: 'inboxed' }
+  /** A message with this id was delivered before (to `instanceId`, or to the inbox). */
+  | { kind: 'duplicate'; instanceId: string | null };
 
 export interface CommitResult {
   /** The stored flag after the commit, so a runner learns of `pause(id)` from elsewhere. */
@@ -34,6 +66,8 @@ export interface CommitResult {
   pauseReason: string | null;
   /** True when the commit also ended the leases in `fence` (see `releaseLocks`): no release is needed. */
   locksReleased?: boolean;
+  /** The commit began a message wait (`wait`) and took a message from the inbox at once. */
+  received?: boolean;
 }
 
 export interface ListFilter {
@@ -97,6 +131,13 @@ export interface Store {
    */
   prune?(machine: string, options: PruneOptions): Promise<PruneResult>;
   close?(): Promise<void>;
+  /**
+   * Hands a message to the instance waiting for it (`waitMessage` and `waitKey`, looked up by
+   * index), in one transaction that also cancels its timer; or, nobody waiting, keeps it in the
+   * inbox. Serialized with commits that begin a wait for the same message and key, so a message
+   * is never lost between the two. Optional: stores without it cannot take messages.
+   */
+  deliver?(machine: string, delivery: Delivery): Promise<DeliveryOutcome>;
   /**
    * Counts by status and by state, and step durations (average, p50, p95, p99) per step, over a
    * time range, computed where the rows are (in SQL for a database store). Optional.

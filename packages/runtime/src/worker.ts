@@ -2,7 +2,8 @@ import { isFsmError } from './errors.js';
 import type { FsmErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
 
-const RACES: FsmErrorCode[] = ['FSM_LOCK_TIMEOUT', 'FSM_LOCK_BUSY', 'FSM_STALE_VERSION', 'FSM_INVALID_STATE'];
+/** Another drive (a worker, or a runner that took a message) got there first. */
+const RACES: FsmErrorCode[] = ['FSM_LOCK_TIMEOUT', 'FSM_LOCK_BUSY', 'FSM_STALE_VERSION', 'FSM_INVALID_STATE', 'FSM_INSTANCE_BUSY'];
 
 export interface WorkOptions {
   /** Instances driven at once by this worker. Default 4. */

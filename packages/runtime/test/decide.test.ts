@@ -69,6 +69,29 @@ describe('decide: forward', () => {
   });
 });
 
+describe('decide: waits', () => {
+  const g = graphOf({ pay: { order: 1 }, ship: { order: 2 }, cancel: { order: 3 } });
+  const pay = g.steps.get('pay')!;
+  const timer = { kind: 'timer', delayMs: 500 } as const;
+  const message = { kind: 'message', name: 'payment', key: 'o-1', timeoutMs: 1000, onTimeout: 'cancel' } as const;
+
+  it('moves on with the wait the step asked for, so that its work and the wait commit together', () => {
+    expect(decide(g, pay, at('pay'), { kind: 'completed', wait: timer }, opts)).toMatchObject({ kind: 'moved', cursor: at('ship'), wait: timer });
+    expect(decide(g, pay, at('pay'), { kind: 'completed', wait: message }, opts)).toMatchObject({ kind: 'moved', cursor: at('ship'), wait: message });
+    expect(decide(g, pay, at('pay'), { kind: 'completed', wait: null }, opts)).not.toHaveProperty('wait');
+  });
+
+  it('fails with FSM_BAD_TARGET when a message wait times out to a state the machine does not have', () => {
+    const d = decide(g, pay, at('pay'), { kind: 'completed', wait: { ...message, onTimeout: 'nowhere' } }, opts);
+    expect(d).toMatchObject({ kind: 'failed', keep: false, error: { code: 'FSM_BAD_TARGET' } });
+  });
+
+  it('a step that ends the instance waits for nothing; a step that throws begins no wait', () => {
+    expect(decide(g, pay, at('pay'), { kind: 'completed', end: { kind: 'succeed' }, wait: timer }, opts)).not.toHaveProperty('wait');
+    expect(decide(g, pay, at('pay'), { kind: 'threw', error: new Error('x') }, opts).kind).toBe('failed');
+  });
+});
+
 describe('decide: errors by type', () => {
   const g = graphOf({
     charge: {

@@ -43,6 +43,7 @@ export function diagramEdges({ model }: Pick<EmitMachine, 'model'>): Edge[] {
   for (const step of model.steps) {
     successors(graph, step).forEach((to, i) => add(step.name, to, i === 0 ? step.method : `${step.method} goto`));
     for (const rule of step.catch ?? []) add(step.name, rule.goto, `catch ${rule.on.join(', ')}`);
+    if (step.wait?.kind === 'message' && step.wait.onTimeout !== undefined) add(step.name, step.wait.onTimeout, `${step.wait.message} timeout`);
   }
   for (const t of graph.transitions.values())
     for (const from of graph.states) if (transitionAllowedFrom(graph, t, from)) add(from, t.to, t.name);

@@ -25,6 +25,7 @@ import { incompatibility } from './compatibility.js';
 import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type Outcome } from './decide.js';
 import { historyRow, pushEvent } from './factories.js';
 import { inSpan } from './tracing.js';
+import { receivedRecord, requestedWait, storedWait, type Wait } from './waits.js';
 
 type Fn = (ctx: unknown) => unknown;
 
@@ -57,6 +58,8 @@ export interface Engine<TData> {
   readonly hooks: { before: Array<Hook<TData>>; after: Array<Hook<TData>> };
   /** `pause(id)` calls for instances this runner is driving right now. */
   readonly localPauses: Map<string, string | null>;
+  /** Instances whose drive ended beginning a wait that took its message from the inbox at once: to go on. */
+  readonly received: Set<string>;
 }
 
 /** What a drive does: how many steps at most, which way, and what happens first. */
@@ -119,6 +122,10 @@ export class Drive<TData> {
   /** Completed visits still to undo, once known (read from history only when needed). */
   private trail: string[] | null = null;
   private pauseWanted: { reason: string | null } | null;
+  /** The wait the step that just completed asked for, begun at the next boundary. */
+  private pendingWait: { wait: Wait; step: string } | null = null;
+  /** The message wait the next commit begins (the store may take a message from its inbox at once). */
+  private messageWait: { message: string; key: string } | null = null;
   private readonly fence: Array<{ key: string; token: number }>;
   private readonly ctxInfo: { machine: string; id: string };
 
@@ -146,6 +153,11 @@ export class Drive<TData> {
       if (intent.worker) return 'nothing';
       throw badState(rec, intent.action === 'back' ? 'move back' : intent.action);
     }
+    // A stored wait is not ended early by `run` or `next` (they return it as it is): only when
+    // due (a timer, or a message's timeout), by a message, or by resume, back or a transition.
+    // A worker's claim was due by the store's clock.
+    const wait = storedWait(rec.waitingFor);
+    if (rec.status === 'waiting' && wait !== null && intent.action === 'run' && (rec.nextRunAt === null || rec.nextRunAt.getTime() > Date.now())) return 'nothing';
     this.data = (await deserialize(e.serializer, rec.serializedState, this.ctxInfo)) as TData;
     await this.checkDefinition();
     return 'go';
@@ -167,6 +179,27 @@ export class Drive<TData> {
           message: `${rec.machine} instance ${rec.id} was taken over ${rec.takeovers - 1} times after its drive died at "${rec.currentState}"; not run again. Resume it after finding the cause.`,
         };
         return this.stop('failed', 'instance.failed');
+      }
+    }
+    const wait = storedWait(rec.waitingFor);
+    if (wait !== null && !(wait.kind === 'message' && wait.received !== undefined)) {
+      // The wait ends now: it is due, or an outside call (resume, back, a transition) cancels it.
+      rec.waitingFor = null;
+      rec.waitMessage = null;
+      rec.waitKey = null;
+      rec.nextRunAt = null;
+      if (wait.kind === 'message' && (intent.action === 'run' || intent.action === 'work')) {
+        // Timed out. The data is as the waiting step left it (001 v1.2.1 lost it on timeouts).
+        if (wait.onTimeout === null) {
+          rec.lastError = {
+            name: 'FsmError',
+            code: 'FSM_WAIT_TIMEOUT',
+            message: `${rec.machine} instance ${rec.id} waited for message "${wait.name}" with key "${wait.key}" after step "${wait.step}" and none came in time; it has no onTimeout state`,
+          };
+          return this.stop('failed', 'instance.failed', wait.step);
+        }
+        rec.currentState = wait.onTimeout;
+        rec.attempts = 0;
       }
     }
     if (intent.resume) {
@@ -254,6 +287,7 @@ export class Drive<TData> {
       if (done === AGAIN) continue;
       if (done !== null) return done;
       ran++;
+      if (this.pendingWait !== null) return this.beginWait(this.pendingWait);
       stepAtATime = !backward && !(step.immediate ?? e.immediate ?? e.model.immediate);
       // A pause the step asked for, or one asked meanwhile: no commit before stopping for it.
       this.learnPauses();
@@ -286,11 +320,16 @@ export class Drive<TData> {
     const before = rec.currentState;
     const ctx = new RunningStepContext<TData>(rec.id, rec.machine, rec.userId, step.name, rec.direction, rec.attempts + 1, this.data);
     if (rec.lastError && 'step' in rec.lastError) ctx.error = rec.lastError as never;
+    const stored = backward ? null : storedWait(rec.waitingFor);
+    if (stored?.kind === 'message' && stored.received !== undefined) {
+      ctx.message = { name: stored.name, key: stored.key, payload: stored.received.payload, messageId: stored.received.messageId };
+    }
     const startedAt = new Date();
     let outcome: Outcome = await this.invoke(step, method, ctx);
     let afterText = this.serialized;
     if (outcome.kind === 'completed') {
       try {
+        if (!backward) outcome.wait = requestedWait(step, ctx.wait, ctx.data);
         afterText = await serialize(e.serializer, ctx.data, this.ctxInfo);
       } catch (error) {
         outcome = { kind: 'threw', error };
@@ -309,6 +348,9 @@ export class Drive<TData> {
     const cursor: Cursor = { state: rec.currentState, direction: rec.direction, attempts: rec.attempts };
     const decision = decide(e.graph, step, cursor, outcome, { onError: e.model.onError, durableRetry: this.intent.worker !== undefined || e.durableTimers });
     const thrown = outcome.kind === 'threw' ? outcome.error : null;
+    // The message that ended a wait is read by the step after it until that step moves on (a
+    // retry, or a resume after a failure, reads it again).
+    if (ctx.message !== null && (decision.kind === 'moved' || decision.kind === 'caught' || decision.kind === 'turn-back')) rec.waitingFor = null;
 
     switch (decision.kind) {
       case 'retry': {
@@ -363,6 +405,7 @@ export class Drive<TData> {
         } else {
           rec.currentState = decision.cursor.state;
           this.trail?.push(step.name);
+          if (decision.wait) this.pendingWait = { wait: decision.wait, step: step.name };
         }
         this.row(method, step, before, ctx, startedAt, rec.currentState, null, afterText);
         this.serialized = afterText;
@@ -407,7 +450,7 @@ export class Drive<TData> {
       if (hooked) await this.callHooks('before', { kind: 'step', name: step.name, ctx });
       const returned = await invokeHandler(e.handlers[method] as never, e.handlers, ctx as RunningStepContext<unknown>, step.timeoutMs);
       if (hooked) await this.callHooks('after', { kind: 'step', name: step.name, ctx }, true);
-      return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended };
+      return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended, wait: ctx.wait };
     } catch (error) {
       if (hooked) await this.callHooks('after', { kind: 'step', name: step.name, ctx, error }, true);
       return { kind: 'threw', error };
@@ -449,6 +492,27 @@ export class Drive<TData> {
     pushEvent(this.events, this.rec, { type, from, to, step, data: this.data, ...extra });
   }
 
+  /**
+   * Ends the drive with the instance waiting, in the commit that holds the step's work: for a
+   * timer, due after its delay; for a message, looked up by name and key, due at its timeout.
+   */
+  private beginWait({ wait, step }: { wait: Wait; step: string }): Promise<Instance<TData, string>> {
+    const { rec } = this;
+    this.pendingWait = null;
+    const now = Date.now();
+    if (wait.kind === 'timer') {
+      rec.waitingFor = JSON.stringify({ kind: 'timer', step });
+      rec.nextRunAt = new Date(now + wait.delayMs);
+    } else {
+      rec.waitingFor = JSON.stringify({ kind: 'message', step, name: wait.name, key: wait.key, onTimeout: wait.onTimeout });
+      rec.waitMessage = wait.name;
+      rec.waitKey = wait.key;
+      rec.nextRunAt = wait.timeoutMs === null ? null : new Date(now + wait.timeoutMs);
+      this.messageWait = { message: wait.name, key: wait.key };
+    }
+    return this.stop('waiting', 'instance.waiting', step);
+  }
+
   /** Ends the drive: the instance stops in `status`, with its event. */
   private async stop(status: InstanceStatus, type: FsmEventType | null, step: string | null = null): Promise<Instance<TData, string>> {
     const { rec } = this;
@@ -470,7 +534,11 @@ export class Drive<TData> {
     rec.serializedState = this.serialized;
     rec.version = this.version + 1;
     if (FINISHED.has(status)) this.clearPause = true;
+    // Waiting on nothing stored (a step at a time, a stopping worker): due now, for next(id) or any worker.
+    if (status === 'waiting' && rec.waitingFor === null && rec.nextRunAt === null) rec.nextRunAt = rec.updatedAt;
     const releaseLocks = last && this.fence.length > 0;
+    const messageWait = status === 'waiting' ? this.messageWait : null;
+    this.messageWait = null;
     const result = await e.store.commit({
       record: rec,
       previous: this.stored,
@@ -480,7 +548,16 @@ export class Drive<TData> {
       clearPauseRequest: this.clearPause,
       fence: this.fence,
       releaseLocks,
+      ...(messageWait ? { wait: { ...messageWait, take: (r: InstanceRecord, m) => receivedRecord(r, m, null) } } : {}),
     });
+    if (result.received) {
+      // The message was in the inbox already: the store wrote the instance ready to go on.
+      e.received.add(rec.id);
+      rec.status = 'ready';
+      rec.waitMessage = null;
+      rec.waitKey = null;
+      rec.nextRunAt = null;
+    }
     if (releaseLocks && result.locksReleased) state.over = true;
     this.stored = { ...rec };
     this.version = rec.version;

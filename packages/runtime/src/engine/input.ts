@@ -16,6 +16,7 @@ export interface InputIssue {
 export class InputValidator {
   private readonly ajv = new Ajv2020({ allErrors: true, strict: false });
   private readonly compiled = new Map<string, ValidateFunction>();
+  private readonly messages = new Map<string, ValidateFunction | null>();
 
   constructor(
     private readonly model: MachineModel,
@@ -46,6 +47,29 @@ export class InputValidator {
     );
   }
 
+  /**
+   * A message's payload, checked against the schema a step's `waitFor` declares for it (the
+   * generator derives it from the payload type), compiled once; FSM_INPUT_INVALID when it does
+   * not match or is not JSON. A message no step declares a schema for is only checked for JSON.
+   */
+  async checkMessage(name: string, payload: unknown): Promise<unknown> {
+    let validate = this.messages.get(name);
+    if (validate === undefined) {
+      const schema = this.model.steps.map((s) => s.wait).find((w) => w?.kind === 'message' && w.message === name && w.payload !== undefined);
+      validate = schema?.kind === 'message' && schema.payload ? this.ajv.compile(schema.payload) : null;
+      this.messages.set(name, validate);
+    }
+    const fail = (issues: InputIssue[]) => {
+      const list = issues.map((i) => `${i.path || '(payload)'} ${i.message}`).join('; ');
+      return new FsmError('FSM_INPUT_INVALID', `payload of message "${name}" for ${this.model.name} is invalid: ${list}`, {
+        context: { machine: this.model.name, message: name, issues },
+      });
+    };
+    if (!isJson(payload)) throw fail([{ path: '', message: 'is not plain JSON (objects, arrays, strings, finite numbers, booleans, null)' }]);
+    if (validate === null || validate(payload)) return payload;
+    throw fail((validate.errors ?? []).map((e) => ({ path: e.instancePath, message: e.message ?? 'is invalid' })));
+  }
+
   private invalid(t: TransitionModel, issues: InputIssue[]): FsmError {
     const list = issues.map((i) => `${i.path || '(input)'} ${i.message}`).join('; ');
     return new FsmError('FSM_INPUT_INVALID', `input of transition "${t.name}" of ${this.model.name} is invalid: ${list}`, {
@@ -56,4 +80,14 @@ export class InputValidator {
 
 function pointer(path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>): string {
   return path.map((p) => '/' + String(typeof p === 'object' ? p.key : p).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+}
+
+/** Plain JSON all the way down: what a stored message payload may be. */
+function isJson(value: unknown, depth = 0): boolean {
+  if (depth > 100) return false;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((v) => isJson(v, depth + 1));
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) return Object.values(value).every((v) => isJson(v, depth + 1));
+  return false;
 }

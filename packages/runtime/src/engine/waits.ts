@@ -1,0 +1,90 @@
+import type { StepModel } from '@fsmkit/decorators';
+import { FsmError } from '../errors.js';
+import type { InstanceRecord } from '../records.js';
+
+/**
+ * What a completed step asks the instance to wait for before its next step. The step's work is
+ * committed in the same commit that starts the wait; the wait is stored on the instance
+ * (`waitingFor`, and for messages `waitMessage`/`waitKey`, indexed), never slept in a process.
+ */
+export type Wait =
+  | { kind: 'timer'; delayMs: number }
+  | { kind: 'message'; name: string; key: string; timeoutMs: number | null; onTimeout: string | null };
+
+/** A wait as `waitingFor` stores it: what began it, and for a message, what came. */
+export type StoredWait =
+  | { kind: 'timer'; step: string }
+  | { kind: 'message'; step: string; name: string; key: string; onTimeout: string | null; received?: ReceivedText };
+
+/** A delivered message as stored on the instance until the step after the wait completes. */
+export interface ReceivedText {
+  payload: unknown;
+  messageId: string | null;
+}
+
+/** A message kept in a store's inbox: delivered while nobody waited for it. */
+export interface InboxMessage {
+  /** JSON text of the payload. */
+  payload: string;
+  messageId: string | null;
+}
+
+/** Longest correlation key: the `wait_key` column. */
+export const MAX_KEY_CHARS = 191;
+
+export function storedWait(text: string | null): StoredWait | null {
+  if (text === null) return null;
+  const parsed = JSON.parse(text) as { kind?: string };
+  return parsed.kind === 'timer' || parsed.kind === 'message' ? (parsed as StoredWait) : null;
+}
+
+/** The wait a step's handler asked for, else the one its `@Step` declares, else none. */
+export function requestedWait(step: StepModel, asked: Wait | null, data: unknown): Wait | null {
+  if (asked !== null) return asked;
+  const w = step.wait;
+  if (w === undefined) return null;
+  if (w.kind === 'timer') return { kind: 'timer', delayMs: w.ms };
+  const field = w.key === undefined ? undefined : (data as Record<string, unknown> | null)?.[w.key];
+  if (typeof field !== 'string' && typeof field !== 'number') {
+    throw new FsmError(
+      'FSM_WAIT_INVALID',
+      `step "${step.name}" waits for message "${w.message}" but has no key: ` +
+        (w.key === undefined ? 'call ctx.waitFor(message, { key }) or declare waitFor.key' : `data field "${w.key}" holds no string or number`),
+      { context: { step: step.name, message: w.message } },
+    );
+  }
+  return { kind: 'message', name: w.message, key: String(field), timeoutMs: w.timeoutMs ?? null, onTimeout: w.onTimeout ?? null };
+}
+
+/** Checks a correlation key as the stores keep it; FSM_WAIT_INVALID (or `code`) when unusable. */
+export function checkKey(key: unknown, code: 'FSM_WAIT_INVALID' | 'FSM_INPUT_INVALID', context: Record<string, unknown>): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_CHARS) {
+    throw new FsmError(code, `a message key must be a non-empty string of at most ${MAX_KEY_CHARS} characters, got ${JSON.stringify(key)}`, { context });
+  }
+  return key;
+}
+
+/**
+ * The record a waiting instance becomes when a message ends its wait: the message stored where
+ * the next step reads it, the timer cancelled (no due time), the wait key cleared, so that the
+ * same message cannot take it twice. `lease`: the taker drives it at once (running, leased);
+ * without it the instance is ready for anyone.
+ */
+export function receivedRecord(rec: InstanceRecord, message: InboxMessage, lease: { owner: string; leaseMs: number } | null): InstanceRecord | null {
+  const wait = storedWait(rec.waitingFor);
+  if (wait?.kind !== 'message' || wait.received !== undefined) return null;
+  const received: StoredWait = { ...wait, received: { payload: JSON.parse(message.payload) as unknown, messageId: message.messageId } };
+  const now = new Date();
+  return {
+    ...rec,
+    status: lease ? 'running' : 'ready',
+    waitMessage: null,
+    waitKey: null,
+    nextRunAt: null,
+    waitingFor: JSON.stringify(received),
+    leaseOwner: lease?.owner ?? null,
+    leaseExpiresAt: lease ? new Date(now.getTime() + lease.leaseMs) : null,
+    updatedAt: now,
+    version: rec.version + 1,
+  };
+}
