@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { consumeCommand } from './consume.js';
 import { deadLettersCommand } from './dead-letters.js';
 import { generateCommand } from './generate.js';
 import { initCommand } from './init.js';
@@ -21,5 +22,6 @@ export const commands: readonly Command[] = [
   relayCommand,
   deadLettersCommand,
   workerCommand,
+  consumeCommand,
   serveCommand,
 ];
