@@ -23,12 +23,14 @@ class InsertText {
   constructor(
     private readonly prefix: string,
     private readonly width: number,
+    /** One row's tuple, when its placeholders are not all `?`. */
+    private readonly row?: string,
   ) {}
 
   rows(n: number): string {
     const cached = this.cache[n];
     if (cached !== undefined) return cached;
-    const text = this.prefix + tuples(n, this.width);
+    const text = this.prefix + (this.row === undefined ? tuples(n, this.width) : new Array<string>(n).fill(this.row).join(', '));
     if (n <= 16) this.cache[n] = text;
     return text;
   }
@@ -75,7 +77,20 @@ export class MachineSql {
   /** Extends a running instance's lease while its owner holds it at the version it committed. */
   readonly renewLease: string;
   readonly selectHistory: string;
+  /** Children of a parent with their status, by the `ix_parent` index. */
+  readonly children: string;
+  /** Starts a child's next queued sibling (values: parent id, the queued marker), lowest id first. */
+  readonly startQueued: string;
+  /** Holds a parent's row until the commit ends, so that a child's end and the parent's join check are ordered. */
+  readonly lockParent: string;
+  /** Makes a parent that waits for children due now. */
+  readonly wakeParent: string;
+  /** Children of a parent that ended. */
+  readonly countEnded: string;
+  /** Makes an instance due now. */
+  readonly dueNow: string;
   private readonly historyInsert: InsertText;
+  private readonly insertIgnore: InsertText;
   /** UPDATE texts by pause handling, then by column set. */
   private readonly updates = { unpaused: new Map<number, string>(), clearing: new Map<number, string>() };
 
@@ -94,6 +109,20 @@ export class MachineSql {
       "WHERE `id` = ? AND `lease_owner` = ? AND `version` = ? AND `status` = 'running'";
     this.selectHistory = `SELECT ${cols(HISTORY_COLUMNS)} FROM ${quoteId(t.history)} WHERE \`instance_id\` = ? ORDER BY \`seq\``;
     this.historyInsert = new InsertText(`INSERT INTO ${quoteId(t.history)} (${cols(HISTORY_COLUMNS)}) VALUES `, HISTORY_COLUMNS.length);
+    this.insertIgnore = new InsertText(`INSERT IGNORE INTO ${table} (${this.selectColumns}) VALUES `, 0, `(${INSTANCE_COLUMNS.map(placeholder).join(', ')})`);
+    this.children = `SELECT \`id\`, \`status\` FROM ${table} WHERE \`parent_id\` = ?`;
+    this.startQueued =
+      `UPDATE ${table} SET \`status\` = 'ready', \`waiting_for\` = NULL, \`version\` = \`version\` + 1 ` +
+      "WHERE `parent_id` = ? AND `status` = 'waiting' AND `waiting_for` = ? ORDER BY `id` LIMIT 1";
+    this.lockParent = `SELECT \`id\` FROM ${table} WHERE \`id\` = ? FOR UPDATE`;
+    this.wakeParent = `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) WHERE \`id\` = ? AND \`status\` = 'waiting' AND \`waiting_for\` LIKE ?`;
+    this.countEnded = `SELECT COUNT(*) AS \`n\` FROM ${table} WHERE \`parent_id\` = ? AND \`status\` IN ('done', 'failed', 'compensated')`;
+    this.dueNow = `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) WHERE \`id\` = ?`;
+  }
+
+  /** INSERT IGNORE of `rows` instances: one whose id exists is left as it is. */
+  insertInstances(rows: number): string {
+    return this.insertIgnore.rows(rows);
   }
 
   /**
@@ -126,14 +155,15 @@ export class MachineSql {
   /**
    * Claim queries, both ordered as the `ix_status_next` index is so that LIMIT ends the scan:
    * a locking read that sorted would lock every match and starve the other claimers. Instances
-   * already under way (due, or running on an expired lease) come before new ones.
+   * already under way (due, or running on an expired lease) come before new ones. A wait for
+   * something (`waiting_for`) with no due time is left to what it waits for.
    */
   claimQuery(statuses: 'continuing' | 'ready', lockFree: string | null): string {
     const now = 'UTC_TIMESTAMP(3)';
     // Spelled as MariaDB plans them without a filesort (checked with EXPLAIN).
     const [which, order] =
       statuses === 'continuing'
-        ? [`\`status\` IN ('running', 'waiting') AND (\`status\` = 'running' OR \`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, '`status`, `next_run_at`']
+        ? [`\`status\` IN ('running', 'waiting') AND (\`status\` = 'running' OR (\`next_run_at\` IS NULL AND \`waiting_for\` IS NULL) OR \`next_run_at\` <= ${now})`, '`status`, `next_run_at`']
         : [`\`status\` = 'ready' AND (\`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, '`next_run_at`'];
     return (
       `SELECT \`id\`, \`user_id\` FROM ${quoteId(this.tables.instances)} AS \`i\` WHERE ${which} ` +

@@ -3,6 +3,7 @@ import { errorInfo, FsmError, type ErrorInfo } from '../errors.js';
 import { retryDelay } from '../invoke-handler.js';
 import type { Direction, FsmEventType, HistoryRecord, InstanceStatus } from '../records.js';
 import { errorMatches } from './error-match.js';
+import type { Wait } from './waits.js';
 
 /**
  * Every decision the engine makes, as pure functions of the machine graph, where an instance
@@ -21,7 +22,7 @@ export interface Cursor {
 
 /** How a step's handler ended. */
 export type Outcome =
-  | { kind: 'completed'; goto?: string | null; end?: EarlyEnd | null }
+  | { kind: 'completed'; goto?: string | null; end?: EarlyEnd | null; wait?: Wait | null }
   | { kind: 'threw'; error: unknown };
 
 export type EarlyEnd = { kind: 'succeed' } | { kind: 'fail'; code: string; message: string };
@@ -38,8 +39,11 @@ export interface CaughtInfo extends ErrorInfo {
 }
 
 export type Decision =
-  /** The handler's work stands; the instance moves to `cursor.state` (a step, a resting or an end state). */
-  | { kind: 'moved'; cursor: Cursor; event: FsmEventType; caught: CaughtInfo | null; ended?: 'succeed' }
+  /**
+   * The handler's work stands; the instance moves to `cursor.state` (a step, a resting or an end
+   * state), first waiting for `wait` when there is one.
+   */
+  | { kind: 'moved'; cursor: Cursor; event: FsmEventType; caught: CaughtInfo | null; ended?: 'succeed'; wait?: Wait }
   /** Run the same step again: now (after `delayMs`), or later as a durable timer. */
   | { kind: 'retry'; cursor: Cursor; delayMs: number; durable: boolean }
   /** The error was caught: discard the attempt's work and continue at `cursor.state` with `caught` readable. */
@@ -89,7 +93,10 @@ function decideForward(graph: MachineGraph, step: StepModel, cursor: Cursor, out
     }
     to = outcome.goto;
   }
-  return { kind: 'moved', cursor: { state: to, direction: 'forward', attempts: 0 }, event: 'step.completed', caught: null };
+  const moved: Decision = { kind: 'moved', cursor: { state: to, direction: 'forward', attempts: 0 }, event: 'step.completed', caught: null };
+  // A wait comes before the successor, also before an end state: the join still has to complete.
+  if (outcome.wait) moved.wait = outcome.wait;
+  return moved;
 }
 
 function decideBackward(step: StepModel, cursor: Cursor, outcome: Outcome, options: DecideOptions): Decision {
