@@ -64,6 +64,22 @@ export interface StepContext<TData = unknown, TNext extends string = string> {
   waitFor(name: string, options: { key: string; timeoutMs?: number; onTimeout?: TNext | (string & {}) }): void;
   /** The message that ended the wait before this step, until this step completes; otherwise null. */
   readonly message: ReceivedMessage | null;
+  /**
+   * Starts a child instance of `machine` (a machine the runner was given in `machines`) once
+   * this step completes, in the same commit; returns its id. Its user is this instance's
+   * unless given.
+   */
+  spawn(machine: string, data: unknown, options?: SpawnOptions): string;
+  /**
+   * One child of `machine` per item, at most `concurrency` of them (default 10) unfinished at
+   * once: each child that ends starts the next. Returns their ids, in item order.
+   */
+  map(machine: string, items: readonly unknown[], options?: MapOptions): string[];
+  /**
+   * Once this step completes, the instance waits until every child it spawned in this step
+   * ended, puts their results (in spawn order) at `into`, and goes on.
+   */
+  join(options?: JoinOptions<TData>): void;
 }
 
 /** A message as the step after its wait reads it. */
@@ -73,6 +89,28 @@ export interface ReceivedMessage<TPayload = unknown> {
   payload: TPayload;
   /** The id the sender gave (`deliver(..., { messageId })`), if any. */
   messageId: string | null;
+}
+
+export interface SpawnOptions {
+  userId?: string | null;
+}
+
+export interface MapOptions extends SpawnOptions {
+  /** Children unfinished at once. Default 10. */
+  concurrency?: number;
+}
+
+export interface JoinOptions<TData = unknown> {
+  /** The data key that receives the results, in spawn order; absent: the instance only waits. */
+  into?: keyof TData & string;
+  /** Only this field of each child's final data goes into the results (a projection). */
+  field?: string;
+  /**
+   * `fail` (default): the parent fails at the first child that fails, and the other children
+   * are paused; results are each child's final data. `collect`: the parent waits for every
+   * child; results are `{ id, status, data }` or `{ id, status, error }` per child.
+   */
+  onChildError?: 'fail' | 'collect';
 }
 
 /** What a transition method (and its guard) receives. */

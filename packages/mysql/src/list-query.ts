@@ -36,6 +36,7 @@ export function listQuery(sql: MachineSql, filter: ListFilter): ListQuery | null
   };
 
   equals('`user_id`', filter.userId);
+  equals('`parent_id`', filter.parentId);
   if (!equals('`status`', filter.status) || !equals('`current_state`', filter.currentState)) return null;
   range('`created_at`', '>=', filter.createdAfter);
   range('`created_at`', '<', filter.createdBefore);

@@ -23,12 +23,14 @@ class InsertText {
   constructor(
     private readonly prefix: string,
     private readonly width: number,
+    /** One row's tuple, when its placeholders are not all `?`. */
+    private readonly row?: string,
   ) {}
 
   rows(n: number): string {
     const cached = this.cache[n];
     if (cached !== undefined) return cached;
-    const text = this.prefix + tuples(n, this.width);
+    const text = this.prefix + (this.row === undefined ? tuples(n, this.width) : new Array<string>(n).fill(this.row).join(', '));
     if (n <= 16) this.cache[n] = text;
     return text;
   }
@@ -79,7 +81,20 @@ export class MachineSql {
   readonly selectWaiting: string;
   /** Due-now for waiting rows an earlier release left without a due time (claimed as before). */
   readonly dueUnmarkedWaits: string;
+  /** Children of a parent with their status, by the `ix_parent` index. */
+  readonly children: string;
+  /** Starts a child's next queued sibling (values: parent id, the queued marker), lowest id first. */
+  readonly startQueued: string;
+  /** Holds a parent's row until the commit ends, so that a child's end and the parent's join check are ordered. */
+  readonly lockParent: string;
+  /** Makes a parent that waits for children due now. */
+  readonly wakeParent: string;
+  /** Children of a parent that ended. */
+  readonly countEnded: string;
+  /** Makes an instance due now. */
+  readonly dueNow: string;
   private readonly historyInsert: InsertText;
+  private readonly insertIgnore: InsertText;
   /** UPDATE texts by pause handling, then by column set. */
   private readonly updates = { unpaused: new Map<number, string>(), clearing: new Map<number, string>() };
 
@@ -105,6 +120,20 @@ export class MachineSql {
       `UPDATE ${table} SET \`next_run_at\` = \`updated_at\` WHERE \`status\` = 'waiting' AND \`next_run_at\` IS NULL AND \`waiting_for\` IS NULL`;
     this.selectHistory = `SELECT ${cols(HISTORY_COLUMNS)} FROM ${quoteId(t.history)} WHERE \`instance_id\` = ? ORDER BY \`seq\``;
     this.historyInsert = new InsertText(`INSERT INTO ${quoteId(t.history)} (${cols(HISTORY_COLUMNS)}) VALUES `, HISTORY_COLUMNS.length);
+    this.insertIgnore = new InsertText(`INSERT IGNORE INTO ${table} (${this.selectColumns}) VALUES `, 0, `(${INSTANCE_COLUMNS.map(placeholder).join(', ')})`);
+    this.children = `SELECT \`id\`, \`status\` FROM ${table} WHERE \`parent_id\` = ?`;
+    this.startQueued =
+      `UPDATE ${table} SET \`status\` = 'ready', \`waiting_for\` = NULL, \`version\` = \`version\` + 1 ` +
+      "WHERE `parent_id` = ? AND `status` = 'waiting' AND `waiting_for` = ? ORDER BY `id` LIMIT 1";
+    this.lockParent = `SELECT \`id\` FROM ${table} WHERE \`id\` = ? FOR UPDATE`;
+    this.wakeParent = `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) WHERE \`id\` = ? AND \`status\` = 'waiting' AND \`waiting_for\` LIKE ?`;
+    this.countEnded = `SELECT COUNT(*) AS \`n\` FROM ${table} WHERE \`parent_id\` = ? AND \`status\` IN ('done', 'failed', 'compensated')`;
+    this.dueNow = `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) WHERE \`id\` = ?`;
+  }
+
+  /** INSERT IGNORE of `rows` instances: one whose id exists is left as it is. */
+  insertInstances(rows: number): string {
+    return this.insertIgnore.rows(rows);
   }
 
   /**
@@ -137,7 +166,8 @@ export class MachineSql {
   /**
    * Claim queries, both ordered as the `ix_status_next` index is so that LIMIT ends the scan:
    * a locking read that sorted would lock every match and starve the other claimers. Instances
-   * already under way (due, or running on an expired lease) come before new ones.
+   * already under way (due, or running on an expired lease) come before new ones. A wait for
+   * something (`waiting_for`) with no due time is left to what it waits for.
    */
   claimQuery(statuses: 'continuing' | 'ready', lockFree: string | null): string {
     const now = 'UTC_TIMESTAMP(3)';

@@ -1,4 +1,6 @@
 import {
+  CHILDREN_WAIT,
+  QUEUED_CHILD,
   checkHistoryOptions,
   checkPruneOptions,
   FsmError,
@@ -11,6 +13,7 @@ import {
   type HistoryOptions,
   type HistoryRecord,
   type InstanceRecord,
+  type InstanceStatus,
   type LeaseRenewal,
   type ListFilter,
   type PruneOptions,
@@ -255,11 +258,14 @@ export class MysqlStore implements Store {
       }
       if (fenced && c.releaseLocks) await this.releaseFence(conn, scope, c.fence!);
       else if (fenced) await this.checkFence(conn, scope, c.fence!);
+      if (c.spawn !== undefined && c.spawn.length > 0) await this.spawn(conn, scope, c.spawn);
       const written = received
         ? { ...(await this.update(conn, sql, { ...c, record: received }, this.encoder.instance(scope, received))), received: true }
         : await this.update(conn, sql, c, instance);
       if (history.length > 0) await this.insertRows(conn, scope, (n) => sql.insertHistory(n), history.map(historyValues));
       if (events.length > 0) await this.insertOutbox(conn, scope, events, record.updatedAt);
+      for (const statement of this.childEnded(c)) await conn.query(statement);
+      if (c.joinCheck) await this.joinCheck(conn, sql, record.id, c.joinCheck);
       return written;
     });
     return this.afterRelease(c, result);
@@ -379,6 +385,62 @@ export class MysqlStore implements Store {
       throw storeError({ ...scope, operation: `create the inbox tables to ${scope.operation}` }, cause);
     });
     return this.inboxReady;
+  }
+
+  async children(machine: string, parentId: string): Promise<Array<{ id: string; status: InstanceStatus }>> {
+    if (!storableId(parentId)) return [];
+    const rows = await this.read({ operation: 'read the children of', machine, id: parentId }, this.sql(machine).children, [parentId], true);
+    return rows.map((row) => ({ id: row['id'] as string, status: row['status'] as InstanceStatus }));
+  }
+
+  /**
+   * Stores children with their first events; INSERT IGNORE leaves a child that exists as it is
+   * (a step run again after a crash derives the same ids), and then adds no events.
+   */
+  private async spawn(conn: PoolConnection, scope: ErrorScope, spawn: NonNullable<Commit['spawn']>): Promise<void> {
+    const byMachine = new Map<string, NonNullable<Commit['spawn']>>();
+    for (const child of spawn) {
+      const list = byMachine.get(child.record.machine) ?? [];
+      list.push(child);
+      byMachine.set(child.record.machine, list);
+    }
+    for (const [machine, children] of byMachine) {
+      const sql = this.sql(machine);
+      const childScope = { ...scope, machine };
+      const encoded = children.map((child) => this.encoder.instance(childScope, child.record));
+      const budget = (await this.maxPacket(scope, conn)) - PACKET_MARGIN;
+      let inserted = 0;
+      for (const chunk of splitRows(encoded.map(insertValues), budget)) {
+        inserted += (await this.run(conn, sql.insertInstances(chunk.length), chunk.flat())).affectedRows;
+      }
+      // A visit's children are stored all together or not at all: some existed, so all did, with their events.
+      if (inserted < children.length) continue;
+      const events = children.flatMap((child) => child.events.map((e) => this.encoder.event({ ...childScope, id: child.record.id }, e)));
+      if (events.length > 0) await this.insertOutbox(conn, scope, events, new Date());
+    }
+  }
+
+  /** A child's end: hold the parent's row, start the next queued sibling, wake the parent when it waits for children. */
+  private childEnded(c: Commit): string[] {
+    const link = c.childEnded;
+    if (link === undefined || !storableId(link.parentId)) return [];
+    const parent = this.sql(link.parentMachine);
+    const own = this.sql(c.record.machine);
+    return [
+      inlineValues(parent.lockParent, [link.parentId]),
+      inlineValues(own.startQueued, [link.parentId, QUEUED_CHILD]),
+      inlineValues(parent.wakeParent, [link.parentId, `${CHILDREN_WAIT}%`]),
+    ];
+  }
+
+  /** After the parent's row is written (and held): due now if more children ended than the parent saw. */
+  private async joinCheck(conn: PoolConnection, sql: MachineSql, id: string, check: NonNullable<Commit['joinCheck']>): Promise<void> {
+    let ended = 0;
+    for (const machine of check.machines) {
+      const [rows] = await conn.execute<Rows>(this.sql(machine).countEnded, [id]);
+      ended += Number(rows[0]?.['n'] ?? 0);
+    }
+    if (ended !== check.ended) await conn.execute(sql.dueNow, [id]);
   }
 
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {
@@ -633,8 +695,12 @@ export class MysqlStore implements Store {
     history: EncodedHistory[],
     events: EncodedEvent[],
   ): Promise<CommitResult | null> {
+    // Children to store and a join to check take the full path; a child's end rides along below.
+    if ((c.spawn !== undefined && c.spawn.length > 0) || c.joinCheck !== undefined) return null;
+    const ended = this.childEnded(c);
+    if (ended.length > 0 && !this.ownsPool) return null;
     const fence = c.fence ?? [];
-    const alone = fence.length === 0 && history.length === 0 && events.length === 0;
+    const alone = fence.length === 0 && history.length === 0 && events.length === 0 && ended.length === 0;
     if (alone && (!this.ownsPool || c.record.serializedState.length > BATCH_CHARS)) {
       // One prepared UPDATE of every column: on a caller's pool, or with data too large to inline.
       const update = fastUpdate(sql, c, updateValues(instance), ALL_UPDATE_COLUMNS);
@@ -669,7 +735,7 @@ export class MysqlStore implements Store {
     for (const v of [...head.values, ...values]) if (typeof v === 'string') chars += v.length;
     if (chars > BATCH_CHARS) return null;
     const headText = inlineValues(head.text, head.values);
-    const tailText = inserts.length > 0 ? inlineValues(inserts.join(';\n'), values) : '';
+    const tailText = [inserts.length > 0 ? inlineValues(inserts.join(';\n'), values) : '', ...ended].filter((t) => t !== '').join(';\n');
     // A UTF-16 unit is at most 3 bytes of UTF-8: measure the texts only when that bound does not
     // fit the packet limit. Too large: the full path, whose INSERTs are split to fit.
     const limit = (await this.maxPacket(scope)) - PACKET_MARGIN;

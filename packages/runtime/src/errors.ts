@@ -27,7 +27,9 @@ export type FsmErrorCode =
   | 'FSM_COMMIT_REFUSED'
   | 'FSM_TOPIC_INVALID'
   | 'FSM_WAIT_INVALID'
-  | 'FSM_WAIT_TIMEOUT';
+  | 'FSM_WAIT_TIMEOUT'
+  | 'FSM_CHILD_MACHINE_UNKNOWN'
+  | 'FSM_CHILD_FAILED';
 
 /**
  * The one base class of fsmkit errors: a stable `code`, typed context fields, and `cause`.

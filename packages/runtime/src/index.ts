@@ -13,6 +13,7 @@ export {
   type TransitionInputs,
 } from './runner.js';
 export type { Instance, HistoryEntry } from './instance.js';
+export type { JoinOptions, MapOptions, SpawnOptions } from '@fsmkit/decorators';
 export { FsmError, isFsmError, errorInfo, type ErrorInfo, type FsmErrorCode } from './errors.js';
 export type { InstanceRecord, HistoryRecord, FsmEvent, FsmEventType, InstanceStatus, Direction } from './records.js';
 export { INSTANCE_STATUSES, EVENT_TYPES } from './records.js';
@@ -35,6 +36,7 @@ export type {
   MachineStats,
 } from './store.js';
 export { FINISHED_STATUSES, checkHistoryOptions, checkPruneOptions } from './store-options.js';
+export { CHILDREN_WAIT, QUEUED_CHILD } from './engine/waits.js';
 export { Worker, type WorkOptions } from './worker.js';
 export type { Locker, Lease, AcquireMode, AcquireOptions } from './locker.js';
 export type { EventSink } from './event-sink.js';

@@ -20,6 +20,8 @@ import type {
   Store,
 } from './store.js';
 import { checkHistoryOptions, checkPruneOptions } from './store-options.js';
+import { ENDED } from './engine/children.js';
+import { CHILDREN_WAIT, QUEUED_CHILD } from './engine/waits.js';
 
 export interface MemoryStoreOptions {
   /** Receives events after each commit, in order, best effort (failures are logged, not thrown). */
@@ -106,8 +108,21 @@ export class MemoryStore implements Store {
       next.pauseRequested = true;
       next.pauseReason = stored.pauseReason;
     }
+    // Children first: their events come before the parent's waiting, as in a real store.
+    for (const child of c.spawn ?? []) {
+      const children = this.table(child.record.machine);
+      if (children.has(child.record.id)) continue;
+      children.set(child.record.id, copy(child.record));
+      this.emit(child.events);
+    }
     table.set(record.id, next);
     this.indexWait(stored, next);
+    if (c.childEnded) this.childEnded(record, c.childEnded);
+    if (c.joinCheck) {
+      let ended = 0;
+      for (const m of c.joinCheck.machines) for (const r of this.instances.get(m)?.values() ?? []) if (r.parentId === record.id && ENDED.has(r.status)) ended++;
+      if (ended !== c.joinCheck.ended) next.nextRunAt = new Date();
+    }
     if (c.history.length > 0) {
       let rows = this.historyRows.get(record.id);
       if (!rows) this.historyRows.set(record.id, (rows = []));
@@ -184,6 +199,27 @@ export class MemoryStore implements Store {
     }
   }
 
+  async children(machine: string, parentId: string): Promise<Array<{ id: string; status: InstanceRecord['status'] }>> {
+    const out: Array<{ id: string; status: InstanceRecord['status'] }> = [];
+    for (const r of this.instances.get(machine)?.values() ?? []) if (r.parentId === parentId) out.push({ id: r.id, status: r.status });
+    return out;
+  }
+
+  /** A child ended: start its next queued sibling, and make its parent due if it waits for children. */
+  private childEnded(child: InstanceRecord, link: NonNullable<Commit['childEnded']>): void {
+    let next: InstanceRecord | undefined;
+    for (const r of this.table(child.machine).values()) {
+      if (r.parentId === link.parentId && r.status === 'waiting' && r.waitingFor === QUEUED_CHILD && (next === undefined || r.id < next.id)) next = r;
+    }
+    if (next !== undefined) {
+      next.status = 'ready';
+      next.waitingFor = null;
+      next.version += 1;
+    }
+    const parent = this.instances.get(link.parentMachine)?.get(link.parentId);
+    if (parent && parent.status === 'waiting' && parent.waitingFor?.startsWith(CHILDREN_WAIT)) parent.nextRunAt = new Date();
+  }
+
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {
     const r = this.instances.get(machine)?.get(id);
     return r && copy(r);
@@ -195,6 +231,7 @@ export class MemoryStore implements Store {
     const rows = [...(this.instances.get(machine)?.values() ?? [])].filter(
       (r) =>
         (filter.userId === undefined || r.userId === filter.userId) &&
+        (filter.parentId === undefined || r.parentId === filter.parentId) &&
         (!statuses || statuses.has(r.status)) &&
         (!states || states.has(r.currentState)) &&
         (!filter.createdAfter || r.createdAt >= filter.createdAfter) &&

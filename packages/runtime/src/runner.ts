@@ -3,7 +3,8 @@ import { checkModel, machineGraph, type LockModel, type MachineDefinition, type 
 import { InstanceClient } from './client.js';
 import { definitionHash } from './definition-hash.js';
 import { restingStatus } from './engine/decide.js';
-import { Drive, type DriveIntent, type DriveState, type Engine, type Hook } from './engine/drive.js';
+import { Drive, type ChildMachine, type DriveIntent, type DriveState, type Engine, type Hook } from './engine/drive.js';
+import { QUEUED_CHILD } from './engine/waits.js';
 import { pushEvent } from './engine/factories.js';
 import { InputValidator } from './engine/input.js';
 import { checkKey, receivedRecord } from './engine/waits.js';
@@ -80,6 +81,13 @@ export interface RunnerOptions {
    * wait that begins meanwhile. Default 24 hours.
    */
   inboxTtlMs?: number;
+  /**
+   * The runners of the machines this machine's steps may spawn as children (`ctx.spawn`,
+   * `ctx.map`), on this runner's store: a child is stored in its parent's commit, with its own
+   * runner's serializer, topic and definition. Workers of each machine run them.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  machines?: ReadonlyArray<MachineRunner<any, any, any>>;
 }
 
 /** Options of `runner.deliver(...)`. */
@@ -251,6 +259,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     this.saveAfterStep = options.saveAfterStep ?? this.model.saveAfterStep;
     this.inputs = new InputValidator(this.model, definition.validators);
     this.spanName = `fsm.drive ${this.model.name}`;
+    const children = this.childMachines(options.machines ?? []);
     this.engine = {
       model: this.model,
       graph: this.graph,
@@ -272,6 +281,52 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       hooks: { before: [], after: [] },
       localPauses: new Map(),
       received: new Set(),
+      children,
+      childNames: new Set(children.keys()),
+    };
+  }
+
+  /** The machines given in `machines`, checked: runners of this package, on this store. */
+  private childMachines(runners: ReadonlyArray<MachineRunner<unknown, string, TransitionInputs>>): Map<string, ChildMachine> {
+    const children = new Map<string, ChildMachine>();
+    for (const runner of runners) {
+      const problem = !(runner instanceof Runner)
+        ? 'is not a runner made by createRunner'
+        : runner.store !== this.store
+          ? "is on another store: a child is stored in its parent's commit, so both runners need the same store"
+          : this.store.children === undefined
+            ? 'cannot be spawned: this store keeps no child machines (it has no children())'
+            : null;
+      if (problem !== null) {
+        const name = (runner as { model?: { name?: string } } | null)?.model?.name ?? null;
+        throw new FsmError('FSM_INVALID_STATE', `machine ${JSON.stringify(name)} given in machines of "${this.model.name}" ${problem}`, {
+          context: { machine: this.model.name, child: name },
+        });
+      }
+      children.set(runner.model.name, (runner as Runner<unknown, string, TransitionInputs>).asChild());
+    }
+    return children;
+  }
+
+  /** How a parent's drive makes and undoes this machine's instances as its children. */
+  asChild(): ChildMachine {
+    return {
+      serializer: this.serializer,
+      record: async (request, parent) => {
+        const made = await this.newRecord(request.data as TData, { id: request.id, userId: request.userId });
+        made.record.parentMachine = parent.machine;
+        made.record.parentId = parent.id;
+        if (request.queued && made.record.status === 'ready') {
+          // Not claimable until a sibling that ends starts it (see Commit.childEnded).
+          made.record.status = 'waiting';
+          made.record.waitingFor = QUEUED_CHILD;
+        }
+        return made;
+      },
+      compensate: async (id) => {
+        const undone = await this.compensate(id);
+        return { status: undone.status, lastError: undone.error };
+      },
     };
   }
 

@@ -1,7 +1,25 @@
-import type { CaughtError, Goto, ReceivedMessage, StepContext } from '@fsmkit/decorators';
-import { FsmError } from './errors.js';
+import type { CaughtError, Goto, JoinOptions, MapOptions, ReceivedMessage, SpawnOptions, StepContext } from '@fsmkit/decorators';
+import { childId } from './engine/children.js';
 import { checkKey, type Wait } from './engine/waits.js';
+import { FsmError } from './errors.js';
 import type { Direction } from './records.js';
+
+/** A child the handler asked for; stored with the step's commit. */
+export interface SpawnRequest {
+  machine: string;
+  id: string;
+  data: unknown;
+  userId: string | null;
+  /** Started later by a sibling that ends (`map` beyond its concurrency). */
+  queued: boolean;
+}
+
+/** What a handler needs to spawn children: the machines it may spawn and the visit that names them. */
+export interface SpawnScope {
+  machines: ReadonlySet<string>;
+  /** Identifies this step visit: with the parent id and the index, it makes the child ids. */
+  visit: string;
+}
 
 /** The context one handler attempt sees; the engine reads back data, pause and metadata. */
 export class RunningStepContext<TData> implements StepContext<TData> {
@@ -17,6 +35,11 @@ export class RunningStepContext<TData> implements StepContext<TData> {
   message: ReceivedMessage | null = null;
   /** The wait `sleep` or `waitFor` asked for, if any. */
   wait: Wait | null = null;
+  /** Children asked for by `spawn` and `map`, in order. */
+  spawns: SpawnRequest[] = [];
+  joinRequest: JoinOptions<TData> | null = null;
+  /** Set by the engine for forward steps; absent: this handler cannot spawn. */
+  spawnScope: SpawnScope | null = null;
   /** Made when first asked for: most handlers never look at the signal, and each costs microseconds. */
   private controller: AbortController | undefined;
 
@@ -90,6 +113,43 @@ export class RunningStepContext<TData> implements StepContext<TData> {
       throw new FsmError('FSM_WAIT_INVALID', `ctx.waitFor("${name}") names onTimeout "${options.onTimeout}" but no timeoutMs`, { context });
     }
     this.wait = { kind: 'message', name, key, timeoutMs, onTimeout: options.onTimeout ?? null };
+  }
+
+  spawn(machine: string, data: unknown, options: SpawnOptions = {}): string {
+    return this.addChild(machine, data, options, false);
+  }
+
+  map(machine: string, items: readonly unknown[], options: MapOptions = {}): string[] {
+    const concurrency = options.concurrency ?? 10;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new FsmError('FSM_INVALID_STATE', `map concurrency must be a positive integer, got ${String(concurrency)}`, {
+        context: { machine: this.machine, id: this.instanceId, step: this.step, concurrency },
+      });
+    }
+    // A first child of a map joins the earlier siblings in this step: those count towards it too.
+    const running = this.spawns.filter((s) => s.machine === machine && !s.queued).length;
+    return items.map((item, i) => this.addChild(machine, item, options, running + i >= concurrency));
+  }
+
+  join(options: JoinOptions<TData> = {}): void {
+    this.joinRequest = options;
+  }
+
+  private addChild(machine: string, data: unknown, options: SpawnOptions, queued: boolean): string {
+    const scope = this.spawnScope;
+    if (scope === null || !scope.machines.has(machine)) {
+      const known = scope === null ? [] : [...scope.machines];
+      throw new FsmError(
+        'FSM_CHILD_MACHINE_UNKNOWN',
+        scope === null
+          ? `step "${this.step}" of ${this.machine} cannot spawn children here (only a forward step can)`
+          : `step "${this.step}" of ${this.machine} spawned machine "${machine}", which its runner does not know; pass its runner in createRunner(..., { machines: [...] }) (known: ${known.join(', ') || 'none'})`,
+        { context: { machine: this.machine, id: this.instanceId, step: this.step, child: machine, known } },
+      );
+    }
+    const id = childId(this.instanceId, scope.visit, this.spawns.length);
+    this.spawns.push({ machine, id, data, userId: options.userId === undefined ? this.userId : options.userId, queued });
+    return id;
   }
 
   abort(reason: unknown): void {

@@ -33,6 +33,21 @@ export interface Commit {
    * takes it and writes `take(record, message)` instead of `record` (see `received`).
    */
   wait?: MessageTake;
+  /** Child instances stored in the same transaction, with their first events; one whose id exists already is left as it is. */
+  spawn?: Array<{ record: InstanceRecord; events: FsmEvent[] }>;
+  /**
+   * The instance, a child, ended: in the same transaction the store starts its next queued
+   * sibling (status `waiting` with `waitingFor` QUEUED_CHILD, lowest id first) and makes its parent
+   * due when the parent waits for children. Holding the parent's row meanwhile, so that a
+   * parent's `joinCheck` commit and this one are ordered.
+   */
+  childEnded?: { parentMachine: string; parentId: string };
+  /**
+   * The instance starts waiting for its children, having seen `ended` of its children in
+   * `machines` ended: after writing it, the store counts them again and makes it due now when
+   * more ended meanwhile, so no child's end is missed.
+   */
+  joinCheck?: { machines: string[]; ended: number };
 }
 
 /** How a store hands a message to a waiting instance; `take` returns null when the record does not wait for it after all. */
@@ -72,6 +87,8 @@ export interface CommitResult {
 
 export interface ListFilter {
   userId?: string;
+  /** Only children of this instance (any parent machine). */
+  parentId?: string;
   status?: InstanceStatus | InstanceStatus[];
   currentState?: string | string[];
   createdAfter?: Date;
@@ -138,6 +155,12 @@ export interface Store {
    * is never lost between the two. Optional: stores without it cannot take messages.
    */
   deliver?(machine: string, delivery: Delivery): Promise<DeliveryOutcome>;
+  /**
+   * Every child of `parentId` stored in `machine`'s table, with its status (an indexed lookup).
+   * Optional: without it (and the `Commit` fields `spawn`, `childEnded`, `joinCheck`), a
+   * store cannot keep child machines.
+   */
+  children?(machine: string, parentId: string): Promise<Array<{ id: string; status: InstanceStatus }>>;
   /**
    * Counts by status and by state, and step durations (average, p50, p95, p99) per step, over a
    * time range, computed where the rows are (in SQL for a database store). Optional.

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { boundaryStop, decide, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor } from '../src/engine/decide.js';
+import { childId, joinState } from '../src/engine/children.js';
 import { errorMatches } from '../src/engine/error-match.js';
+import type { ChildrenWait } from '../src/engine/waits.js';
+import type { InstanceStatus } from '../src/records.js';
 import { buildModel, FsmError, machineGraph, type StepOptions, type TransitionOptions } from '../src/index.js';
 
 // The decisions alone: no store, no runner, no handler.
@@ -224,5 +227,51 @@ describe('decide: backward along history', () => {
     expect(decide(g, charge, cursor, { kind: 'threw', error: new Error('x') }, opts)).toMatchObject({ kind: 'retry' });
     expect(decide(g, charge, { ...cursor, attempts: 1 }, { kind: 'threw', error: new Error('x') }, opts)).toMatchObject({ kind: 'failed' });
     expect(decide(g, charge, cursor, { kind: 'completed' }, opts)).toMatchObject({ kind: 'moved', event: 'step.compensated' });
+  });
+});
+
+describe('decide: waiting for children', () => {
+  const g = graphOf({ fork: { order: 1 }, after: { order: 2 } });
+  const wait: ChildrenWait = {
+    kind: 'children',
+    step: 'fork',
+    children: [
+      { machine: 'kid', id: 'a' },
+      { machine: 'kid', id: 'b' },
+      { machine: 'other', id: 'c' },
+    ],
+    into: 'results',
+    field: null,
+    onChildError: 'fail',
+  };
+
+  it('moves past the step that spawned them, waiting before its successor', () => {
+    expect(decide(g, g.steps.get('fork')!, at('fork'), { kind: 'completed', wait }, opts)).toMatchObject({ kind: 'moved', cursor: { state: 'after' }, wait });
+    expect(decide(g, g.steps.get('fork')!, at('fork'), { kind: 'completed' }, opts)).not.toHaveProperty('wait');
+  });
+
+  it('a join ends once every child ended; under fail, at the first child that failed, naming the unfinished', () => {
+    const statuses = (entries: Array<[string, InstanceStatus]>) => new Map(entries);
+    expect(joinState(wait, statuses([['a', 'done'], ['b', 'running']]))).toEqual({ kind: 'waiting' });
+    expect(joinState(wait, statuses([['a', 'done'], ['b', 'done'], ['c', 'done']]))).toEqual({ kind: 'ended' });
+    expect(joinState(wait, statuses([['a', 'paused'], ['b', 'compensated'], ['c', 'failed']]))).toEqual({
+      kind: 'failed',
+      child: { machine: 'kid', id: 'b', status: 'compensated' },
+      unfinished: [{ machine: 'kid', id: 'a' }],
+    });
+    const collect = { ...wait, onChildError: 'collect' as const };
+    expect(joinState(collect, statuses([['a', 'failed'], ['b', 'done']]))).toEqual({ kind: 'waiting' });
+    expect(joinState(collect, statuses([['a', 'failed'], ['b', 'done'], ['c', 'compensated']]))).toEqual({ kind: 'ended' });
+  });
+
+  it('derives child ids from the parent, the visit and the index: the same visit the same ids, in index order', () => {
+    const ids = [0, 1, 2, 255, 256].map((i) => childId('0190c0de-0000-7000-8000-000000000001', '7.0', i));
+    expect(ids).toEqual([0, 1, 2, 255, 256].map((i) => childId('0190c0de-0000-7000-8000-000000000001', '7.0', i)));
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(5);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(childId('0190c0de-0000-7000-8000-000000000001', '8.0', 0)).not.toBe(ids[0]);
+    expect(childId('0190c0de-0000-7000-8000-000000000002', '7.0', 0)).not.toBe(ids[0]);
+    expect(ids[3]!.endsWith('0000000000ff')).toBe(true);
   });
 });

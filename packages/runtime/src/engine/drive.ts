@@ -9,6 +9,7 @@ import {
   type TransitionModel,
 } from '@fsmkit/decorators';
 import { badState, type InstanceClient } from '../client.js';
+import type { ErrorInfo } from '../errors.js';
 import { errorInfo, FsmError, isFsmError } from '../errors.js';
 import { toInstance, type Instance } from '../instance.js';
 import { invokeHandler } from '../invoke-handler.js';
@@ -17,15 +18,19 @@ import type { Lease } from '../locker.js';
 import type { Logger } from '../logger.js';
 import type { FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from '../records.js';
 import { deserialize, serialize, type Serializer } from '../serializer.js';
-import { RunningStepContext } from '../step-context.js';
-import type { CommitResult, Store } from '../store.js';
+import { RunningStepContext, type SpawnRequest } from '../step-context.js';
+import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
 import type { Worker } from '../worker.js';
 import { incompatibility } from './compatibility.js';
+import { ENDED, joinState } from './children.js';
 import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type Outcome } from './decide.js';
 import { historyRow, pushEvent } from './factories.js';
 import { inSpan } from './tracing.js';
-import { receivedRecord, requestedWait, storedWait, type Wait } from './waits.js';
+import { decodeWait, encodeWait, receivedRecord, requestedWait, storedWait, type ChildrenWait, type InboxMessage, type Wait } from './waits.js';
+
+/** A wait for a time or a message (children are joined apart). */
+type StoredTimeWait = Exclude<Wait, ChildrenWait>;
 
 type Fn = (ctx: unknown) => unknown;
 
@@ -35,6 +40,18 @@ export type HookEvent<TData = unknown> =
   | { kind: 'transition'; name: string; ctx: TransitionContext<TData>; error?: unknown; result?: unknown };
 
 export type Hook<TData = unknown> = (event: HookEvent<TData>) => void | Promise<void>;
+
+/** A machine whose instances this runner's steps may spawn, as its own runner makes and undoes them. */
+export interface ChildMachine {
+  readonly serializer: Serializer;
+  /** A new child, with its first events, as its runner's `create` would store it. */
+  record(request: SpawnRequest, parent: { machine: string; id: string }): Promise<{ record: InstanceRecord; events: FsmEvent[] }>;
+  /** Undoes a finished child (its runner's `compensate`). */
+  compensate(id: string): Promise<{ status: InstanceStatus; lastError: ErrorInfo | null }>;
+}
+
+/** Key of the history metadata that lists the children a step spawned, in spawn order. */
+export const CHILDREN_METADATA = 'fsm.children';
 
 /** What a drive needs of its runner: the machine, where it is stored, and how it runs. */
 export interface Engine<TData> {
@@ -60,6 +77,9 @@ export interface Engine<TData> {
   readonly localPauses: Map<string, string | null>;
   /** Instances whose drive ended beginning a wait that took its message from the inbox at once: to go on. */
   readonly received: Set<string>;
+  /** Machines this runner's steps may spawn, by name. */
+  readonly children: ReadonlyMap<string, ChildMachine>;
+  readonly childNames: ReadonlySet<string>;
 }
 
 /** What a drive does: how many steps at most, which way, and what happens first. */
@@ -123,11 +143,17 @@ export class Drive<TData> {
   private trail: string[] | null = null;
   private pauseWanted: { reason: string | null } | null;
   /** The wait the step that just completed asked for, begun at the next boundary. */
-  private pendingWait: { wait: Wait; step: string } | null = null;
+  private pendingWait: { wait: StoredTimeWait; step: string } | null = null;
   /** The message wait the next commit begins (the store may take a message from its inbox at once). */
   private messageWait: { message: string; key: string } | null = null;
   private readonly fence: Array<{ key: string; token: number }>;
   private readonly ctxInfo: { machine: string; id: string };
+  /** Children of completed steps, stored with the next commit. */
+  private spawns: Array<{ record: InstanceRecord; events: FsmEvent[] }> = [];
+  /** Set when the next commit starts a wait for children. */
+  private joinCheck: Commit['joinCheck'] | null = null;
+  /** Forward handlers run by this drive: with the version it started from, names a step visit. */
+  private visits = 0;
 
   constructor(
     private readonly e: Engine<TData>,
@@ -202,6 +228,15 @@ export class Drive<TData> {
         rec.attempts = 0;
       }
     }
+    const children = decodeWait(rec.waitingFor, this.ctxInfo);
+    if (children !== null) {
+      // Going back or transitioning abandons the wait; anything else continues only once the children allow it.
+      if (intent.backward || intent.transition) rec.waitingFor = null;
+      else {
+        const ended = await this.join(children, false);
+        if (ended !== null) return ended;
+      }
+    }
     if (intent.resume) {
       if (intent.resume.patch) this.data = { ...this.data, ...intent.resume.patch } as TData;
       this.serialized = await serialize(e.serializer, this.data, this.ctxInfo);
@@ -274,6 +309,10 @@ export class Drive<TData> {
 
       const step = e.graph.steps.get(rec.currentState);
       if (step === undefined) throw this.replayMismatch();
+      if (backward && e.children.size > 0) {
+        const failed = await this.compensateChildren(step.name);
+        if (failed !== null) return failed;
+      }
       const method = backward ? step.back : step.method;
       if (method === undefined) {
         // A legacy cursor on a step with nothing to undo: pass over it.
@@ -324,13 +363,16 @@ export class Drive<TData> {
     if (stored?.kind === 'message' && stored.received !== undefined) {
       ctx.message = { name: stored.name, key: stored.key, payload: stored.received.payload, messageId: stored.received.messageId };
     }
+    if (!backward) ctx.spawnScope = { machines: e.childNames, visit: `${this.version}.${this.visits++}` };
     const startedAt = new Date();
     let outcome: Outcome = await this.invoke(step, method, ctx);
     let afterText = this.serialized;
+    let spawned: Array<{ record: InstanceRecord; events: FsmEvent[] }> = [];
     if (outcome.kind === 'completed') {
       try {
-        if (!backward) outcome.wait = requestedWait(step, ctx.wait, ctx.data);
+        if (!backward) outcome.wait = requestedWait(step, outcome.wait ?? null, ctx.data);
         afterText = await serialize(e.serializer, ctx.data, this.ctxInfo);
+        spawned = await this.childRecords(ctx.spawns);
       } catch (error) {
         outcome = { kind: 'threw', error };
       }
@@ -397,6 +439,11 @@ export class Drive<TData> {
       }
       case 'moved': {
         this.data = ctx.data;
+        if (spawned.length > 0) {
+          // The children are named in the step's history row: that links them, and compensation finds them there.
+          ctx.annotate({ [CHILDREN_METADATA]: ctx.spawns.map((c) => ({ machine: c.machine, id: c.id })) });
+          this.spawns.push(...spawned);
+        }
         if (backward) {
           const trail = (this.trail ??= await this.loadTrail());
           const at = trail.lastIndexOf(step.name);
@@ -405,13 +452,17 @@ export class Drive<TData> {
         } else {
           rec.currentState = decision.cursor.state;
           this.trail?.push(step.name);
-          if (decision.wait) this.pendingWait = { wait: decision.wait, step: step.name };
+          if (decision.wait && decision.wait.kind !== 'children') this.pendingWait = { wait: decision.wait, step: step.name };
         }
         this.row(method, step, before, ctx, startedAt, rec.currentState, null, afterText);
         this.serialized = afterText;
         rec.attempts = 0;
         if (!backward) rec.lastError = null;
         this.event(decision.event, before, rec.currentState, step.name);
+        if (decision.wait?.kind === 'children') {
+          rec.waitingFor = encodeWait(decision.wait);
+          return this.join(decision.wait, true);
+        }
         return null;
       }
     }
@@ -450,7 +501,7 @@ export class Drive<TData> {
       if (hooked) await this.callHooks('before', { kind: 'step', name: step.name, ctx });
       const returned = await invokeHandler(e.handlers[method] as never, e.handlers, ctx as RunningStepContext<unknown>, step.timeoutMs);
       if (hooked) await this.callHooks('after', { kind: 'step', name: step.name, ctx }, true);
-      return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended, wait: ctx.wait };
+      return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended, wait: ctx.wait ?? childrenWait(step.name, ctx as RunningStepContext<unknown>) };
     } catch (error) {
       if (hooked) await this.callHooks('after', { kind: 'step', name: step.name, ctx, error }, true);
       return { kind: 'threw', error };
@@ -496,7 +547,7 @@ export class Drive<TData> {
    * Ends the drive with the instance waiting, in the commit that holds the step's work: for a
    * timer, due after its delay; for a message, looked up by name and key, due at its timeout.
    */
-  private beginWait({ wait, step }: { wait: Wait; step: string }): Promise<Instance<TData, string>> {
+  private beginWait({ wait, step }: { wait: StoredTimeWait; step: string }): Promise<Instance<TData, string>> {
     const { rec } = this;
     this.pendingWait = null;
     const now = Date.now();
@@ -539,7 +590,7 @@ export class Drive<TData> {
     const releaseLocks = last && this.fence.length > 0;
     const messageWait = status === 'waiting' ? this.messageWait : null;
     this.messageWait = null;
-    const result = await e.store.commit({
+    const commit: Commit = {
       record: rec,
       previous: this.stored,
       expectedVersion: this.version,
@@ -548,8 +599,14 @@ export class Drive<TData> {
       clearPauseRequest: this.clearPause,
       fence: this.fence,
       releaseLocks,
-      ...(messageWait ? { wait: { ...messageWait, take: (r: InstanceRecord, m) => receivedRecord(r, m, null) } } : {}),
-    });
+      ...(messageWait ? { wait: { ...messageWait, take: (r: InstanceRecord, m: InboxMessage) => receivedRecord(r, m, null) } } : {}),
+    };
+    if (this.spawns.length > 0) commit.spawn = this.spawns;
+    if (this.joinCheck !== null && status === 'waiting') commit.joinCheck = this.joinCheck;
+    if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) commit.childEnded = { parentMachine: rec.parentMachine, parentId: rec.parentId };
+    const result = await e.store.commit(commit);
+    this.spawns = [];
+    this.joinCheck = null;
     if (result.received) {
       // The message was in the inbox already: the store wrote the instance ready to go on.
       e.received.add(rec.id);
@@ -599,6 +656,8 @@ export class Drive<TData> {
     Object.assign(rec, this.stored);
     this.history = [];
     this.events = [];
+    this.spawns = [];
+    this.joinCheck = null;
     this.serialized = this.stored.serializedState;
     rec.lastError = { ...reason, name: 'CommitRefused', message: `the step's results could not be stored: ${error.message}` };
     this.data = (await deserialize(this.e.serializer, this.serialized, this.ctxInfo)) as TData;
@@ -613,6 +672,112 @@ export class Drive<TData> {
     if (!e.keepHistory) return trailByOrder(e.graph, rec.currentState);
     const rows = await e.store.history(rec.machine, rec.id, { withData: false });
     return trailFromHistory([...rows, ...this.history]);
+  }
+
+  // ---- children ------------------------------------------------------------------------------
+
+  private async childRecords(requests: SpawnRequest[]): Promise<Array<{ record: InstanceRecord; events: FsmEvent[] }>> {
+    const out: Array<{ record: InstanceRecord; events: FsmEvent[] }> = [];
+    for (const request of requests) out.push(await this.e.children.get(request.machine)!.record(request, this.ctxInfo));
+    return out;
+  }
+
+  /**
+   * Where the wait for `wait`'s children stands, from their statuses: all ended, the results go
+   * into the data and the drive goes on (null); still waiting, the instance waits (the commit
+   * counts them again, see `Commit.joinCheck`); a child failed under `fail`, the others are
+   * paused and the instance fails (or turns back, with `onError: 'compensate'`).
+   */
+  private async join(wait: ChildrenWait, first: boolean): Promise<Instance<TData, string> | null> {
+    const { rec, e } = this;
+    const machines = [...new Set(wait.children.map((c) => c.machine))];
+    const statuses = new Map<string, InstanceStatus>();
+    let ended = 0;
+    for (const machine of machines) {
+      for (const child of await e.store.children!(machine, rec.id)) {
+        statuses.set(child.id, child.status);
+        if (ENDED.has(child.status)) ended++;
+      }
+    }
+    const state = joinState(wait, statuses);
+    if (state.kind === 'waiting') {
+      rec.nextRunAt = null;
+      this.joinCheck = { machines, ended };
+      return this.stop('waiting', first ? 'instance.waiting' : null, first ? wait.step : null);
+    }
+    rec.waitingFor = null;
+    if (state.kind === 'failed') {
+      const { child } = state;
+      const reason = `a sibling failed: ${child.machine} instance ${child.id}`;
+      for (const other of state.unfinished) await e.store.requestPause(other.machine, other.id, reason);
+      const error = new FsmError(
+        'FSM_CHILD_FAILED',
+        `child ${child.machine} instance ${child.id}, spawned by step "${wait.step}" of ${rec.machine} instance ${rec.id}, ended ${child.status}; ${state.unfinished.length} unfinished sibling(s) were asked to pause`,
+        { context: { machine: rec.machine, id: rec.id, step: wait.step, child: child.id, childMachine: child.machine, status: child.status } },
+      );
+      const info = errorInfo(error);
+      delete info.stack;
+      rec.lastError = info;
+      if (e.model.onError === 'compensate') {
+        this.trail = await this.loadTrail();
+        rec.direction = 'backward';
+        rec.currentState = undoNext(e.graph, this.trail).state;
+        rec.attempts = 0;
+        this.event('step.failed', rec.currentState, rec.currentState, wait.step);
+        return null;
+      }
+      return this.stop('failed', 'instance.failed', wait.step);
+    }
+    if (wait.into !== null) {
+      const results = await this.results(wait, machines);
+      this.data = { ...this.data, [wait.into]: results } as TData;
+      this.serialized = await serialize(e.serializer, this.data, this.ctxInfo);
+    }
+    return null;
+  }
+
+  /** The children's final data (or `field` of it), in spawn order; with `collect`, with each one's status or error. */
+  private async results(wait: ChildrenWait, machines: string[]): Promise<unknown[]> {
+    const { rec, e } = this;
+    const records = new Map<string, InstanceRecord>();
+    for (const machine of machines) for (const r of await e.store.list(machine, { parentId: rec.id })) records.set(r.id, r);
+    const out: unknown[] = [];
+    for (const c of wait.children) {
+      const r = records.get(c.id)!;
+      const data = await deserialize(e.children.get(c.machine)!.serializer, r.serializedState, { machine: c.machine, id: c.id });
+      const value = wait.field === null ? data : (data as Record<string, unknown> | null)?.[wait.field];
+      if (wait.onChildError === 'fail') out.push(value);
+      else if (r.status === 'done') out.push({ id: c.id, status: r.status, data: value });
+      else out.push({ id: c.id, status: r.status, error: r.lastError });
+    }
+    return out;
+  }
+
+  /**
+   * Before undoing `step`, undoes the children its last completed visit spawned that finished
+   * (`done`), newest first; an Instance when one of them could not be undone (the parent fails).
+   */
+  private async compensateChildren(step: string): Promise<Instance<TData, string> | null> {
+    const { rec, e } = this;
+    if (!e.keepHistory) return null;
+    const rows = [...(await e.store.history(rec.machine, rec.id, { withData: false })), ...this.history];
+    const row = rows.reverse().find((h) => h.step === step && h.direction === 'forward' && h.error === null && h.transition === null);
+    const children = row?.metadata[CHILDREN_METADATA] as Array<{ machine: string; id: string }> | undefined;
+    if (!Array.isArray(children)) return null;
+    for (const c of [...children].reverse()) {
+      const child = e.children.get(c.machine);
+      const stored = await e.store.get(c.machine, c.id);
+      if (child === undefined || stored?.status !== 'done') continue;
+      const undone = await child.compensate(c.id);
+      if (undone.status === 'compensated') continue;
+      rec.lastError = {
+        name: 'FsmError',
+        code: 'FSM_CHILD_FAILED',
+        message: `compensating child ${c.machine} instance ${c.id} of step "${step}" ended ${undone.status}${undone.lastError ? `: ${undone.lastError.message}` : ''}; resume or compensate it, then this instance`,
+      };
+      return this.stop('failed', 'instance.failed', step);
+    }
+    return null;
   }
 
   // ---- transitions ---------------------------------------------------------------------------
@@ -740,6 +905,20 @@ function spanName(step: string): string {
   let name = spanNames.get(step);
   if (name === undefined) spanNames.set(step, (name = `fsm.step ${step}`));
   return name;
+}
+
+/** The wait a step's `ctx.join()` asked for, over the children it spawned; null without a join or children. */
+function childrenWait(step: string, ctx: RunningStepContext<unknown>): ChildrenWait | null {
+  const join = ctx.joinRequest;
+  if (join === null || ctx.spawns.length === 0) return null;
+  return {
+    kind: 'children',
+    step,
+    children: ctx.spawns.map((c) => ({ machine: c.machine, id: c.id })),
+    into: join.into ?? null,
+    field: join.field ?? null,
+    onChildError: join.onChildError ?? 'fail',
+  };
 }
 
 /** The state in a handler's return value `{ goto }` (what `ctx.goto` returns), if any. */

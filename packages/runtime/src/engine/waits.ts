@@ -9,7 +9,8 @@ import type { InstanceRecord } from '../records.js';
  */
 export type Wait =
   | { kind: 'timer'; delayMs: number }
-  | { kind: 'message'; name: string; key: string; timeoutMs: number | null; onTimeout: string | null };
+  | { kind: 'message'; name: string; key: string; timeoutMs: number | null; onTimeout: string | null }
+  | ChildrenWait;
 
 /** A wait as `waitingFor` stores it: what began it, and for a message, what came. */
 export type StoredWait =
@@ -87,4 +88,46 @@ export function receivedRecord(rec: InstanceRecord, message: InboxMessage, lease
     updatedAt: now,
     version: rec.version + 1,
   };
+}
+
+/** How a join treats a child that failed. */
+export type ChildFailure = 'fail' | 'collect';
+
+/**
+ * The children a step spawned, by machine, in spawn order: the parent continues once every
+ * one of them ended (or, with `onChildError: 'fail'`, at the first that failed).
+ */
+export interface ChildrenWait {
+  kind: 'children';
+  /** The step that spawned them. */
+  step: string;
+  children: Array<{ machine: string; id: string }>;
+  /** The data key the results go to; null: none are stored. */
+  into: string | null;
+  /** Only this field of each child's data goes into the results. */
+  field: string | null;
+  onChildError: ChildFailure;
+}
+
+/** `waitingFor` of a child queued by `ctx.map` until a sibling ends and starts it. */
+export const QUEUED_CHILD = '{"kind":"queued"}';
+
+/** How `waitingFor` starts when an instance waits for children (`encodeWait` writes `kind` first). */
+export const CHILDREN_WAIT = '{"kind":"children"';
+
+export function encodeWait(wait: ChildrenWait): string {
+  return JSON.stringify(wait);
+}
+
+/** The children a record waits for; null when it waits for something else or nothing. */
+export function decodeWait(text: string | null, where: { machine: string; id: string }): ChildrenWait | null {
+  if (text === null || text === QUEUED_CHILD) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new FsmError('FSM_DESERIALIZE', `${where.machine} instance ${where.id} has an unreadable waiting_for: ${text.slice(0, 80)}`, { cause, context: where });
+  }
+  const kind = (parsed as { kind?: unknown } | null)?.kind;
+  return kind === 'children' ? (parsed as ChildrenWait) : null;
 }

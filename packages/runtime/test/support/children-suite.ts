@@ -1,0 +1,308 @@
+/**
+ * Child machines, run against every store: children spawned by a step and joined, map's
+ * concurrency limit, both failure policies, compensation of children, list by parent. Workers
+ * of each machine run the instances, as in production: nothing here drives a child by hand.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  createRunner,
+  FsmError,
+  isFsmError,
+  MemoryLocker,
+  type Instance,
+  type MachineDefinition,
+  type MachineRunner,
+  type RunnerOptions,
+  type Worker,
+} from '../../src/index.js';
+import type { StoreFactory, StoreFixture } from './behaviour-suite.js';
+import { gate, machine } from './machines.js';
+
+let counter = 0;
+const unique = (base: string) => `${base}_${process.pid % 1000}_${++counter}`;
+
+interface Item {
+  n: number;
+  fail?: boolean;
+  doubled?: number;
+}
+
+interface Parent {
+  items: number[];
+  results?: unknown[];
+  log: string[];
+}
+
+const FINAL = new Set(['done', 'failed', 'compensated', 'paused']);
+
+export function childrenSuite(label: string, factory: StoreFactory): void {
+  describe(`child machines on the ${label} store`, () => {
+    const fixtures: StoreFixture[] = [];
+    let workers: Worker[] = [];
+    afterEach(async () => {
+      await Promise.all(workers.map((w) => w.stop()));
+      workers = [];
+    });
+    afterAll(async () => {
+      for (const f of fixtures) await f.cleanup();
+    });
+
+    /** One store for every machine of the test; the parent's runner knows the children's runners. */
+    async function setup<P>(parent: MachineDefinition<P>, children: Array<MachineDefinition<never>>, options: RunnerOptions = {}) {
+      const fixture = await factory([parent.model.name, ...children.map((c) => c.model.name)]);
+      fixtures.push(fixture);
+      const base = { store: fixture.store, locker: new MemoryLocker(), ...options };
+      const childRunners = children.map((c) => createRunner(c, base));
+      const runner = createRunner<P>(parent, { ...base, machines: childRunners });
+      return { runner, childRunners, fixture };
+    }
+
+    function work(...runners: Array<MachineRunner<never> | MachineRunner<unknown>>) {
+      for (const r of runners) workers.push((r as MachineRunner<unknown>).work({ concurrency: 8, pollMs: 5 }));
+    }
+
+    /** Polls until the instance stops in one of `statuses` (workers run it meanwhile). */
+    async function settled<T>(runner: MachineRunner<T>, id: string, statuses: ReadonlySet<string> = FINAL): Promise<Instance<T, string>> {
+      for (let i = 0; i < 3000; i++) {
+        const got = await runner.get(id);
+        if (statuses.has(got.status)) return got;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`instance ${id} did not settle`);
+    }
+
+    /** A child of one step that doubles its number; `fail` makes it throw. */
+    const doubler = (name: string, seen?: { running: number; peak: number }, hold?: Promise<void>) =>
+      machine<Item>(
+        { name },
+        { double: { order: 1, back: 'undouble' } },
+        {
+          async double(ctx) {
+            if (seen) seen.peak = Math.max(seen.peak, ++seen.running);
+            try {
+              await (hold ?? new Promise((r) => setTimeout(r, 2)));
+              if (ctx.data.fail) throw new Error(`item ${ctx.data.n} is bad`);
+              ctx.data.doubled = ctx.data.n * 2;
+            } finally {
+              if (seen) seen.running--;
+            }
+          },
+          undouble: () => undefined,
+        },
+      );
+
+    it('runs parallel children of two machines and reads their results, in spawn order, once all ended', async () => {
+      const a = doubler(unique('child_a'));
+      const b = machine<{ word: string; upper?: string }>(
+        { name: unique('child_b') },
+        { shout: { order: 1 } },
+        { shout: (ctx) => void (ctx.data.upper = ctx.data.word.toUpperCase()) },
+      );
+      const parent = machine<Parent>(
+        { name: unique('parallel') },
+        { fork: { order: 1 }, after: { order: 2 } },
+        {
+          fork(ctx) {
+            ctx.spawn(a.model.name, { n: 5 });
+            ctx.spawn(b.model.name, { word: 'hi' });
+            ctx.spawn(a.model.name, { n: 7 });
+            ctx.join({ into: 'results' });
+          },
+          after: (ctx) => void ctx.data.log.push(`after:${ctx.data.results?.length}`),
+        },
+      );
+      const { runner, childRunners } = await setup(parent, [a as never, b as never]);
+      const started = await runner.start({ items: [], log: [] }, { userId: 'u1' });
+      expect(started.status).toBe('waiting');
+      expect(started.state).toBe('after');
+      work(runner, ...childRunners);
+      const done = await settled(runner, started.id);
+      expect(done.status).toBe('done');
+      expect(done.data.results).toEqual([
+        { n: 5, doubled: 10 },
+        { word: 'hi', upper: 'HI' },
+        { n: 7, doubled: 14 },
+      ]);
+      expect(done.data.log).toEqual(['after:3']);
+
+      // Linked in storage (list by parent) and in history (the spawning step names its children).
+      const [history] = await runner.history(started.id);
+      const named = history!.metadata['fsm.children'] as Array<{ machine: string; id: string }>;
+      expect(named.map((c) => c.machine)).toEqual([a.model.name, b.model.name, a.model.name]);
+      const listedA = await childRunners[0]!.list({ parentId: started.id });
+      expect(listedA.map((c) => c.id).sort()).toEqual([named[0]!.id, named[2]!.id].sort());
+      const listedB = await childRunners[1]!.list({ parentId: started.id });
+      expect(listedB.map((c) => c.id)).toEqual([named[1]!.id]);
+      expect(await childRunners[1]!.list({ parentId: listedB[0]!.id })).toEqual([]);
+      const record = await runner.store.get(b.model.name, named[1]!.id);
+      expect(record).toMatchObject({ parentMachine: parent.model.name, parentId: started.id, userId: 'u1' });
+    });
+
+    it('map keeps at most `concurrency` children unfinished at once and returns results in item order', async () => {
+      const seen = { running: 0, peak: 0 };
+      const child = doubler(unique('mapped'), seen);
+      const parent = machine<Parent>(
+        { name: unique('mapper') },
+        { fan: { order: 1 } },
+        {
+          fan(ctx) {
+            const ids = ctx.map(child.model.name, ctx.data.items.map((n) => ({ n })), { concurrency: 3 });
+            ctx.annotate({ ids: ids.length });
+            ctx.join({ into: 'results', field: 'doubled' });
+          },
+        },
+      );
+      const { runner, childRunners } = await setup(parent, [child as never]);
+      const items = Array.from({ length: 15 }, (_, i) => i + 1);
+      const started = await runner.start({ items, log: [] });
+      // Before any worker runs: three startable, the rest queued behind them.
+      const kids = await childRunners[0]!.list({ parentId: started.id });
+      expect(kids.filter((k) => k.status === 'ready')).toHaveLength(3);
+      expect(kids.filter((k) => k.status === 'waiting')).toHaveLength(12);
+      work(runner, ...childRunners);
+      const done = await settled(runner, started.id);
+      expect(done.status).toBe('done');
+      expect(done.data.results).toEqual(items.map((n) => n * 2));
+      expect(seen.peak).toBeLessThanOrEqual(3);
+      expect(seen.peak).toBeGreaterThanOrEqual(2);
+    });
+
+    it("fails the parent at the first failed child and pauses the others' further steps", async () => {
+      const hold = gate();
+      const bad = machine<Item>({ name: unique('bad') }, { boom: { order: 1 } }, { boom: () => Promise.reject(new Error('bad child')) });
+      const slow = machine<Item>(
+        { name: unique('slow') },
+        { one: { order: 1 }, two: { order: 2 } },
+        {
+          one: async () => {
+            await hold.wait;
+          },
+          two: (ctx) => void (ctx.data.doubled = 1),
+        },
+      );
+      const parent = machine<Parent>(
+        { name: unique('failfast') },
+        { fork: { order: 1 }, after: { order: 2 } },
+        {
+          fork(ctx) {
+            ctx.spawn(slow.model.name, { n: 1 });
+            ctx.spawn(bad.model.name, { n: 2 });
+            ctx.join({ into: 'results' });
+          },
+          after: (ctx) => void ctx.data.log.push('after'),
+        },
+      );
+      const { runner, childRunners, fixture } = await setup(parent, [slow as never, bad as never]);
+      const started = await runner.start({ items: [], log: [] });
+      work(runner, ...childRunners);
+      const failed = await settled(runner, started.id);
+      expect(failed.status).toBe('failed');
+      expect(failed.error?.code).toBe('FSM_CHILD_FAILED');
+      expect(failed.data.log).toEqual([]);
+      hold.open();
+      const [slowChild] = await childRunners[0]!.list({ parentId: started.id });
+      const stopped = await settled(childRunners[0]!, slowChild!.id);
+      expect(stopped.status).toBe('paused');
+      expect(stopped.state).toBe('two');
+      expect((await fixture.store.get(slow.model.name, slowChild!.id))!.pauseReason).toMatch(/a sibling failed/);
+    });
+
+    it('collects every result and error with onChildError: collect', async () => {
+      const child = doubler(unique('collected'));
+      const parent = machine<Parent>(
+        { name: unique('collector') },
+        { fan: { order: 1 } },
+        {
+          fan(ctx) {
+            ctx.map(child.model.name, [{ n: 1 }, { n: 2, fail: true }, { n: 3 }], { concurrency: 2 });
+            ctx.join({ into: 'results', onChildError: 'collect' });
+          },
+        },
+      );
+      const { runner, childRunners } = await setup(parent, [child as never]);
+      const started = await runner.start({ items: [], log: [] });
+      work(runner, ...childRunners);
+      const done = await settled(runner, started.id);
+      expect(done.status).toBe('done');
+      const results = done.data.results as Array<{ id: string; status: string; data?: Item; error?: { message: string } }>;
+      expect(results.map((r) => r.status)).toEqual(['done', 'failed', 'done']);
+      expect(results[0]!.data).toEqual({ n: 1, doubled: 2 });
+      expect(results[1]!.error?.message).toBe('item 2 is bad');
+      expect(results[2]!.data).toEqual({ n: 3, doubled: 6 });
+    });
+
+    it('compensating a parent compensates its finished children, newest first, before the step that spawned them', async () => {
+      const undone: string[] = [];
+      const child = machine<Item>(
+        { name: unique('undoable') },
+        { make: { order: 1, back: 'unmake' } },
+        {
+          make: (ctx) => void (ctx.data.doubled = ctx.data.n * 2),
+          unmake: (ctx) => void undone.push(`child:${ctx.data.n}`),
+        },
+      );
+      const parent = machine<Parent>(
+        { name: unique('saga'), onError: 'compensate' },
+        { fork: { order: 1, back: 'unfork' }, charge: { order: 2, back: 'refund' }, ship: { order: 3 } },
+        {
+          fork(ctx) {
+            ctx.map(child.model.name, [{ n: 1 }, { n: 2 }, { n: 3 }], { concurrency: 3 });
+            ctx.join();
+          },
+          unfork: () => void undone.push('parent:fork'),
+          charge: () => undefined,
+          refund: () => void undone.push('parent:charge'),
+          ship: () => {
+            throw new Error('no truck');
+          },
+        },
+      );
+      const { runner, childRunners } = await setup(parent, [child as never]);
+      const started = await runner.start({ items: [], log: [] });
+      work(runner, ...childRunners);
+      const ended = await settled(runner, started.id);
+      expect(ended.status).toBe('compensated');
+      expect(undone).toEqual(['parent:charge', 'child:3', 'child:2', 'child:1', 'parent:fork']);
+      const kids = await childRunners[0]!.list({ parentId: started.id });
+      expect(kids.map((k) => k.status)).toEqual(['compensated', 'compensated', 'compensated']);
+    });
+
+    it('a step retried after a failed attempt spawns its children once', async () => {
+      const child = doubler(unique('once'));
+      let attempts = 0;
+      const parent = machine<Parent>(
+        { name: unique('retrying') },
+        { fork: { order: 1, retry: { maxAttempts: 3, backoffMs: 1 } } },
+        {
+          fork(ctx) {
+            ctx.spawn(child.model.name, { n: 1 });
+            ctx.spawn(child.model.name, { n: 2 });
+            if (++attempts < 3) throw new Error('flaky');
+            ctx.join({ into: 'results', field: 'doubled' });
+          },
+        },
+      );
+      const { runner, childRunners } = await setup(parent, [child as never]);
+      const started = await runner.start({ items: [], log: [] });
+      work(runner, ...childRunners);
+      const done = await settled(runner, started.id);
+      expect(done.data.results).toEqual([2, 4]);
+      expect(await childRunners[0]!.list({ parentId: started.id })).toHaveLength(2);
+    });
+
+    it('refuses to spawn a machine the runner was not given, with a typed error', async () => {
+      const parent = machine<Parent>({ name: unique('stranger') }, { fork: { order: 1 } }, { fork: (ctx) => void ctx.spawn('nobody', {}) });
+      const { runner } = await setup(parent, []);
+      const failed = await runner.start({ items: [], log: [] });
+      expect(failed.status).toBe('failed');
+      expect(failed.error?.code).toBe('FSM_CHILD_MACHINE_UNKNOWN');
+      expect(() => createRunner(parent, { machines: [{} as never] })).toThrow(FsmError);
+      try {
+        createRunner(parent, { machines: [createRunner(doubler(unique('elsewhere')))] });
+        expect.unreachable();
+      } catch (error) {
+        expect(isFsmError(error, 'FSM_INVALID_STATE')).toBe(true);
+      }
+    });
+  });
+}
