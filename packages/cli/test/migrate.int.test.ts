@@ -41,14 +41,14 @@ describe.skipIf(unavailable !== null)('fsm migrate', () => {
     const p = prefix();
     const dir = await generatedApp(p);
     mkdirSync(join(dir, 'gen', 'migrations'), { recursive: true });
-    writeFileSync(join(dir, 'gen', 'migrations', '0001_priority.sql'), `ALTER TABLE \`${p}shipment\` ADD COLUMN \`priority\` INT NOT NULL DEFAULT 0;\n`);
+    writeFileSync(join(dir, 'gen', 'migrations', '0001_rush.sql'), `ALTER TABLE \`${p}shipment\` ADD COLUMN \`rush\` INT NOT NULL DEFAULT 0;\n`);
 
     const io = recorder(dir);
     expect(await main(['migrate', '--url', MYSQL_URL], io)).toBe(EXIT_OK);
     expect(io.stdout.split('\n').slice(1)).toEqual([
       '  applied       fsm_shared.sql',
       '  applied       shipment.sql',
-      '  applied       migrations/0001_priority.sql',
+      '  applied       migrations/0001_rush.sql',
       'fsm migrate: 3 applied, 0 skipped, 0 changed',
       '',
     ]);
@@ -57,7 +57,7 @@ describe.skipIf(unavailable !== null)('fsm migrate', () => {
       ['global_lock', 'local_lock', 'migrations', 'outbox', 'shipment', 'shipment_history'].map((t) => p + t),
     );
     const [journal] = await pool.query(`SELECT name FROM \`${p}migrations\` ORDER BY name`);
-    expect((journal as Rows).map((r) => r['name'])).toEqual(['fsm_shared.sql', 'migrations/0001_priority.sql', 'shipment.sql']);
+    expect((journal as Rows).map((r) => r['name'])).toEqual(['fsm_shared.sql', 'migrations/0001_rush.sql', 'shipment.sql']);
 
     const again = recorder(dir);
     expect(await main(['migrate', '--url', MYSQL_URL], again)).toBe(EXIT_OK);
@@ -126,14 +126,14 @@ describe.skipIf(unavailable !== null)('fsm migrate --table-prefix', () => {
     const dir = await generatedApp(generatedAs);
     const gen = join(dir, 'gen');
     mkdirSync(join(gen, 'migrations'), { recursive: true });
-    writeFileSync(join(gen, 'migrations', '0001_priority.sql'), `ALTER TABLE \`${generatedAs}shipment\` ADD COLUMN \`priority\` INT NOT NULL DEFAULT 0;\n`);
+    writeFileSync(join(gen, 'migrations', '0001_rush.sql'), `ALTER TABLE \`${generatedAs}shipment\` ADD COLUMN \`rush\` INT NOT NULL DEFAULT 0;\n`);
 
     expect(await main(['migrate', '--url', MYSQL_URL, '--table-prefix', wanted], recorder(dir))).toBe(EXIT_OK);
     expect(await tablesWithPrefix(pool, wanted)).toEqual(
       ['global_lock', 'local_lock', 'migrations', 'outbox', 'shipment', 'shipment_history'].map((t) => wanted + t),
     );
     expect(await tablesWithPrefix(pool, generatedAs)).toEqual([]);
-    const [columns] = await pool.query(`SHOW COLUMNS FROM \`${wanted}shipment\` LIKE 'priority'`);
+    const [columns] = await pool.query(`SHOW COLUMNS FROM \`${wanted}shipment\` LIKE 'rush'`);
     expect(columns).toHaveLength(1);
     const again = recorder(dir);
     expect(await main(['migrate', '--url', MYSQL_URL, '--table-prefix', wanted], again)).toBe(EXIT_OK);
