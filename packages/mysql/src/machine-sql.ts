@@ -124,21 +124,25 @@ export class MachineSql {
   }
 
   /**
-   * Claim queries, both ordered as the `ix_status_next` index is so that LIMIT ends the scan:
-   * a locking read that sorted would lock every match and starve the other claimers. Instances
-   * already under way (due, or running on an expired lease) come before new ones.
+   * Claim queries, each ordered as an index is so that LIMIT ends the scan: a locking read that
+   * sorted would lock every match and starve the other claimers. `priority` (index `ix_claim`):
+   * highest priority first, then the earliest due; `oldest` (index `ix_status_next`): the
+   * earliest due whatever the priority, the lane that keeps low priorities from starving.
+   * Instances to run at once (no due time) sort first, by id. `exclude` ids already taken by
+   * this claim (its own locks do not make them skipped).
    */
-  claimQuery(statuses: 'continuing' | 'ready', lockFree: string | null): string {
+  claimQuery(statuses: 'continuing' | 'ready', lockFree: string | null, order: 'priority' | 'oldest' = 'priority', exclude = 0): string {
     const now = 'UTC_TIMESTAMP(3)';
+    const by = order === 'priority' ? '`priority` DESC, `next_run_at`, `id`' : '`next_run_at`, `id`';
     // Spelled as MariaDB plans them without a filesort (checked with EXPLAIN).
-    const [which, order] =
+    const [which, sort] =
       statuses === 'continuing'
-        ? [`\`status\` IN ('running', 'waiting') AND (\`status\` = 'running' OR \`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, '`status`, `next_run_at`']
-        : [`\`status\` = 'ready' AND (\`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, '`next_run_at`'];
+        ? [`\`status\` IN ('running', 'waiting') AND (\`status\` = 'running' OR \`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, `\`status\`, ${by}`]
+        : [`\`status\` = 'ready' AND (\`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, by];
     return (
-      `SELECT \`id\`, \`user_id\` FROM ${quoteId(this.tables.instances)} AS \`i\` WHERE ${which} ` +
+      `SELECT \`id\`, \`user_id\`, \`status\`, \`priority\`, \`next_run_at\` FROM ${quoteId(this.tables.instances)} AS \`i\` WHERE ${which} ` +
       `AND (\`lease_expires_at\` IS NULL OR \`lease_expires_at\` <= ${now}) ${lockFree === null ? '' : `AND ${lockFree} `}` +
-      `ORDER BY ${order} LIMIT ? FOR UPDATE SKIP LOCKED`
+      `${exclude > 0 ? `AND \`id\` NOT IN ${tuple(exclude)} ` : ''}ORDER BY ${sort} LIMIT ? FOR UPDATE SKIP LOCKED`
     );
   }
 

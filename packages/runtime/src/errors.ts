@@ -25,7 +25,9 @@ export type FsmErrorCode =
   | 'FSM_TAKEOVER_LIMIT'
   | 'FSM_HISTORY_LIMIT'
   | 'FSM_COMMIT_REFUSED'
-  | 'FSM_TOPIC_INVALID';
+  | 'FSM_TOPIC_INVALID'
+  | 'FSM_SOURCE_NOT_DONE'
+  | 'FSM_SOURCE_STEP_NOT_COMPLETED';
 
 /**
  * The one base class of fsmkit errors: a stable `code`, typed context fields, and `cause`.

@@ -3,6 +3,8 @@ export {
   createRunner,
   EVENT_SCHEMA_VERSION,
   type CreateOptions,
+  type StartManyCallOptions,
+  type StartManyItems,
   type Hook,
   type HookEvent,
   type MachineRunner,
@@ -11,6 +13,8 @@ export {
   type TransitionInputs,
 } from './runner.js';
 export type { Instance, HistoryEntry } from './instance.js';
+export type { ChainFrom, ChainLink } from './chain.js';
+export type { StartManyOptions, StartManyProgress, StartManyResult } from './start-many.js';
 export { FsmError, isFsmError, errorInfo, type ErrorInfo, type FsmErrorCode } from './errors.js';
 export type { InstanceRecord, HistoryRecord, FsmEvent, FsmEventType, InstanceStatus, Direction } from './records.js';
 export { INSTANCE_STATUSES, EVENT_TYPES } from './records.js';
