@@ -7,6 +7,7 @@ import { migrateCommand } from './migrate.js';
 import { pruneCommand } from './prune.js';
 import { relayCommand } from './relay.js';
 import { serveCommand } from './serve.js';
+import { startManyCommand } from './start-many.js';
 import { statsCommand } from './stats.js';
 import { workerCommand } from './worker.js';
 
@@ -20,6 +21,7 @@ export const commands: readonly Command[] = [
   pruneCommand,
   relayCommand,
   deadLettersCommand,
+  startManyCommand,
   workerCommand,
   serveCommand,
 ];
