@@ -202,7 +202,8 @@ export function composeSuite(label: string, factory: StoreFactory): void {
         const { target: runner } = await setup(invoiceMachine(unique('unused')), quoteMachine(unique('quote')));
         const results = await runner.startMany([{ n: 1, log: [] }, { n: 2, log: [] }], { create: (_data, index) => ({ priority: index === 0 ? 1.5 : 0 }) });
         expect(results.map((r) => r.status)).toEqual(['failed', 'started']);
-        expect(results[0]!.status === 'failed' && isFsmError(results[0].error, 'FSM_INPUT_INVALID')).toBe(true);
+        const first = results[0]!;
+        expect(first.status === 'failed' && isFsmError(first.error, 'FSM_INPUT_INVALID')).toBe(true);
       });
 
       it('starts one chained instance per source a filter lists, in list order, each linked to its source', async () => {
