@@ -264,6 +264,26 @@ export function composeSuite(label: string, factory: StoreFactory): void {
         expect((await runner.get(old)).priority).toBe(-10);
       });
 
+      it('claimers racing through both lanes never get the same instance, and miss none (repeated)', async () => {
+        const { target: runner, store } = await setup(invoiceMachine(unique('unused')), quoteMachine(unique('quote')));
+        for (let round = 0; round < 5; round++) {
+          const ids = new Set<string>();
+          for (let i = 0; i < 24; i++) ids.add((await runner.create({ n: i, log: [] }, { priority: i % 4, runAt: at(i % 7) })).id);
+          const got: string[] = [];
+          await Promise.all(
+            [0, 1, 2, 3].map(async (w) => {
+              for (;;) {
+                const claimed = await store.claim!(runner.model.name, { owner: `w${w}`, limit: 3, leaseMs: 600_000, oldest: w % 2 });
+                if (claimed.length === 0) return;
+                got.push(...claimed.filter((id) => ids.has(id)));
+              }
+            }),
+          );
+          expect(got).toHaveLength(ids.size);
+          expect(new Set(got)).toEqual(ids);
+        }
+      });
+
       it('a worker hands every agingEvery-th slot to the oldest due, so a low priority is not starved', async () => {
         const { target: runner } = await setup(invoiceMachine(unique('unused')), quoteMachine(unique('quote')));
         await runner.create({ n: 0, log: ['low'] }, { priority: 0, runAt: at(0) });
