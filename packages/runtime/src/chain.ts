@@ -31,6 +31,11 @@ export interface ChainLink {
  * (for its final data), or never completed the step.
  */
 export async function chainSource(store: Store, serializer: Serializer, from: ChainFrom<unknown>, machine: string): Promise<{ data: unknown; link: ChainLink }> {
+  if (typeof from.instanceId !== 'string' || from.instanceId === '') {
+    throw new FsmError('FSM_INPUT_INVALID', `create option from.instanceId is ${JSON.stringify(from.instanceId)}; expected the id of the instance to start from`, {
+      context: { machine, option: 'from.instanceId', value: from.instanceId },
+    });
+  }
   const link: ChainLink = { machine: from.machine ?? machine, id: from.instanceId };
   if (from.step !== undefined) link.step = from.step;
   const context = { machine: link.machine, id: link.id, step: link.step ?? null };

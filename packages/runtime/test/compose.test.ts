@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryStore } from '../src/index.js';
+import { createRunner, isFsmError, MemoryStore } from '../src/index.js';
+import { machine } from './support/machines.js';
 import { agingSlots } from '../src/worker.js';
 import { composeSuite } from './support/compose-suite.js';
 
@@ -24,5 +25,23 @@ describe('agingSlots', () => {
       slots += free;
     }
     expect(aged).toBe(Math.floor(slots / 4));
+  });
+});
+
+describe('bad options', () => {
+  const def = machine<{ n: number }>({ name: 'opts' }, { a: { order: 1 } }, { a: () => undefined });
+
+  it('refuses a bad agingEvery, priority, chain source id or batch concurrency with FSM_INPUT_INVALID', async () => {
+    const runner = createRunner(def);
+    for (const agingEvery of [0, 1.5, -1]) {
+      expect(() => runner.work({ agingEvery })).toThrow(expect.objectContaining({ code: 'FSM_INPUT_INVALID' }));
+    }
+    for (const priority of [0.5, 2 ** 31, Number.NaN]) {
+      expect(isFsmError(await runner.create({ n: 1 }, { priority }).catch((e: unknown) => e), 'FSM_INPUT_INVALID')).toBe(true);
+    }
+    expect(isFsmError(await runner.start(undefined, { from: { instanceId: '' } }).catch((e: unknown) => e), 'FSM_INPUT_INVALID')).toBe(true);
+    expect(isFsmError(await runner.startMany([{ n: 1 }], { concurrency: 0 }).catch((e: unknown) => e), 'FSM_INPUT_INVALID')).toBe(true);
+    // Nothing of it was stored.
+    expect(await runner.list()).toEqual([]);
   });
 });
