@@ -259,12 +259,12 @@ const rank = (r: InstanceRecord) => CONTINUING_RANK[r.status] ?? 3;
  * The order workers claim in: takeovers (running, lease run out) first, then the highest
  * priority, instances under way before new ones, the earliest due (none first), the id.
  */
-export function claimOrder(a: InstanceRecord, b: InstanceRecord): number {
+function claimOrder(a: InstanceRecord, b: InstanceRecord): number {
   return Math.min(rank(a), 1) - Math.min(rank(b), 1) || b.priority - a.priority || rank(a) - rank(b) || dueTime(a) - dueTime(b) || byId(a, b);
 }
 
 /** The aging lane's order: takeovers first, then the earliest due (none first) whatever the priority. */
-export function agingOrder(a: InstanceRecord, b: InstanceRecord): number {
+function agingOrder(a: InstanceRecord, b: InstanceRecord): number {
   return Math.min(rank(a), 1) - Math.min(rank(b), 1) || dueTime(a) - dueTime(b) || byId(a, b);
 }
 
