@@ -324,20 +324,25 @@ export class MysqlStore implements Store {
           ids.push(row['id'] as string);
         }
       };
-      const select = async (which: 'continuing' | 'ready', order: 'priority' | 'oldest', count: number) => {
+      const select = async (which: 'continuing' | 'ready', order: 'priority' | 'oldest', count: number, due: 'set' | 'none' | 'any') => {
         // Client-side placeholders: a prepared LIMIT ? is refused by some servers.
-        const text = sql.claimQuery(which, free?.sql ?? null, order, ids.length);
+        const text = sql.claimQuery(which, free?.sql ?? null, order, ids.length, due);
         const [rows] = await conn.query<Rows>(inlineValues(text, [...(free?.params ?? []), ...ids, count]));
         return rows;
       };
-      // Each lane asks both queries for their best and merges them here (rows not taken are
-      // only locked until this short transaction ends). The aging lane first: the instances due
-      // the longest, whatever their priority; then the rest by priority.
-      for (const [lane, order, room] of [['oldest', agingOrder, oldest], ['priority', claimOrder, limit]] as const) {
-        const count = room - ids.length;
-        if (count <= 0) continue;
-        const rows = [...(await select('continuing', lane, count)), ...(await select('ready', lane, count))];
-        take(rows.sort(order), room);
+      // Each lane asks its queries for their best and merges them here (rows not taken are only
+      // locked until this short transaction ends). The aging lane first: the instances due the
+      // longest, whatever their priority; then the rest by priority.
+      if (oldest > 0) {
+        const queries = (['continuing', 'ready'] as const).flatMap((which) => (['set', 'none'] as const).map((due) => [which, due] as const));
+        const rows: Rows = [];
+        for (const [which, due] of queries) rows.push(...(await select(which, 'oldest', oldest, due)));
+        take(rows.sort(agingOrder), oldest);
+      }
+      if (ids.length < limit) {
+        const count = limit - ids.length;
+        const rows = [...(await select('continuing', 'priority', count, 'any')), ...(await select('ready', 'priority', count, 'any'))];
+        take(rows.sort(claimOrder), limit);
       }
       if (ids.length > 0) await conn.query(inlineValues(sql.lease(ids.length), [owner, Math.round(options.leaseMs * 1000), ...ids]));
       return ids;
@@ -777,7 +782,10 @@ function claimOrder(a: RowDataPacket, b: RowDataPacket): number {
   return running(a) - running(b) || Number(b['priority']) - Number(a['priority']) || underWay(a) - underWay(b) || due(a) - due(b) || byId(a, b);
 }
 
-/** The aging lane's order, as the memory store's: takeovers first, then the earliest due (none first). */
+/** Due since: the due time, or for an instance to run at once, its creation. */
+const dueSince = (r: RowDataPacket) => (r['next_run_at'] instanceof Date ? r['next_run_at'] : (r['created_at'] as Date)).getTime();
+
+/** The aging lane's order, as the memory store's: takeovers first, then due the longest. */
 function agingOrder(a: RowDataPacket, b: RowDataPacket): number {
-  return running(a) - running(b) || due(a) - due(b) || byId(a, b);
+  return running(a) - running(b) || dueSince(a) - dueSince(b) || byId(a, b);
 }

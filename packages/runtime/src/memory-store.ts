@@ -263,9 +263,13 @@ function claimOrder(a: InstanceRecord, b: InstanceRecord): number {
   return Math.min(rank(a), 1) - Math.min(rank(b), 1) || b.priority - a.priority || rank(a) - rank(b) || dueTime(a) - dueTime(b) || byId(a, b);
 }
 
-/** The aging lane's order: takeovers first, then the earliest due (none first) whatever the priority. */
+/**
+ * The aging lane's order: takeovers first, then due the longest whatever the priority (an
+ * instance to run at once, with no due time, is due since its creation).
+ */
 function agingOrder(a: InstanceRecord, b: InstanceRecord): number {
-  return Math.min(rank(a), 1) - Math.min(rank(b), 1) || dueTime(a) - dueTime(b) || byId(a, b);
+  const since = (r: InstanceRecord) => (r.nextRunAt ?? r.createdAt).getTime();
+  return Math.min(rank(a), 1) - Math.min(rank(b), 1) || since(a) - since(b) || byId(a, b);
 }
 
 function copy(r: InstanceRecord): InstanceRecord {

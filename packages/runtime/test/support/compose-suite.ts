@@ -264,6 +264,16 @@ export function composeSuite(label: string, factory: StoreFactory): void {
         expect((await runner.get(old)).priority).toBe(-10);
       });
 
+      it('counts an instance to run at once as due since its creation in the aging lane, so a scheduled one is not starved by new ones', async () => {
+        const { target: runner, store } = await setup(invoiceMachine(unique('unused')), quoteMachine(unique('quote')));
+        const scheduled = (await runner.create({ n: 0, log: ['scheduled'] }, { priority: -1, runAt: at(0) })).id;
+        for (let i = 1; i <= 3; i++) await runner.create({ n: i, log: [`now-${i}`] }, { priority: 5 });
+        expect(await store.claim!(runner.model.name, { owner: 'w', limit: 1, leaseMs: 60_000, oldest: 1 })).toEqual([scheduled]);
+        // By priority, the ones to run at once come first.
+        const next = await store.claim!(runner.model.name, { owner: 'w', limit: 3, leaseMs: 60_000 });
+        expect(await Promise.all(next.map(async (id) => (await runner.get(id)).data.log[0]))).toEqual(['now-1', 'now-2', 'now-3']);
+      });
+
       it('claimers racing through both lanes never get the same instance, and miss none (repeated)', async () => {
         const { target: runner, store } = await setup(invoiceMachine(unique('unused')), quoteMachine(unique('quote')));
         for (let round = 0; round < 5; round++) {
