@@ -10,6 +10,8 @@ export interface Io {
   cwd: string;
   out(text: string): void;
   err(text: string): void;
+  /** `err` goes to a terminal: commands may draw progress bars there. Default false. */
+  isTTY?: boolean;
 }
 
 /** One `fsm <name>` command: a module under commands/, listed in commands/index.ts. */

@@ -133,5 +133,9 @@ describe.skipIf(unavailable !== null)('fsm worker', () => {
 
     const badPrefix = recorder(cliRoot);
     expect(await main(['worker', '--runners', runners, '--table-prefix', 'Bad-Prefix'], badPrefix)).toBe(EXIT_USAGE);
+
+    const badAging = recorder(cliRoot);
+    expect(await main(['worker', '--runners', runners, '--aging-every', '0'], badAging)).toBe(EXIT_USAGE);
+    expect(badAging.stderr).toContain('--aging-every must be a positive integer');
   });
 });

@@ -20,7 +20,7 @@ const NEW_COLUMNS = {
   order: ['takeovers', 'priority', 'wait_message', 'wait_key', 'waiting_for', 'parent_machine', 'parent_id', 'chained_from'],
   order_history: ['transition', 'actor', 'result'],
 };
-const NEW_INDEXES = { order: ['ix_wait', 'ix_parent'] };
+const NEW_INDEXES = { order: ['ix_wait', 'ix_parent', 'ix_claim'] };
 
 /** A project with the shop's order machine, whose tables use `prefix`. */
 function project(prefix: string): { dir: string; outDir: string } {

@@ -48,6 +48,8 @@ export const LAYOUT_INDEXES: Readonly<Record<number, readonly AddedIndex[]>> = {
   3: [
     { table: 'instances', index: 'ix_wait', columns: '`wait_message`, `wait_key`' },
     { table: 'instances', index: 'ix_parent', columns: '`parent_id`, `id`' },
+    // Claims by priority, then due time (see MachineSql.claimQuery).
+    { table: 'instances', index: 'ix_claim', columns: '`status`, `priority` DESC, `next_run_at`' },
   ],
 };
 

@@ -164,23 +164,30 @@ export class MachineSql {
   }
 
   /**
-   * Claim queries, both ordered as the `ix_status_next` index is so that LIMIT ends the scan:
-   * a locking read that sorted would lock every match and starve the other claimers. Instances
-   * already under way (due, or running on an expired lease) come before new ones. A wait for
-   * something (`waiting_for`) with no due time is left to what it waits for.
+   * Claim queries, each ordered as an index is so that LIMIT ends the scan: a locking read that
+   * sorted would lock every match and starve the other claimers. `priority` (index `ix_claim`):
+   * highest priority first, then the earliest due (instances to run at once, with no due time,
+   * first); `oldest` (index `ix_status_next`): the earliest due whatever the priority, the lane
+   * that keeps low priorities from starving, asked once for instances with a due time and once
+   * for those without (`due`), which count as due since they were created (UUIDv7 ids: in id
+   * order). `exclude` ids already taken by this claim (its own locks do not make them skipped).
+   * A wait for something (`waiting_for`) with no due time is left to what it waits for.
    */
-  claimQuery(statuses: 'continuing' | 'ready', lockFree: string | null): string {
+  claimQuery(statuses: 'continuing' | 'ready', lockFree: string | null, order: 'priority' | 'oldest' = 'priority', exclude = 0, due: 'set' | 'none' | 'any' = 'any'): string {
     const now = 'UTC_TIMESTAMP(3)';
-    // Spelled as MariaDB plans them without a filesort (checked with EXPLAIN).
-    const [which, order] =
+    // Without a due time, `next_run_at` is left out of the order: MariaDB then sorts otherwise.
+    const by = order === 'priority' ? '`priority` DESC, `next_run_at`, `id`' : due === 'none' ? '`id`' : '`next_run_at`, `id`';
+    // Spelled as MariaDB plans them without a filesort (checked with EXPLAIN, and by claim-plan.int.test.ts).
+    const [which, sort] =
       statuses === 'continuing'
         ? // A wait with no due time (a message without timeout) is never claimed: only a call or a message moves it.
-          [`\`status\` IN ('running', 'waiting') AND (\`status\` = 'running' OR \`next_run_at\` <= ${now})`, '`status`, `next_run_at`']
-        : [`\`status\` = 'ready' AND (\`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, '`next_run_at`'];
+          [`\`status\` IN ('running', 'waiting') AND (\`status\` = 'running' OR \`next_run_at\` <= ${now})`, `\`status\`, ${by}`]
+        : [`\`status\` = 'ready' AND (\`next_run_at\` IS NULL OR \`next_run_at\` <= ${now})`, by];
+    const split = due === 'any' ? '' : `AND \`next_run_at\` IS ${due === 'none' ? '' : 'NOT '}NULL `;
     return (
-      `SELECT \`id\`, \`user_id\` FROM ${quoteId(this.tables.instances)} AS \`i\` WHERE ${which} ` +
+      `SELECT \`id\`, \`user_id\`, \`status\`, \`priority\`, \`next_run_at\`, \`created_at\` FROM ${quoteId(this.tables.instances)} AS \`i\` WHERE ${which} ${split}` +
       `AND (\`lease_expires_at\` IS NULL OR \`lease_expires_at\` <= ${now}) ${lockFree === null ? '' : `AND ${lockFree} `}` +
-      `ORDER BY ${order} LIMIT ? FOR UPDATE SKIP LOCKED`
+      `${exclude > 0 ? `AND \`id\` NOT IN ${tuple(exclude)} ` : ''}ORDER BY ${sort} LIMIT ? FOR UPDATE SKIP LOCKED`
     );
   }
 

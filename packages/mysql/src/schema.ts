@@ -110,7 +110,8 @@ export function machineDdl(model: Pick<MachineModel, 'name'>, options: SchemaOpt
   KEY \`ix_status_next\` (\`status\`, \`next_run_at\`),
   KEY \`ix_updated\` (\`updated_at\`),
   KEY \`ix_wait\` (\`wait_message\`, \`wait_key\`),
-  KEY \`ix_parent\` (\`parent_id\`, \`id\`)
+  KEY \`ix_parent\` (\`parent_id\`, \`id\`),
+  KEY \`ix_claim\` (\`status\`, \`priority\` DESC, \`next_run_at\`)
 ) ${TABLE_OPTIONS}`,
     `CREATE TABLE IF NOT EXISTS ${quoteId(t.history)} (
   \`id\` CHAR(36) CHARACTER SET ascii NOT NULL,

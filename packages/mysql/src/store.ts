@@ -541,14 +541,13 @@ export class MysqlStore implements Store {
     if (!(limit > 0)) return [];
     const owner = options.owner.slice(0, LEASE_OWNER_CHARS);
     const free = this.shared.lockFree(lock, machine);
+    const oldest = Math.min(limit, Math.max(0, Math.floor(options.oldest ?? 0)));
     return this.transaction({ operation: 'claim instances of', machine }, async (conn) => {
       const ids: string[] = [];
       const users = new Set<string>();
-      for (const which of ['continuing', 'ready'] as const) {
-        if (ids.length >= limit) break;
-        // Client-side placeholders: a prepared LIMIT ? is refused by some servers.
-        const [rows] = await conn.query<Rows>(inlineValues(sql.claimQuery(which, free?.sql ?? null), [...(free?.params ?? []), limit - ids.length]));
+      const take = (rows: Rows, room: number) => {
         for (const row of rows) {
+          if (ids.length >= room) break;
           if (perUser) {
             const user = String(row['user_id'] ?? '');
             if (users.has(user)) continue;
@@ -556,6 +555,26 @@ export class MysqlStore implements Store {
           }
           ids.push(row['id'] as string);
         }
+      };
+      const select = async (which: 'continuing' | 'ready', order: 'priority' | 'oldest', count: number, due: 'set' | 'none' | 'any') => {
+        // Client-side placeholders: a prepared LIMIT ? is refused by some servers.
+        const text = sql.claimQuery(which, free?.sql ?? null, order, ids.length, due);
+        const [rows] = await conn.query<Rows>(inlineValues(text, [...(free?.params ?? []), ...ids, count]));
+        return rows;
+      };
+      // Each lane asks its queries for their best and merges them here (rows not taken are only
+      // locked until this short transaction ends). The aging lane first: the instances due the
+      // longest, whatever their priority; then the rest by priority.
+      if (oldest > 0) {
+        const queries = (['continuing', 'ready'] as const).flatMap((which) => (['set', 'none'] as const).map((due) => [which, due] as const));
+        const rows: Rows = [];
+        for (const [which, due] of queries) rows.push(...(await select(which, 'oldest', oldest, due)));
+        take(rows.sort(agingOrder), oldest);
+      }
+      if (ids.length < limit) {
+        const count = limit - ids.length;
+        const rows = [...(await select('continuing', 'priority', count, 'any')), ...(await select('ready', 'priority', count, 'any'))];
+        take(rows.sort(claimOrder), limit);
       }
       if (ids.length > 0) await conn.query(inlineValues(sql.lease(ids.length), [owner, Math.round(options.leaseMs * 1000), ...ids]));
       return ids;
@@ -944,4 +963,26 @@ function isLostConnection(error: unknown): boolean {
 function hasErrno(error: unknown, errno: number): boolean {
   for (let e: unknown = error; e instanceof Error; e = e.cause) if ((e as { errno?: number }).errno === errno) return true;
   return false;
+}
+
+const running = (r: RowDataPacket) => (r['status'] === 'running' ? 0 : 1);
+const underWay = (r: RowDataPacket) => (r['status'] === 'ready' ? 1 : 0);
+const due = (r: RowDataPacket) => (r['next_run_at'] instanceof Date ? r['next_run_at'].getTime() : Number.NEGATIVE_INFINITY);
+const byId = (a: RowDataPacket, b: RowDataPacket) => (String(a['id']) < String(b['id']) ? -1 : String(a['id']) > String(b['id']) ? 1 : 0);
+
+/**
+ * The priority lane's order, as the memory store's `claimOrder`: takeovers (running, lease run
+ * out) first, then the highest priority, instances under way before new ones, the earliest due
+ * (none first), the id.
+ */
+function claimOrder(a: RowDataPacket, b: RowDataPacket): number {
+  return running(a) - running(b) || Number(b['priority']) - Number(a['priority']) || underWay(a) - underWay(b) || due(a) - due(b) || byId(a, b);
+}
+
+/** Due since: the due time, or for an instance to run at once, its creation. */
+const dueSince = (r: RowDataPacket) => (r['next_run_at'] instanceof Date ? r['next_run_at'] : (r['created_at'] as Date)).getTime();
+
+/** The aging lane's order, as the memory store's: takeovers first, then due the longest. */
+function agingOrder(a: RowDataPacket, b: RowDataPacket): number {
+  return running(a) - running(b) || dueSince(a) - dueSince(b) || byId(a, b);
 }

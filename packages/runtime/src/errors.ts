@@ -29,7 +29,9 @@ export type FsmErrorCode =
   | 'FSM_WAIT_INVALID'
   | 'FSM_WAIT_TIMEOUT'
   | 'FSM_CHILD_MACHINE_UNKNOWN'
-  | 'FSM_CHILD_FAILED';
+  | 'FSM_CHILD_FAILED'
+  | 'FSM_SOURCE_NOT_DONE'
+  | 'FSM_SOURCE_STEP_NOT_COMPLETED';
 
 /**
  * The one base class of fsmkit errors: a stable `code`, typed context fields, and `cause`.

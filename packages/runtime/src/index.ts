@@ -5,6 +5,8 @@ export {
   type CreateOptions,
   type DeliverOptions,
   type DeliveryResult,
+  type StartManyCallOptions,
+  type StartManyItems,
   type Hook,
   type HookEvent,
   type MachineRunner,
@@ -14,6 +16,8 @@ export {
 } from './runner.js';
 export type { Instance, HistoryEntry } from './instance.js';
 export type { JoinOptions, MapOptions, SpawnOptions } from '@fsmkit/decorators';
+export type { ChainFrom, ChainLink } from './chain.js';
+export type { StartManyOptions, StartManyProgress, StartManyResult } from './start-many.js';
 export { FsmError, isFsmError, errorInfo, type ErrorInfo, type FsmErrorCode } from './errors.js';
 export type { InstanceRecord, HistoryRecord, FsmEvent, FsmEventType, InstanceStatus, Direction } from './records.js';
 export { INSTANCE_STATUSES, EVENT_TYPES } from './records.js';

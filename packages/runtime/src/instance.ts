@@ -1,4 +1,5 @@
 import type { FsmError, ErrorInfo } from './errors.js';
+import { readChainLink, type ChainLink } from './chain.js';
 import type { Direction, HistoryRecord, InstanceRecord, InstanceStatus } from './records.js';
 
 /** An instance as callers see it: typed state and data. */
@@ -25,6 +26,10 @@ export interface Instance<TData = unknown, TState extends string = string> {
   error: ErrorInfo | null;
   attempts: number;
   nextRunAt: Date | null;
+  /** Workers claim higher priorities first. */
+  priority: number;
+  /** The instance this one was started from (`start(data, { from })`); null otherwise. */
+  chainedFrom: ChainLink | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -57,6 +62,8 @@ export function toInstance<TData, TState extends string>(rec: InstanceRecord, da
     error: rec.lastError,
     attempts: rec.attempts,
     nextRunAt: rec.nextRunAt,
+    priority: rec.priority,
+    chainedFrom: readChainLink(rec.chainedFrom),
     createdAt: rec.createdAt,
     updatedAt: rec.updatedAt,
   };

@@ -295,11 +295,12 @@ export class MemoryStore implements Store {
 
   async claim(machine: string, options: ClaimOptions): Promise<string[]> {
     const now = Date.now();
-    const claimed: InstanceRecord[] = [];
-    for (const r of this.instances.get(machine)?.values() ?? []) {
-      if (claimed.length >= options.limit) break;
-      if (isClaimable(r, now)) claimed.push(r);
-    }
+    const limit = Math.max(0, Math.floor(options.limit));
+    const oldest = Math.min(limit, Math.max(0, Math.floor(options.oldest ?? 0)));
+    const claimable = [...(this.instances.get(machine)?.values() ?? [])].filter((r) => isClaimable(r, now));
+    const claimed = claimable.sort(agingOrder).slice(0, oldest);
+    const rest = claimable.filter((r) => !claimed.includes(r)).sort(claimOrder);
+    claimed.push(...rest.slice(0, limit - claimed.length));
     for (const r of claimed) {
       // Claiming a running instance takes it over from a drive that died: counted per instance.
       if (r.status === 'running') r.takeovers += 1;
@@ -389,6 +390,28 @@ interface InboxRow {
 
 function waitIndexKey(message: string, key: string): string {
   return `${message}\u0000${key}`;
+}
+
+const dueTime = (r: InstanceRecord) => r.nextRunAt?.getTime() ?? Number.NEGATIVE_INFINITY;
+const byId = (a: InstanceRecord, b: InstanceRecord) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const CONTINUING_RANK: Partial<Record<InstanceRecord['status'], number>> = { running: 0, waiting: 1, ready: 2 };
+const rank = (r: InstanceRecord) => CONTINUING_RANK[r.status] ?? 3;
+
+/**
+ * The order workers claim in: takeovers (running, lease run out) first, then the highest
+ * priority, instances under way before new ones, the earliest due (none first), the id.
+ */
+function claimOrder(a: InstanceRecord, b: InstanceRecord): number {
+  return Math.min(rank(a), 1) - Math.min(rank(b), 1) || b.priority - a.priority || rank(a) - rank(b) || dueTime(a) - dueTime(b) || byId(a, b);
+}
+
+/**
+ * The aging lane's order: takeovers first, then due the longest whatever the priority (an
+ * instance to run at once, with no due time, is due since its creation).
+ */
+function agingOrder(a: InstanceRecord, b: InstanceRecord): number {
+  const since = (r: InstanceRecord) => (r.nextRunAt ?? r.createdAt).getTime();
+  return Math.min(rank(a), 1) - Math.min(rank(b), 1) || since(a) - since(b) || byId(a, b);
 }
 
 function copy(r: InstanceRecord): InstanceRecord {

@@ -23,6 +23,8 @@ import type { FsmEvent, InstanceRecord } from './records.js';
 import { serialize, superjsonSerializer, type Serializer } from './serializer.js';
 import type { HistoryOptions, ListFilter, MachineStats, StatsOptions, Store } from './store.js';
 import { Worker, type WorkOptions } from './worker.js';
+import { chainSource, type ChainFrom } from './chain.js';
+import { startEach, type StartManyOptions, type StartManyResult } from './start-many.js';
 
 export { EVENT_SCHEMA_VERSION } from './engine/factories.js';
 export type { Hook, HookEvent } from './engine/drive.js';
@@ -111,7 +113,8 @@ export type DeliveryResult<TData = unknown, TState extends string = string> =
   /** A message with the same `messageId` was delivered before (to `instanceId`, or to the inbox: null). */
   | { outcome: 'duplicate'; instanceId: string | null };
 
-export interface CreateOptions {
+export interface CreateOptions<TData = unknown> {
+
   /** The user or account the instance belongs to; required by `@Lock('local', { by: 'user' })`. */
   userId?: string | null;
   /** Defaults to a new UUIDv7. */
@@ -120,6 +123,26 @@ export interface CreateOptions {
   runAt?: Date;
   /** The state to start at instead of the machine's initial state (any state that is not final). */
   at?: string;
+  /** Workers claim higher priorities first (an integer; default 0); waiting long counts too (see `WorkOptions.agingEvery`). */
+  priority?: number;
+  /**
+   * Start from another instance's final data (or its data after a step), through an optional
+   * transform; `data`, when not undefined, is merged over it. The link is kept (`chainedFrom`).
+   */
+  from?: ChainFrom<TData>;
+}
+
+/** Items of `startMany`: data to start instances with, or source instances to chain from. */
+export type StartManyItems<TData> =
+  | readonly TData[]
+  | {
+      /** Every instance of `machine` (default: this one) that `filter` lists is a source, in list order. */
+      from: { machine?: string; filter?: ListFilter; step?: string; transform?: ChainFrom<TData>['transform'] };
+    };
+
+export interface StartManyCallOptions<TData> extends StartManyOptions {
+  /** Options of each item's `start` (the same for all, or by item). */
+  create?: Omit<CreateOptions<TData>, 'from' | 'id'> | ((data: TData | undefined, index: number) => Omit<CreateOptions<TData>, 'from'>);
 }
 
 /** Options of `runner.transition(...)`. */
@@ -138,9 +161,17 @@ export interface MachineRunner<TData = unknown, TState extends string = string, 
   /** Reads and administration without handlers (the same the runner uses). */
   readonly client: InstanceClient<TData, TState>;
   /** Stores a new instance at the initial state (or `at`): `ready` at a step, `idle` at a state only transitions leave. */
-  create(data: TData, options?: CreateOptions): Promise<Instance<TData, TState>>;
+  create(data: TData, options?: CreateOptions<TData>): Promise<Instance<TData, TState>>;
+  /** Chained: the data comes from `options.from`; `data` (may be undefined) is merged over it. */
+  create(data: Partial<TData> | undefined, options: CreateOptions<TData> & { from: ChainFrom<TData> }): Promise<Instance<TData, TState>>;
   /** `create` then `run`; when a lock is busy, nothing is stored. */
-  start(data: TData, options?: CreateOptions): Promise<Instance<TData, TState>>;
+  start(data: TData, options?: CreateOptions<TData>): Promise<Instance<TData, TState>>;
+  start(data: Partial<TData> | undefined, options: CreateOptions<TData> & { from: ChainFrom<TData> }): Promise<Instance<TData, TState>>;
+  /**
+   * Starts one instance per item, at most `concurrency` at once, and returns one result per
+   * item in item order (started, failed, or skipped after a stop on error).
+   */
+  startMany(items: StartManyItems<TData>, options?: StartManyCallOptions<TData>): Promise<Array<StartManyResult<TData, TState>>>;
   /** Runs steps until the instance rests, waits, pauses, fails or ends. */
   run(id: string): Promise<Instance<TData, TState>>;
   /** Runs exactly one step in the current direction; the instance then stays `idle` until the next call. */
@@ -332,13 +363,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
 
   // ---- creating ------------------------------------------------------------------------------
 
-  async create(data: TData, options: CreateOptions = {}): Promise<Instance<TData, TState>> {
+  async create(data: TData | Partial<TData> | undefined, options: CreateOptions<TData> = {}): Promise<Instance<TData, TState>> {
     const rec = await this.newRecord(data, options);
     await this.store.insert(rec.record, rec.events);
-    return toInstance(rec.record, data);
+    return toInstance(rec.record, rec.data);
   }
 
-  start(data: TData, options: CreateOptions = {}): Promise<Instance<TData, TState>> {
+  start(data: TData | Partial<TData> | undefined, options: CreateOptions<TData> = {}): Promise<Instance<TData, TState>> {
     // One span from the instance's creation to the end of its first drive.
     return inSpan(this.spanName, () => ({ 'fsm.machine': this.model.name, 'fsm.action': 'start' }), async (span) => {
       const ended = await this.startTraced(data, options);
@@ -347,12 +378,28 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     });
   }
 
-  private async startTraced(data: TData, options: CreateOptions): Promise<Instance<TData, TState>> {
+  async startMany(items: StartManyItems<TData>, options: StartManyCallOptions<TData> = {}): Promise<Array<StartManyResult<TData, TState>>> {
+    const each = (data: TData | undefined, index: number) => (typeof options.create === 'function' ? options.create(data, index) : (options.create ?? {}));
+    if (Array.isArray(items)) {
+      return startEach(items as readonly TData[], (data, index) => this.start(data, each(data, index)), options);
+    }
+    const { from } = items as Exclude<StartManyItems<TData>, readonly TData[]>;
+    const machine = from.machine ?? this.model.name;
+    const sources = await this.store.list(machine, from.filter);
+    return startEach(
+      sources.map((r) => r.id),
+      (instanceId, index) => this.start(undefined, { ...each(undefined, index), from: { instanceId, machine, step: from.step, transform: from.transform } }),
+      options,
+      (id) => id,
+    );
+  }
+
+  private async startTraced(data: TData | Partial<TData> | undefined, options: CreateOptions<TData>): Promise<Instance<TData, TState>> {
     const made = await this.newRecord(data, options);
     const rec = made.record;
     if (rec.status === 'idle') {
       await this.store.insert(rec, made.events);
-      return toInstance(rec, data);
+      return toInstance(rec, made.data);
     }
     // Locks first: when one is busy, nothing is stored, so a caller that retries makes no duplicate.
     const leases = await acquireAll(this.locker, this.keysOf(rec), rec, this.acquireSettings(undefined));
@@ -376,8 +423,14 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     return this.drive(rec.id, { maxSteps: Number.POSITIVE_INFINITY, action: 'run', marked: true, leases }, { ...rec });
   }
 
-  private async newRecord(data: TData, options: CreateOptions): Promise<{ record: InstanceRecord; events: FsmEvent[] }> {
+  private async newRecord(given: TData | Partial<TData> | undefined, options: CreateOptions<TData>): Promise<{ record: InstanceRecord; events: FsmEvent[]; data: TData }> {
     const userId = options.userId ?? null;
+    const priority = options.priority ?? 0;
+    if (!Number.isInteger(priority) || priority < -2_147_483_648 || priority > 2_147_483_647) {
+      throw new FsmError('FSM_INPUT_INVALID', `create option priority is ${String(priority)}; expected a 32-bit integer`, {
+        context: { machine: this.model.name, option: 'priority', value: priority },
+      });
+    }
     const perUser = [this.model.lock, this.lock].some((l) => l.scope === 'local' && l.by !== 'type');
     if (perUser && (userId === null || userId.trim() === '')) {
       throw new FsmError('FSM_INVALID_STATE', `machine "${this.model.name}" locks per user: pass create(data, { userId }) with a non-empty id`, {
@@ -392,6 +445,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
         `cannot start a ${this.model.name} instance at "${at}": ${status === null ? 'no such state' : 'it is final'}; states: ${this.graph.states.join(', ')}`,
         { context: { machine: this.model.name, at, states: this.graph.states } },
       );
+    }
+    let data = given as TData;
+    let chainedFrom: string | null = null;
+    if (options.from !== undefined) {
+      const source = await chainSource(this.store, this.serializer, options.from as ChainFrom<unknown>, this.model.name);
+      data = mergeOver(source.data, given) as TData;
+      chainedFrom = JSON.stringify(source.link);
     }
     const now = new Date();
     const id = options.id ?? uuidv7(now.getTime());
@@ -419,13 +479,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       leaseOwner: null,
       leaseExpiresAt: null,
       takeovers: 0,
-      priority: 0,
+      priority,
       waitMessage: null,
       waitKey: null,
       waitingFor: null,
       parentMachine: null,
       parentId: null,
-      chainedFrom: null,
+      chainedFrom,
       historySeq: 0,
       eventSeq: 0,
       createdAt: now,
@@ -433,7 +493,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     };
     const events: FsmEvent[] = [];
     pushEvent(events, record, { type: 'instance.created', from: '', to: at, step: null, data, time: now });
-    return { record, events };
+    return { record, events, data };
   }
 
   // ---- driving -------------------------------------------------------------------------------
@@ -600,7 +660,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     const claim = store.claim.bind(store);
     return new Worker(
       {
-        claim: (limit, leaseMs) => claim(this.model.name, { owner: this.owner, limit, leaseMs, lock: this.lock }),
+        claim: (limit, leaseMs, oldest) => claim(this.model.name, { owner: this.owner, limit, leaseMs, lock: this.lock, oldest }),
         drive: (id, worker) => this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, action: 'work', worker }),
         owner: this.owner,
         logger: this.logger,
@@ -783,4 +843,11 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       );
     }
   }
+}
+
+/** A chained instance's data: the source's, with the caller's object merged over it key by key. */
+function mergeOver(source: unknown, given: unknown): unknown {
+  if (given === undefined) return source;
+  const plain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  return plain(source) && plain(given) ? { ...source, ...given } : given;
 }

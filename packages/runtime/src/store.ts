@@ -121,7 +121,9 @@ export interface Store {
   /**
    * Claims up to `limit` instances a worker may run now (ready; waiting and due; running with
    * an expired lease), leasing them to `owner` for `leaseMs`. Concurrent callers never get
-   * the same instance. Optional: stores without it cannot feed workers.
+   * the same instance. Order: `oldest` of them due the longest, then the rest by `claimOrder`
+   * (highest priority first, then the earliest due). Optional: stores without it cannot feed
+   * workers.
    */
   claim?(machine: string, options: ClaimOptions): Promise<string[]>;
   /**
@@ -260,4 +262,9 @@ export interface ClaimOptions {
    * slots with instances that would only wait.
    */
   lock?: LockModel;
+  /**
+   * Of `limit`, how many go to the instances due the longest, whatever their priority (the
+   * aging lane that keeps low priorities from starving); the rest go by priority. Default 0.
+   */
+  oldest?: number;
 }

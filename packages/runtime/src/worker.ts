@@ -1,4 +1,4 @@
-import { isFsmError } from './errors.js';
+import { FsmError, isFsmError } from './errors.js';
 import type { FsmErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -14,11 +14,25 @@ export interface WorkOptions {
   claimLeaseMs?: number;
   /** Stop on SIGTERM and SIGINT (finish the current steps, release the rest). Default false. */
   handleSignals?: boolean;
+  /**
+   * One claimed slot in this many goes to the instance due the longest, whatever its priority,
+   * so that high priorities never starve low ones; the others go by priority. Default 4.
+   */
+  agingEvery?: number;
+}
+
+/**
+ * How many of the `free` slots of the claim after `slots` earlier ones go to the aging lane:
+ * every `every`-th slot, counted over the worker's life.
+ */
+export function agingSlots(slots: number, free: number, every: number): number {
+  return Math.floor((slots + free) / every) - Math.floor(slots / every);
 }
 
 /** What a worker needs from its runner. */
 export interface WorkSource {
-  claim(limit: number, leaseMs: number): Promise<string[]>;
+  /** `oldest` of `limit` go to the instances due the longest (see ClaimOptions.oldest). */
+  claim(limit: number, leaseMs: number, oldest: number): Promise<string[]>;
   drive(id: string, worker: Worker): Promise<unknown>;
   owner: string;
   logger: Logger;
@@ -46,6 +60,10 @@ export class Worker {
     private readonly options: WorkOptions = {},
   ) {
     this.owner = source.owner;
+    const every = options.agingEvery;
+    if (every !== undefined && !(Number.isInteger(every) && every >= 1)) {
+      throw new FsmError('FSM_INPUT_INVALID', `work option agingEvery is ${String(every)}; expected an integer of 1 or more`, { context: { option: 'agingEvery', value: every } });
+    }
     if (options.handleSignals) {
       process.once('SIGTERM', this.onSignal);
       process.once('SIGINT', this.onSignal);
@@ -75,12 +93,16 @@ export class Worker {
   private async loop(): Promise<void> {
     const concurrency = this.options.concurrency ?? 4;
     const pollMs = this.options.pollMs ?? 200;
+    const agingEvery = this.options.agingEvery ?? 4;
+    let slots = 0;
     while (!this.stopRequested) {
       const free = concurrency - this.inflight.size;
       let claimed = 0;
       if (free > 0) {
         try {
-          const ids = await this.source.claim(free, this.options.claimLeaseMs ?? 10_000);
+          const oldest = agingSlots(slots, free, agingEvery);
+          slots += free;
+          const ids = await this.source.claim(free, this.options.claimLeaseMs ?? 10_000, oldest);
           claimed = ids.length;
           this.stats.claimed += ids.length;
           for (const id of ids) this.start(id);

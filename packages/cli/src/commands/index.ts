@@ -8,6 +8,7 @@ import { migrateCommand } from './migrate.js';
 import { pruneCommand } from './prune.js';
 import { relayCommand } from './relay.js';
 import { serveCommand } from './serve.js';
+import { startManyCommand } from './start-many.js';
 import { statsCommand } from './stats.js';
 import { workerCommand } from './worker.js';
 
@@ -21,6 +22,7 @@ export const commands: readonly Command[] = [
   pruneCommand,
   relayCommand,
   deadLettersCommand,
+  startManyCommand,
   workerCommand,
   consumeCommand,
   serveCommand,

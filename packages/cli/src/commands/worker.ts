@@ -22,6 +22,8 @@ Options:
       --table-prefix <p>   prefix of the fsmkit tables (default: the config's, else fsm_)
       --concurrency <n>    instances driven at once, per machine (default 4)
       --poll-ms <n>        wait between claims while nothing is runnable (default 200)
+      --aging-every <n>    one claimed slot in n goes to the instance due the longest,
+                           whatever its priority (default 4)
       --lease-ms <n>       lock and instance leases: how soon other workers take over from a
                            worker that died (default 30000)
   -m, --machine <name>     run only this machine (repeatable; default: every machine exported)
@@ -48,6 +50,7 @@ export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Pro
       ...SETTINGS_FLAGS,
       concurrency: { type: 'string' },
       'poll-ms': { type: 'string' },
+      'aging-every': { type: 'string' },
       'lease-ms': { type: 'string' },
       machine: { type: 'string', short: 'm', multiple: true },
     },
@@ -60,6 +63,7 @@ export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Pro
   if (!runners) throw new UsageError('--runners <module> is required without a config file');
   const concurrency = positive('--concurrency', values.concurrency, 4);
   const pollMs = positive('--poll-ms', values['poll-ms'], 200);
+  const agingEvery = positive('--aging-every', values['aging-every'], 4);
   const leaseMs = positive('--lease-ms', values['lease-ms'], 30_000);
 
   const byName = await loadDefinitions(runners, io.cwd);
@@ -90,7 +94,7 @@ export async function runWorker(args: string[], io: Io, stop?: AbortSignal): Pro
     }
 
     const workers = wanted.map((name) =>
-      createRunner(byName.get(name)!, { store, locker, logger, lockLeaseMs: leaseMs, instanceLeaseMs: leaseMs }).work({ concurrency, pollMs }),
+      createRunner(byName.get(name)!, { store, locker, logger, lockLeaseMs: leaseMs, instanceLeaseMs: leaseMs }).work({ concurrency, pollMs, agingEvery }),
     );
     io.out(`fsm worker: ${wanted.join(', ')} (concurrency ${concurrency} each) on ${where(url)}; SIGTERM or SIGINT stops\n`);
     await stopped(stop);
