@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS `fsm_order` (
   KEY `ix_status_next` (`status`, `next_run_at`),
   KEY `ix_updated` (`updated_at`),
   KEY `ix_wait` (`wait_message`, `wait_key`),
-  KEY `ix_parent` (`parent_id`, `id`)
+  KEY `ix_parent` (`parent_id`, `id`),
+  KEY `ix_claim` (`status`, `priority` DESC, `next_run_at`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `fsm_order_history` (

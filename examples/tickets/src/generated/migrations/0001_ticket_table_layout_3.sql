@@ -12,6 +12,7 @@
 --   `fsm_ticket`.`chained_from` VARCHAR(1024) NULL
 --   `fsm_ticket` KEY `ix_wait` (`wait_message`, `wait_key`)
 --   `fsm_ticket` KEY `ix_parent` (`parent_id`, `id`)
+--   `fsm_ticket` KEY `ix_claim` (`status`, `priority` DESC, `next_run_at`)
 -- MySQL 8 has no ADD COLUMN IF NOT EXISTS: each ALTER runs only when information_schema says the
 -- column (or index) is missing, so tables that `<machine>.sql` created at the new layout are left as they are.
 SET @fsm_ddl = IF((SELECT COUNT(*) = 0 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'fsm_ticket' AND COLUMN_NAME = 'priority'), 'ALTER TABLE `fsm_ticket` ADD COLUMN `priority` INT NOT NULL DEFAULT 0', 'DO 0');
@@ -47,6 +48,10 @@ PREPARE fsm_stmt FROM @fsm_ddl;
 EXECUTE fsm_stmt;
 DEALLOCATE PREPARE fsm_stmt;
 SET @fsm_ddl = IF((SELECT COUNT(*) = 0 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'fsm_ticket' AND INDEX_NAME = 'ix_parent'), 'ALTER TABLE `fsm_ticket` ADD KEY `ix_parent` (`parent_id`, `id`)', 'DO 0');
+PREPARE fsm_stmt FROM @fsm_ddl;
+EXECUTE fsm_stmt;
+DEALLOCATE PREPARE fsm_stmt;
+SET @fsm_ddl = IF((SELECT COUNT(*) = 0 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'fsm_ticket' AND INDEX_NAME = 'ix_claim'), 'ALTER TABLE `fsm_ticket` ADD KEY `ix_claim` (`status`, `priority` DESC, `next_run_at`)', 'DO 0');
 PREPARE fsm_stmt FROM @fsm_ddl;
 EXECUTE fsm_stmt;
 DEALLOCATE PREPARE fsm_stmt;
