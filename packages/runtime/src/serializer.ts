@@ -62,9 +62,21 @@ export const jsonSerializer: Serializer = {
  * stored is always what the handlers saw.
  */
 export async function serialize(serializer: Serializer, value: unknown, context: Record<string, unknown>): Promise<string> {
+  return serializeNow(serializer, value, context);
+}
+
+/**
+ * `serialize`, except that the common case (plain JSON data, the default serializer) returns
+ * the text at once instead of a promise.
+ */
+export function serializeNow(serializer: Serializer, value: unknown, context: Record<string, unknown>): string | Promise<string> {
   // Plain JSON holds no function, symbol or cycle: one walk decides, and the default writes it at once.
   const plain = isPlainJson(value);
   if (plain && serializer === superjsonSerializer) return `{"json":${JSON.stringify(value)}}`;
+  return serializeChecked(serializer, value, context, plain);
+}
+
+async function serializeChecked(serializer: Serializer, value: unknown, context: Record<string, unknown>, plain: boolean): Promise<string> {
   if (!plain) {
     const found = findUnstorable(value);
     if (found) throw unstorableError(found, context);

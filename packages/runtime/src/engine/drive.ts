@@ -16,7 +16,7 @@ import { toJsonSafe } from '../json-safe.js';
 import type { Lease } from '../locker.js';
 import type { Logger } from '../logger.js';
 import type { FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from '../records.js';
-import { deserialize, serialize, type Serializer } from '../serializer.js';
+import { deserialize, serialize, serializeNow, type Serializer } from '../serializer.js';
 import { RunningStepContext } from '../step-context.js';
 import type { CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
@@ -287,11 +287,13 @@ export class Drive<TData> {
     const ctx = new RunningStepContext<TData>(rec.id, rec.machine, rec.userId, step.name, rec.direction, rec.attempts + 1, this.data);
     if (rec.lastError && 'step' in rec.lastError) ctx.error = rec.lastError as never;
     const startedAt = new Date();
-    let outcome: Outcome = await this.invoke(step, method, ctx);
+    const invoked = this.invoke(step, method, ctx);
+    let outcome: Outcome = invoked instanceof Promise ? await invoked : invoked;
     let afterText = this.serialized;
     if (outcome.kind === 'completed') {
       try {
-        afterText = await serialize(e.serializer, ctx.data, this.ctxInfo);
+        const text = serializeNow(e.serializer, ctx.data, this.ctxInfo);
+        afterText = typeof text === 'string' ? text : await text;
       } catch (error) {
         outcome = { kind: 'threw', error };
       }
@@ -375,7 +377,7 @@ export class Drive<TData> {
   }
 
   /** Calls the handler with hooks around it, in a span of its own; never throws what the handler threw. */
-  private invoke(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
+  private invoke(step: StepModel, method: string, ctx: RunningStepContext<TData>): Outcome | Promise<Outcome> {
     if (!this.state.traced) return this.call(step, method, ctx);
     const attributes = () => ({
       'fsm.machine': this.rec.machine,
@@ -385,7 +387,7 @@ export class Drive<TData> {
       'fsm.attempt': ctx.attempt,
       'fsm.direction': ctx.direction,
     });
-    return inSpan(spanName(step.name), attributes, (span) => (span.isRecording() ? this.callRecorded(span, step, method, ctx) : this.call(step, method, ctx)));
+    return inSpan(spanName(step.name), attributes, (span) => (span.isRecording() ? this.callRecorded(span, step, method, ctx) : Promise.resolve(this.call(step, method, ctx))));
   }
 
   private async callRecorded(span: Span, step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
@@ -398,18 +400,47 @@ export class Drive<TData> {
     return outcome;
   }
 
-  private async call(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
+  /** A synchronous handler without hooks is called without a promise: the common step costs none. */
+  private call(step: StepModel, method: string, ctx: RunningStepContext<TData>): Outcome | Promise<Outcome> {
     const { e, state } = this;
-    const hooked = e.hooks.before.length > 0 || e.hooks.after.length > 0;
+    if (e.hooks.before.length > 0 || e.hooks.after.length > 0) return this.callHooked(step, method, ctx);
+    if (state.lost) ctx.abort(state.lost);
+    state.current = ctx as RunningStepContext<unknown>;
+    let returned: unknown;
+    try {
+      returned = invokeHandler(e.handlers[method] as never, e.handlers, ctx as RunningStepContext<unknown>, step.timeoutMs);
+    } catch (error) {
+      state.current = null;
+      return { kind: 'threw', error };
+    }
+    if (isThenable(returned)) return this.settle(returned, ctx);
+    state.current = null;
+    return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended };
+  }
+
+  /** The outcome of a handler that returned a promise, once it settles. */
+  private async settle(returned: PromiseLike<unknown>, ctx: RunningStepContext<TData>): Promise<Outcome> {
+    try {
+      const value = await returned;
+      return { kind: 'completed', goto: ctx.chosen ?? gotoOf(value), end: ctx.ended };
+    } catch (error) {
+      return { kind: 'threw', error };
+    } finally {
+      this.state.current = null;
+    }
+  }
+
+  private async callHooked(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
+    const { e, state } = this;
     if (state.lost) ctx.abort(state.lost);
     state.current = ctx as RunningStepContext<unknown>;
     try {
-      if (hooked) await this.callHooks('before', { kind: 'step', name: step.name, ctx });
+      await this.callHooks('before', { kind: 'step', name: step.name, ctx });
       const returned = await invokeHandler(e.handlers[method] as never, e.handlers, ctx as RunningStepContext<unknown>, step.timeoutMs);
-      if (hooked) await this.callHooks('after', { kind: 'step', name: step.name, ctx }, true);
+      await this.callHooks('after', { kind: 'step', name: step.name, ctx }, true);
       return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended };
     } catch (error) {
-      if (hooked) await this.callHooks('after', { kind: 'step', name: step.name, ctx, error }, true);
+      await this.callHooks('after', { kind: 'step', name: step.name, ctx, error }, true);
       return { kind: 'threw', error };
     } finally {
       state.current = null;
@@ -663,6 +694,10 @@ function spanName(step: string): string {
   let name = spanNames.get(step);
   if (name === undefined) spanNames.set(step, (name = `fsm.step ${step}`));
   return name;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 /** The state in a handler's return value `{ goto }` (what `ctx.goto` returns), if any. */
