@@ -18,7 +18,7 @@ import type { Logger } from '../logger.js';
 import type { FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from '../records.js';
 import { deserialize, serialize, serializeNow, type Serializer } from '../serializer.js';
 import { RunningStepContext } from '../step-context.js';
-import type { CommitResult, Store } from '../store.js';
+import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
 import type { Worker } from '../worker.js';
 import { incompatibility } from './compatibility.js';
@@ -491,35 +491,9 @@ export class Drive<TData> {
 
   /** Commits the record as it is now; `last`: the drive ends with it (the store may release the locks too). */
   private async save(status: InstanceStatus, last = false): Promise<CommitResult> {
-    const { rec, e, state } = this;
-    rec.status = status;
-    rec.updatedAt = new Date();
-    rec.resumeFromStep = e.graph.steps.get(rec.currentState)?.order ?? null;
-    // A running instance is leased to this process; a worker takes over if the lease runs out.
-    rec.leaseOwner = status === 'running' ? e.owner : null;
-    rec.leaseExpiresAt = status === 'running' ? new Date(rec.updatedAt.getTime() + e.instanceLeaseMs) : null;
-    rec.serializedState = this.serialized;
-    rec.version = this.version + 1;
-    if (FINISHED.has(status)) this.clearPause = true;
-    const releaseLocks = last && this.fence.length > 0;
-    const result = await e.store.commit({
-      record: rec,
-      previous: this.stored,
-      expectedVersion: this.version,
-      history: this.history,
-      events: this.events,
-      clearPauseRequest: this.clearPause,
-      fence: this.fence,
-      releaseLocks,
-    });
-    if (releaseLocks && result.locksReleased) state.over = true;
-    this.stored = { ...rec };
-    this.version = rec.version;
-    state.version = this.version;
-    state.running = status === 'running';
-    this.history = [];
-    this.events = [];
-    this.clearPause = false;
+    const commit = this.staged(status, last);
+    const result = await this.e.store.commit(commit);
+    this.committed(commit, result);
     return result;
   }
 
@@ -533,12 +507,55 @@ export class Drive<TData> {
         }),
       );
     }
+    // `save` written out, so that a commit costs one async call, not two.
+    let result: CommitResult;
+    const commit = this.staged(status, last);
     try {
-      return await this.save(status, last);
+      result = await e.store.commit(commit);
     } catch (error) {
       if (isFsmError(error) && PERMANENT.has(error.code)) return this.refused(error);
       throw error;
     }
+    this.committed(commit, result);
+    return result;
+  }
+
+  /** The record as it is now, ready to commit in `status`. */
+  private staged(status: InstanceStatus, last: boolean): Commit {
+    const { rec, e } = this;
+    rec.status = status;
+    rec.updatedAt = new Date();
+    rec.resumeFromStep = e.graph.steps.get(rec.currentState)?.order ?? null;
+    // A running instance is leased to this process; a worker takes over if the lease runs out.
+    rec.leaseOwner = status === 'running' ? e.owner : null;
+    rec.leaseExpiresAt = status === 'running' ? new Date(rec.updatedAt.getTime() + e.instanceLeaseMs) : null;
+    rec.serializedState = this.serialized;
+    rec.version = this.version + 1;
+    if (FINISHED.has(status)) this.clearPause = true;
+    return {
+      record: rec,
+      previous: this.stored,
+      expectedVersion: this.version,
+      history: this.history,
+      events: this.events,
+      clearPauseRequest: this.clearPause,
+      fence: this.fence,
+      releaseLocks: last && this.fence.length > 0,
+    };
+  }
+
+  /** What a commit the store accepted leaves: the record as stored, nothing pending. */
+  private committed(commit: Commit, result: CommitResult): void {
+    const { rec, state } = this;
+    if (commit.releaseLocks && result.locksReleased) state.over = true;
+    this.stored = { ...rec };
+    this.version = rec.version;
+    state.version = this.version;
+    state.running = rec.status === 'running';
+    // New arrays only when the store was handed some: it may keep them (a sink publishes later).
+    if (this.history.length > 0) this.history = [];
+    if (this.events.length > 0) this.events = [];
+    this.clearPause = false;
   }
 
   /**
