@@ -65,7 +65,16 @@ export class MemoryStore implements Store {
     this.emit(events);
   }
 
-  async commit(c: Commit): Promise<CommitResult> {
+  commit(c: Commit): Promise<CommitResult> {
+    // Done at once: a settled promise, without an async function's frame per commit.
+    try {
+      return Promise.resolve(this.commitNow(c));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  private commitNow(c: Commit): CommitResult {
     const { record } = c;
     const table = this.table(record.machine);
     const stored = table.get(record.id);
@@ -250,7 +259,10 @@ export function isClaimable(r: InstanceRecord, now: number): boolean {
 }
 
 function copy(r: InstanceRecord): InstanceRecord {
-  return { ...r, lastError: r.lastError && { ...r.lastError } };
+  // A bare spread is the engine's fast object clone; a spread with an extra property is not.
+  const c = { ...r };
+  if (c.lastError) c.lastError = { ...c.lastError };
+  return c;
 }
 
 function toSet<T>(v: T | T[] | undefined): Set<T> | undefined {
