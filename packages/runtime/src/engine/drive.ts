@@ -22,7 +22,7 @@ import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
 import type { Worker } from '../worker.js';
 import { incompatibility } from './compatibility.js';
-import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type Outcome } from './decide.js';
+import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type DecideOptions, type Outcome } from './decide.js';
 import { historyRow, pushEvent } from './factories.js';
 import { inSpan } from './tracing.js';
 
@@ -95,6 +95,20 @@ export interface DriveState {
 
 /** `step` ran an attempt that did not move the instance: run the loop again from the same place. */
 const AGAIN = Symbol('again');
+
+/** How a step ended: the drive ended (the instance), AGAIN, or null when the instance moved on. */
+type StepEnd<TData> = Instance<TData, string> | typeof AGAIN | null;
+
+/** One attempt of a handler, as `settle` needs it to apply the decision. */
+interface Attempt<TData> {
+  step: StepModel;
+  method: string;
+  backward: boolean;
+  /** The state before the attempt. */
+  before: string;
+  ctx: RunningStepContext<TData>;
+  startedAt: Date;
+}
 
 const FINISHED: ReadonlySet<InstanceStatus> = new Set(['done', 'compensated']);
 /** Commit refusals that repeating the step cannot cure. */
@@ -250,7 +264,8 @@ export class Drive<TData> {
         rec.currentState = undoNext(e.graph, trail).state;
         continue;
       }
-      const done = await this.step(step, method, backward);
+      const stepped = this.step(step, method, backward);
+      const done = stepped instanceof Promise ? await stepped : stepped;
       if (done === AGAIN) continue;
       if (done !== null) return done;
       ran++;
@@ -279,21 +294,39 @@ export class Drive<TData> {
   /**
    * Runs one attempt of a step's (or back) handler and applies the decision: an Instance when
    * the drive ends, AGAIN when the same step runs again now (a retry, or a step that is not
-   * done yet), null when the instance moved on.
+   * done yet), null when the instance moved on. The common attempt (a synchronous handler that
+   * completes forward, plain data, the instance moves on) is applied at once, without a promise.
    */
-  private async step(step: StepModel, method: string, backward: boolean): Promise<Instance<TData, string> | typeof AGAIN | null> {
+  private step(step: StepModel, method: string, backward: boolean): StepEnd<TData> | Promise<StepEnd<TData>> {
     const { rec, e } = this;
-    const before = rec.currentState;
     const ctx = new RunningStepContext<TData>(rec.id, rec.machine, rec.userId, step.name, rec.direction, rec.attempts + 1, this.data);
     if (rec.lastError && 'step' in rec.lastError) ctx.error = rec.lastError as never;
-    const startedAt = new Date();
+    const a: Attempt<TData> = { step, method, backward, before: rec.currentState, ctx, startedAt: new Date() };
     const invoked = this.invoke(step, method, ctx);
-    let outcome: Outcome = invoked instanceof Promise ? await invoked : invoked;
+    if (invoked instanceof Promise || invoked.kind !== 'completed' || backward || ctx.paused) return this.settle(a, invoked);
+    let text: string | Promise<string>;
+    try {
+      text = serializeNow(e.serializer, ctx.data, this.ctxInfo);
+    } catch (error) {
+      return this.settle(a, { kind: 'threw', error });
+    }
+    if (typeof text !== 'string') return this.settle(a, invoked, text);
+    const decision = decide(e.graph, step, this.cursor(), invoked, this.decideOptions());
+    if (decision.kind !== 'moved') return this.settle(a, invoked, text);
+    rec.currentState = decision.cursor.state;
+    this.trail?.push(step.name);
+    return this.advance(a, decision.event, text);
+  }
+
+  /** The rest of `step`, for every attempt that is not the common one. */
+  private async settle(a: Attempt<TData>, invoked: Outcome | Promise<Outcome>, serialized?: string | Promise<string>): Promise<StepEnd<TData>> {
+    const { rec, e } = this;
+    const { step, method, backward, before, ctx, startedAt } = a;
+    let outcome = await invoked;
     let afterText = this.serialized;
     if (outcome.kind === 'completed') {
       try {
-        const text = serializeNow(e.serializer, ctx.data, this.ctxInfo);
-        afterText = typeof text === 'string' ? text : await text;
+        afterText = await (serialized ?? serializeNow(e.serializer, ctx.data, this.ctxInfo));
       } catch (error) {
         outcome = { kind: 'threw', error };
       }
@@ -308,8 +341,7 @@ export class Drive<TData> {
       return AGAIN;
     } else if (ctx.paused) this.state.pauseRequest ??= { reason: ctx.pauseReason };
 
-    const cursor: Cursor = { state: rec.currentState, direction: rec.direction, attempts: rec.attempts };
-    const decision = decide(e.graph, step, cursor, outcome, { onError: e.model.onError, durableRetry: this.intent.worker !== undefined || e.durableTimers });
+    const decision = decide(e.graph, step, this.cursor(), outcome, this.decideOptions());
     const thrown = outcome.kind === 'threw' ? outcome.error : null;
 
     switch (decision.kind) {
@@ -356,7 +388,6 @@ export class Drive<TData> {
         return this.stop('failed', 'instance.failed', step.name);
       }
       case 'moved': {
-        this.data = ctx.data;
         if (backward) {
           const trail = (this.trail ??= await this.loadTrail());
           const at = trail.lastIndexOf(step.name);
@@ -366,14 +397,30 @@ export class Drive<TData> {
           rec.currentState = decision.cursor.state;
           this.trail?.push(step.name);
         }
-        this.row(method, step, before, ctx, startedAt, rec.currentState, null, afterText);
-        this.serialized = afterText;
-        rec.attempts = 0;
-        if (!backward) rec.lastError = null;
-        this.event(decision.event, before, rec.currentState, step.name);
-        return null;
+        return this.advance(a, decision.event, afterText);
       }
     }
+  }
+
+  /** The attempt's work stands and the instance is at its next state: its data, history row and event. */
+  private advance(a: Attempt<TData>, event: FsmEventType, afterText: string): null {
+    const { rec } = this;
+    this.data = a.ctx.data;
+    this.row(a.method, a.step, a.before, a.ctx, a.startedAt, rec.currentState, null, afterText);
+    this.serialized = afterText;
+    rec.attempts = 0;
+    if (!a.backward) rec.lastError = null;
+    this.event(event, a.before, rec.currentState, a.step.name);
+    return null;
+  }
+
+  private cursor(): Cursor {
+    const { rec } = this;
+    return { state: rec.currentState, direction: rec.direction, attempts: rec.attempts };
+  }
+
+  private decideOptions(): DecideOptions {
+    return { onError: this.e.model.onError, durableRetry: this.intent.worker !== undefined || this.e.durableTimers };
   }
 
   /** Calls the handler with hooks around it, in a span of its own; never throws what the handler threw. */
@@ -413,13 +460,13 @@ export class Drive<TData> {
       state.current = null;
       return { kind: 'threw', error };
     }
-    if (isThenable(returned)) return this.settle(returned, ctx);
+    if (isThenable(returned)) return this.awaitHandler(returned, ctx);
     state.current = null;
     return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended };
   }
 
   /** The outcome of a handler that returned a promise, once it settles. */
-  private async settle(returned: PromiseLike<unknown>, ctx: RunningStepContext<TData>): Promise<Outcome> {
+  private async awaitHandler(returned: PromiseLike<unknown>, ctx: RunningStepContext<TData>): Promise<Outcome> {
     try {
       const value = await returned;
       return { kind: 'completed', goto: ctx.chosen ?? gotoOf(value), end: ctx.ended };
