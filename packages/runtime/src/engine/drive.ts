@@ -135,6 +135,7 @@ export class Drive<TData> {
   private pauseWanted: { reason: string | null } | null;
   private readonly fence: Array<{ key: string; token: number }>;
   private readonly ctxInfo: { machine: string; id: string };
+  private readonly decideOptions: DecideOptions;
 
   constructor(
     private readonly e: Engine<TData>,
@@ -150,6 +151,7 @@ export class Drive<TData> {
     this.pauseWanted = rec.pauseRequested ? { reason: rec.pauseReason } : null;
     this.fence = state.leases.map((l) => ({ key: l.key, token: l.token }));
     this.ctxInfo = { machine: rec.machine, id: rec.id };
+    this.decideOptions = { onError: e.model.onError, durableRetry: intent.worker !== undefined || e.durableTimers };
   }
 
   /** Checks that the call may drive the instance now; throws what refuses it, nothing written. */
@@ -311,7 +313,7 @@ export class Drive<TData> {
       return this.settle(a, { kind: 'threw', error });
     }
     if (typeof text !== 'string') return this.settle(a, invoked, text);
-    const decision = decide(e.graph, step, this.cursor(), invoked, this.decideOptions());
+    const decision = decide(e.graph, step, this.cursor(), invoked, this.decideOptions);
     if (decision.kind !== 'moved') return this.settle(a, invoked, text);
     rec.currentState = decision.cursor.state;
     this.trail?.push(step.name);
@@ -341,7 +343,7 @@ export class Drive<TData> {
       return AGAIN;
     } else if (ctx.paused) this.state.pauseRequest ??= { reason: ctx.pauseReason };
 
-    const decision = decide(e.graph, step, this.cursor(), outcome, this.decideOptions());
+    const decision = decide(e.graph, step, this.cursor(), outcome, this.decideOptions);
     const thrown = outcome.kind === 'threw' ? outcome.error : null;
 
     switch (decision.kind) {
@@ -417,10 +419,6 @@ export class Drive<TData> {
   private cursor(): Cursor {
     const { rec } = this;
     return { state: rec.currentState, direction: rec.direction, attempts: rec.attempts };
-  }
-
-  private decideOptions(): DecideOptions {
-    return { onError: this.e.model.onError, durableRetry: this.intent.worker !== undefined || this.e.durableTimers };
   }
 
   /** Calls the handler with hooks around it, in a span of its own; never throws what the handler threw. */
