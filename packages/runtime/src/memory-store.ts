@@ -105,7 +105,7 @@ export class MemoryStore implements Store {
       for (const h of c.history) rows.push({ ...h });
     }
     this.emit(c.events);
-    return { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason };
+    return next.pauseRequested || next.pauseReason !== null ? { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason } : NOT_PAUSED;
   }
 
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {
@@ -250,6 +250,9 @@ export class MemoryStore implements Store {
     );
   }
 }
+
+/** What almost every commit answers, made once. */
+const NOT_PAUSED: CommitResult = Object.freeze({ pauseRequested: false, pauseReason: null });
 
 /** Ready, or waiting and due, and not leased; or running with a lease that ran out (its runner died). */
 export function isClaimable(r: InstanceRecord, now: number): boolean {
