@@ -33,7 +33,7 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements Store {
   private readonly instances = new Map<string, Map<string, InstanceRecord>>();
-  private readonly historyRows = new Map<string, HistoryRecord[]>();
+  private readonly historyRows = new Map<string, StoredRow[]>();
   /**
    * The latest committed events, in commit order, at most `outboxLimit` of them: a window for
    * inspection and tests. The sink, not this array, is the delivery path.
@@ -61,7 +61,7 @@ export class MemoryStore implements Store {
       });
     }
     table.set(record.id, copy(record));
-    if (history.length > 0) this.historyRows.set(record.id, history.map((h) => ({ ...h })));
+    if (history.length > 0) this.historyRows.set(record.id, history.map(toStored));
     this.emit(events);
   }
 
@@ -102,7 +102,7 @@ export class MemoryStore implements Store {
     if (c.history.length > 0) {
       let rows = this.historyRows.get(record.id);
       if (!rows) this.historyRows.set(record.id, (rows = []));
-      for (const h of c.history) rows.push({ ...h });
+      for (const h of c.history) rows.push(toStored(h));
     }
     this.emit(c.events);
     return next.pauseRequested || next.pauseReason !== null ? { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason } : NOT_PAUSED;
@@ -135,12 +135,18 @@ export class MemoryStore implements Store {
 
   async history(_machine: string, id: string, options?: HistoryOptions): Promise<HistoryRecord[]> {
     const o = checkHistoryOptions(options);
-    let rows = (this.historyRows.get(id) ?? []).filter(
-      (h) => (o.afterSeq === undefined || h.seq > o.afterSeq) && (o.since === undefined || h.startedAt.getTime() >= o.since.getTime()),
-    );
+    const since = o.since?.getTime();
+    let rows = (this.historyRows.get(id) ?? []).filter((h) => (o.afterSeq === undefined || h.seq > o.afterSeq) && (since === undefined || h.startedAt >= since));
     rows.sort((a, b) => (o.order === 'desc' ? b.seq - a.seq : a.seq - b.seq));
     if (o.limit !== undefined) rows = rows.slice(0, o.limit);
-    return rows.map((h) => (o.withData ? { ...h } : { ...h, dataBefore: '', dataAfter: '' }));
+    return rows.map((h) => {
+      const out = toRecord(h);
+      if (!o.withData) {
+        out.dataBefore = '';
+        out.dataAfter = '';
+      }
+      return out;
+    });
   }
 
   /** Deletes at once: one process, nothing to interleave with. */
@@ -215,7 +221,7 @@ export class MemoryStore implements Store {
 
   async stats(machine: string, options: StatsOptions = {}): Promise<MachineStats> {
     const instances = [...(this.instances.get(machine)?.values() ?? [])];
-    return computeStats(machine, instances, instances.flatMap((r) => this.historyRows.get(r.id) ?? []), options);
+    return computeStats(machine, instances, instances.flatMap((r) => (this.historyRows.get(r.id) ?? []).map(toRecord)), options);
   }
 
   /** Resolves once every event committed so far has been handed to the sink. */
@@ -259,6 +265,28 @@ export function isClaimable(r: InstanceRecord, now: number): boolean {
   const leased = r.leaseExpiresAt != null && r.leaseExpiresAt.getTime() > now;
   if (r.status === 'ready' || r.status === 'waiting') return !leased && (r.nextRunAt === null || r.nextRunAt.getTime() <= now);
   return r.status === 'running' && !leased;
+}
+
+/**
+ * A history row as this store keeps it: its times as numbers. Most rows are never read back,
+ * and two Date objects per row are most of what a kept row costs the collector.
+ */
+type StoredRow = Omit<HistoryRecord, 'startedAt' | 'finishedAt'> & { startedAt: number; finishedAt: number };
+
+function toStored(h: HistoryRecord): StoredRow {
+  const row = { ...h } as unknown as StoredRow;
+  row.startedAt = h.startedAt.getTime();
+  row.finishedAt = h.finishedAt.getTime();
+  return row;
+}
+
+/** A row as callers get it: their own copy, metadata included. */
+function toRecord(row: StoredRow): HistoryRecord {
+  const h = { ...row } as unknown as HistoryRecord;
+  h.startedAt = new Date(row.startedAt);
+  h.finishedAt = new Date(row.finishedAt);
+  h.metadata = { ...row.metadata };
+  return h;
 }
 
 function copy(r: InstanceRecord): InstanceRecord {
