@@ -42,11 +42,19 @@ function isPlainJson(value: unknown, depth = 0): boolean {
 }
 
 /**
+ * `{"json":...}` as one flat string: a template would make a string of three pieces, and
+ * history keeps one such text per step.
+ */
+function plainText(value: unknown): string {
+  return JSON.stringify({ json: value });
+}
+
+/**
  * superjson's format. Plain JSON data, the common case, skips superjson's walker: the output
  * `{"json":...}` is exactly what superjson writes for such data, so either side reads the other.
  */
 export const superjsonSerializer: Serializer = {
-  stringify: (value) => (isPlainJson(value) ? `{"json":${JSON.stringify(value)}}` : superjson.stringify(value)),
+  stringify: (value) => (isPlainJson(value) ? plainText(value) : superjson.stringify(value)),
   parse: (text) => superjson.parse(text),
 };
 
@@ -72,7 +80,7 @@ export async function serialize(serializer: Serializer, value: unknown, context:
 export function serializeNow(serializer: Serializer, value: unknown, context: Record<string, unknown>): string | Promise<string> {
   // Plain JSON holds no function, symbol or cycle: one walk decides, and the default writes it at once.
   const plain = isPlainJson(value);
-  if (plain && serializer === superjsonSerializer) return `{"json":${JSON.stringify(value)}}`;
+  if (plain && serializer === superjsonSerializer) return plainText(value);
   return serializeChecked(serializer, value, context, plain);
 }
 

@@ -6,6 +6,7 @@ describe('default serializer', () => {
   it('writes exactly what superjson writes, for plain and for rich data', async () => {
     const samples: unknown[] = [
       { a: 1, b: 'x', c: [true, null, { d: 2.5 }] },
+      { orderId: 'o-1', amount: 42, items: ['a', 'b'], note: 'ü "quoted" \n' },
       [],
       'text',
       { when: new Date(0), n: 10n, m: new Map([[1, 'a']]), s: new Set([1]), u: undefined },
@@ -16,6 +17,8 @@ describe('default serializer', () => {
       const text = await superjsonSerializer.stringify(value);
       expect(JSON.parse(text)).toEqual(JSON.parse(superjson.stringify(value)));
       expect(await superjsonSerializer.parse(text)).toEqual(value);
+      // What the engine stores is the same text, to the byte.
+      expect(await serialize(superjsonSerializer, value, {})).toBe(text);
     }
   });
 
