@@ -543,7 +543,7 @@ export class Drive<TData> {
   }
 
   /** `save`, except that a commit the store refuses for good ends the instance instead (see `refused`). */
-  private async commit(status: InstanceStatus, last = false): Promise<CommitResult | Instance<TData, string>> {
+  private commit(status: InstanceStatus, last = false): Promise<CommitResult | Instance<TData, string>> {
     const { rec, e } = this;
     if (rec.historySeq > e.maxHistory) {
       return this.refused(
@@ -552,17 +552,24 @@ export class Drive<TData> {
         }),
       );
     }
-    // `save` written out, so that a commit costs one async call, not two.
-    let result: CommitResult;
+    // The store's promise and one reaction: no async frame of its own per commit.
     const commit = this.staged(status, last);
+    let pending: Promise<CommitResult>;
     try {
-      result = await e.store.commit(commit);
+      pending = e.store.commit(commit);
     } catch (error) {
-      if (isFsmError(error) && PERMANENT.has(error.code)) return this.refused(error);
-      throw error;
+      pending = Promise.reject(error as Error);
     }
-    this.committed(commit, result);
-    return result;
+    return pending.then(
+      (result) => {
+        this.committed(commit, result);
+        return result;
+      },
+      (error: unknown) => {
+        if (isFsmError(error) && PERMANENT.has(error.code)) return this.refused(error);
+        throw error;
+      },
+    );
   }
 
   /** The record as it is now, ready to commit in `status`. */
