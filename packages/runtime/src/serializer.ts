@@ -100,15 +100,27 @@ async function serializeChecked(serializer: Serializer, value: unknown, context:
 }
 
 export async function deserialize(serializer: Serializer, text: string, context: Record<string, unknown>): Promise<unknown> {
+  return deserializeNow(serializer, text, context);
+}
+
+/** `deserialize`, except that a serializer that parses at once (the default) gives the data at once, not a promise. */
+export function deserializeNow(serializer: Serializer, text: string, context: Record<string, unknown>): unknown {
+  let value: unknown;
   try {
-    return await serializer.parse(text);
+    value = serializer.parse(text);
   } catch (cause) {
-    throw new FsmError(
-      'FSM_DESERIALIZE',
-      `stored data of ${describe(context)} cannot be read: ${message(cause)}. Other instances are unaffected; repair or delete this row.`,
-      { cause, context },
-    );
+    throw unreadable(cause, context);
   }
+  if (typeof (value as { then?: unknown } | null)?.then !== 'function') return value;
+  return Promise.resolve(value).catch((cause: unknown) => Promise.reject(unreadable(cause, context)));
+}
+
+function unreadable(cause: unknown, context: Record<string, unknown>): FsmError {
+  return new FsmError(
+    'FSM_DESERIALIZE',
+    `stored data of ${describe(context)} cannot be read: ${message(cause)}. Other instances are unaffected; repair or delete this row.`,
+    { cause, context },
+  );
 }
 
 function describe(context: Record<string, unknown>): string {

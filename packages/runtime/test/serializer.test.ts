@@ -30,6 +30,14 @@ describe('default serializer', () => {
     const error = await deserialize(superjsonSerializer, '{oops', { machine: 'order', id: 'i-2' }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'FSM_DESERIALIZE' });
     expect((error as Error).message).toContain('order instance i-2');
+    // An async serializer's refusal is typed the same way, and so is a runner's read of such data.
+    const rejecting: Serializer = { stringify: (v) => JSON.stringify(v), parse: () => Promise.reject(new Error('key revoked')) };
+    const late = await deserialize(rejecting, '{}', { machine: 'order', id: 'i-3' }).catch((e: unknown) => e);
+    expect(late).toMatchObject({ code: 'FSM_DESERIALIZE', message: expect.stringContaining('key revoked') });
+    const locked = defineMachine<{ n: number }>({ name: 'locked', steps: { one: { order: 1 } }, methods: { one: () => {} } });
+    const runner = createRunner(locked, { serializer: rejecting });
+    const made = await runner.create({ n: 1 });
+    await expect(runner.run(made.id)).rejects.toMatchObject({ code: 'FSM_DESERIALIZE', message: expect.stringContaining(`locked instance ${made.id}`) });
   });
 
   it('accepts an async serializer, e.g. one that encrypts', async () => {

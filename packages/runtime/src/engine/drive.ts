@@ -16,7 +16,7 @@ import { toJsonSafe } from '../json-safe.js';
 import type { Lease } from '../locker.js';
 import type { Logger } from '../logger.js';
 import type { FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from '../records.js';
-import { deserialize, serialize, serializeNow, type Serializer } from '../serializer.js';
+import { deserialize, deserializeNow, serialize, serializeNow, type Serializer } from '../serializer.js';
 import { RunningStepContext } from '../step-context.js';
 import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
@@ -162,8 +162,9 @@ export class Drive<TData> {
       if (intent.worker) return 'nothing';
       throw badState(rec, intent.action === 'back' ? 'move back' : intent.action);
     }
-    this.data = (await deserialize(e.serializer, rec.serializedState, this.ctxInfo)) as TData;
-    await this.checkDefinition();
+    const data = deserializeNow(e.serializer, rec.serializedState, this.ctxInfo);
+    this.data = (data instanceof Promise ? await data : data) as TData;
+    if (rec.definitionHash !== e.hash) await this.checkDefinition();
     return 'go';
   }
 
