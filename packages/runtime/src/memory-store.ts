@@ -53,7 +53,16 @@ export class MemoryStore implements Store {
     }
   }
 
-  async insert(record: InstanceRecord, events: FsmEvent[], history: HistoryRecord[] = []): Promise<void> {
+  insert(record: InstanceRecord, events: FsmEvent[], history: HistoryRecord[] = []): Promise<void> {
+    try {
+      this.insertNow(record, events, history);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  private insertNow(record: InstanceRecord, events: FsmEvent[], history: HistoryRecord[]): void {
     const table = this.table(record.machine);
     if (table.has(record.id)) {
       throw new FsmError('FSM_STORE', `instance ${record.id} of ${record.machine} already exists`, {
