@@ -9,22 +9,30 @@ let poolOffset = pool.length;
 let lastMs = 0;
 let counter = 0;
 
-function randomBytes(n: number): Buffer {
+/** Where `n` random bytes may be read from `pool` now. */
+function randomAt(n: number): number {
   if (poolOffset + n > pool.length) {
     randomFillSync(pool);
     poolOffset = 0;
   }
-  const out = pool.subarray(poolOffset, poolOffset + n);
+  const at = poolOffset;
   poolOffset += n;
-  return out;
+  return at;
 }
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** One id is written here as ASCII, then read out as one string: no array, no piecewise concatenation. */
+const text = Buffer.alloc(36, '-');
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+function put(at: number, byte: number): void {
+  text[at] = HEX_DIGITS[byte >>> 4]!;
+  text[at + 1] = HEX_DIGITS[byte & 0x0f]!;
+}
 
 export function uuidv7(now: number = Date.now()): string {
   if (now > lastMs) {
     lastMs = now;
-    counter = randomBytes(1)[0]! & 0x3f; // random start leaves room to count up
+    counter = pool[randomAt(1)]! & 0x3f; // random start leaves room to count up
   } else {
     counter++;
     if (counter > 0xfff) {
@@ -34,24 +42,25 @@ export function uuidv7(now: number = Date.now()): string {
     }
   }
   const ms = lastMs;
-  const r = randomBytes(8);
-  const b = new Array<number>(16);
-  b[0] = Math.floor(ms / 2 ** 40) & 0xff;
-  b[1] = Math.floor(ms / 2 ** 32) & 0xff;
-  b[2] = (ms >>> 24) & 0xff;
-  b[3] = (ms >>> 16) & 0xff;
-  b[4] = (ms >>> 8) & 0xff;
-  b[5] = ms & 0xff;
-  b[6] = 0x70 | ((counter >>> 8) & 0x0f);
-  b[7] = counter & 0xff;
-  b[8] = 0x80 | (r[0]! & 0x3f);
-  for (let i = 1; i < 8; i++) b[8 + i] = r[i]!;
-  let s = '';
-  for (let i = 0; i < 16; i++) {
-    s += HEX[b[i]!];
-    if (i === 3 || i === 5 || i === 7 || i === 9) s += '-';
-  }
-  return s;
+  const high = Math.floor(ms / 2 ** 32);
+  const r = randomAt(8);
+  put(0, (high >>> 8) & 0xff);
+  put(2, high & 0xff);
+  put(4, (ms >>> 24) & 0xff);
+  put(6, (ms >>> 16) & 0xff);
+  put(9, (ms >>> 8) & 0xff);
+  put(11, ms & 0xff);
+  put(14, 0x70 | ((counter >>> 8) & 0x0f));
+  put(16, counter & 0xff);
+  put(19, 0x80 | (pool[r]! & 0x3f));
+  put(21, pool[r + 1]!);
+  put(24, pool[r + 2]!);
+  put(26, pool[r + 3]!);
+  put(28, pool[r + 4]!);
+  put(30, pool[r + 5]!);
+  put(32, pool[r + 6]!);
+  put(34, pool[r + 7]!);
+  return text.toString('latin1');
 }
 
 /** Milliseconds since the epoch encoded in a UUIDv7. */

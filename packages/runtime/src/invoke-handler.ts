@@ -3,18 +3,28 @@ import { FsmError } from './errors.js';
 import type { RunningStepContext } from './step-context.js';
 
 /**
- * Calls one handler attempt. When `timeoutMs` passes first, the attempt fails with
- * FSM_STEP_TIMEOUT and `ctx.signal` is aborted, but the call returns only once the handler
- * has returned too: the engine never retries a step, moves on or releases its locks while an
- * attempt may still be at work.
+ * Calls one handler attempt and returns what it returned: a synchronous handler without a
+ * timeout is called as it is (what it throws is thrown here), so that it costs no promise.
+ * When `timeoutMs` passes first, the attempt fails with FSM_STEP_TIMEOUT and `ctx.signal` is
+ * aborted, but the call returns only once the handler has returned too: the engine never
+ * retries a step, moves on or releases its locks while an attempt may still be at work.
  */
-export async function invokeHandler(
+export function invokeHandler(
   fn: (ctx: RunningStepContext<unknown>) => unknown,
   self: object,
   ctx: RunningStepContext<unknown>,
   timeoutMs: number | undefined,
+): unknown {
+  if (timeoutMs === undefined) return fn.call(self, ctx);
+  return invokeWithTimeout(fn, self, ctx, timeoutMs);
+}
+
+async function invokeWithTimeout(
+  fn: (ctx: RunningStepContext<unknown>) => unknown,
+  self: object,
+  ctx: RunningStepContext<unknown>,
+  timeoutMs: number,
 ): Promise<unknown> {
-  if (timeoutMs === undefined) return await fn.call(self, ctx);
   let timer: NodeJS.Timeout | undefined;
   let timedOut: FsmError | undefined;
   const work = Promise.resolve().then(() => fn.call(self, ctx));

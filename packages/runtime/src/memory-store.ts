@@ -38,7 +38,7 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements Store {
   private readonly instances = new Map<string, Map<string, InstanceRecord>>();
-  private readonly historyRows = new Map<string, HistoryRecord[]>();
+  private readonly historyRows = new Map<string, StoredRow[]>();
   /**
    * The latest committed events, in commit order, at most `outboxLimit` of them: a window for
    * inspection and tests. The sink, not this array, is the delivery path.
@@ -63,7 +63,16 @@ export class MemoryStore implements Store {
     }
   }
 
-  async insert(record: InstanceRecord, events: FsmEvent[], history: HistoryRecord[] = []): Promise<void> {
+  insert(record: InstanceRecord, events: FsmEvent[], history: HistoryRecord[] = []): Promise<void> {
+    try {
+      this.insertNow(record, events, history);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  private insertNow(record: InstanceRecord, events: FsmEvent[], history: HistoryRecord[]): void {
     const table = this.table(record.machine);
     if (table.has(record.id)) {
       throw new FsmError('FSM_STORE', `instance ${record.id} of ${record.machine} already exists`, {
@@ -72,11 +81,20 @@ export class MemoryStore implements Store {
     }
     table.set(record.id, copy(record));
     this.indexWait(undefined, record);
-    if (history.length > 0) this.historyRows.set(record.id, history.map((h) => ({ ...h })));
+    if (history.length > 0) this.historyRows.set(record.id, history.map(toStored));
     this.emit(events);
   }
 
-  async commit(c: Commit): Promise<CommitResult> {
+  commit(c: Commit): Promise<CommitResult> {
+    // Done at once: a settled promise, without an async function's frame per commit.
+    try {
+      return Promise.resolve(this.commitNow(c));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  private commitNow(c: Commit): CommitResult {
     const { record } = c;
     const table = this.table(record.machine);
     const stored = table.get(record.id);
@@ -126,10 +144,11 @@ export class MemoryStore implements Store {
     if (c.history.length > 0) {
       let rows = this.historyRows.get(record.id);
       if (!rows) this.historyRows.set(record.id, (rows = []));
-      for (const h of c.history) rows.push({ ...h });
+      for (const h of c.history) rows.push(toStored(h));
     }
     this.emit(c.events);
-    return received ? { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason, received } : { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason };
+    if (received) return { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason, received };
+    return next.pauseRequested || next.pauseReason !== null ? { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason } : NOT_PAUSED;
   }
 
   /** Runs to completion without awaiting: nothing interleaves with a commit, as the MySQL store's lock on the message and key ensures. */
@@ -248,12 +267,18 @@ export class MemoryStore implements Store {
 
   async history(_machine: string, id: string, options?: HistoryOptions): Promise<HistoryRecord[]> {
     const o = checkHistoryOptions(options);
-    let rows = (this.historyRows.get(id) ?? []).filter(
-      (h) => (o.afterSeq === undefined || h.seq > o.afterSeq) && (o.since === undefined || h.startedAt.getTime() >= o.since.getTime()),
-    );
+    const since = o.since?.getTime();
+    let rows = (this.historyRows.get(id) ?? []).filter((h) => (o.afterSeq === undefined || h.seq > o.afterSeq) && (since === undefined || h.startedAt >= since));
     rows.sort((a, b) => (o.order === 'desc' ? b.seq - a.seq : a.seq - b.seq));
     if (o.limit !== undefined) rows = rows.slice(0, o.limit);
-    return rows.map((h) => (o.withData ? { ...h } : { ...h, dataBefore: '', dataAfter: '' }));
+    return rows.map((h) => {
+      const out = toRecord(h);
+      if (!o.withData) {
+        out.dataBefore = '';
+        out.dataAfter = '';
+      }
+      return out;
+    });
   }
 
   /** Deletes at once: one process, nothing to interleave with. */
@@ -330,7 +355,7 @@ export class MemoryStore implements Store {
 
   async stats(machine: string, options: StatsOptions = {}): Promise<MachineStats> {
     const instances = [...(this.instances.get(machine)?.values() ?? [])];
-    return computeStats(machine, instances, instances.flatMap((r) => this.historyRows.get(r.id) ?? []), options);
+    return computeStats(machine, instances, instances.flatMap((r) => (this.historyRows.get(r.id) ?? []).map(toRecord)), options);
   }
 
   /** Resolves once every event committed so far has been handed to the sink. */
@@ -365,6 +390,9 @@ export class MemoryStore implements Store {
     );
   }
 }
+
+/** What almost every commit answers, made once. */
+const NOT_PAUSED: CommitResult = Object.freeze({ pauseRequested: false, pauseReason: null });
 
 /**
  * Ready (and due, when it has a start time), or waiting and due, and not leased; or running
@@ -414,8 +442,33 @@ function agingOrder(a: InstanceRecord, b: InstanceRecord): number {
   return Math.min(rank(a), 1) - Math.min(rank(b), 1) || since(a) - since(b) || byId(a, b);
 }
 
+/**
+ * A history row as this store keeps it: its times as numbers. Most rows are never read back,
+ * and two Date objects per row are most of what a kept row costs the collector.
+ */
+type StoredRow = Omit<HistoryRecord, 'startedAt' | 'finishedAt'> & { startedAt: number; finishedAt: number };
+
+function toStored(h: HistoryRecord): StoredRow {
+  const row = { ...h } as unknown as StoredRow;
+  row.startedAt = h.startedAt.getTime();
+  row.finishedAt = h.finishedAt.getTime();
+  return row;
+}
+
+/** A row as callers get it: their own copy, metadata included. */
+function toRecord(row: StoredRow): HistoryRecord {
+  const h = { ...row } as unknown as HistoryRecord;
+  h.startedAt = new Date(row.startedAt);
+  h.finishedAt = new Date(row.finishedAt);
+  h.metadata = { ...row.metadata };
+  return h;
+}
+
 function copy(r: InstanceRecord): InstanceRecord {
-  return { ...r, lastError: r.lastError && { ...r.lastError } };
+  // A bare spread is the engine's fast object clone; a spread with an extra property is not.
+  const c = { ...r };
+  if (c.lastError) c.lastError = { ...c.lastError };
+  return c;
 }
 
 function toSet<T>(v: T | T[] | undefined): Set<T> | undefined {

@@ -20,7 +20,7 @@ import { noopLogger, safeLogger, type Logger } from './logger.js';
 import { processLocker } from './memory-locker.js';
 import { MemoryStore } from './memory-store.js';
 import type { FsmEvent, InstanceRecord } from './records.js';
-import { serialize, superjsonSerializer, type Serializer } from './serializer.js';
+import { serializeNow, superjsonSerializer, type Serializer } from './serializer.js';
 import type { HistoryOptions, ListFilter, MachineStats, StatsOptions, Store } from './store.js';
 import { Worker, type WorkOptions } from './worker.js';
 import { chainSource, type ChainFrom } from './chain.js';
@@ -402,7 +402,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       return toInstance(rec, made.data);
     }
     // Locks first: when one is busy, nothing is stored, so a caller that retries makes no duplicate.
-    const leases = await acquireAll(this.locker, this.keysOf(rec), rec, this.acquireSettings(undefined));
+    const keys = this.keysOf(rec);
+    const leases = keys.length === 0 ? [] : await acquireAll(this.locker, keys, rec, this.acquireSettings(undefined));
     if (leases === null) {
       throw new FsmError('FSM_LOCK_BUSY', `a lock of ${rec.machine} instance ${rec.id} is busy; nothing was stored`, {
         context: { machine: rec.machine, id: rec.id },
@@ -455,6 +456,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     }
     const now = new Date();
     const id = options.id ?? uuidv7(now.getTime());
+    const text = serializeNow(this.serializer, data, { machine: this.model.name, id });
     const record: InstanceRecord = {
       id,
       machine: this.model.name,
@@ -465,7 +467,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       resumeFromStep: this.graph.steps.get(at)?.order ?? null,
       saveAfterStep: this.saveAfterStep,
       kafkaEventTopic: this.topic,
-      serializedState: await serialize(this.serializer, data, { machine: this.model.name, id }),
+      serializedState: typeof text === 'string' ? text : await text,
       version: 1,
       definitionHash: this.engine.hash,
       definitionVersion: this.model.version,
@@ -770,7 +772,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       state.running = false;
       const over = state.over;
       state.over = true;
-      if (!over) await releaseAll(this.locker, leases);
+      if (!over && leases.length > 0) await releaseAll(this.locker, leases);
     }
   }
 

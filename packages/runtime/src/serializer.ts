@@ -42,11 +42,19 @@ function isPlainJson(value: unknown, depth = 0): boolean {
 }
 
 /**
+ * `{"json":...}` as one flat string: a template would make a string of three pieces, and
+ * history keeps one such text per step.
+ */
+function plainText(value: unknown): string {
+  return JSON.stringify({ json: value });
+}
+
+/**
  * superjson's format. Plain JSON data, the common case, skips superjson's walker: the output
  * `{"json":...}` is exactly what superjson writes for such data, so either side reads the other.
  */
 export const superjsonSerializer: Serializer = {
-  stringify: (value) => (isPlainJson(value) ? `{"json":${JSON.stringify(value)}}` : superjson.stringify(value)),
+  stringify: (value) => (isPlainJson(value) ? plainText(value) : superjson.stringify(value)),
   parse: (text) => superjson.parse(text),
 };
 
@@ -62,9 +70,21 @@ export const jsonSerializer: Serializer = {
  * stored is always what the handlers saw.
  */
 export async function serialize(serializer: Serializer, value: unknown, context: Record<string, unknown>): Promise<string> {
+  return serializeNow(serializer, value, context);
+}
+
+/**
+ * `serialize`, except that the common case (plain JSON data, the default serializer) returns
+ * the text at once instead of a promise.
+ */
+export function serializeNow(serializer: Serializer, value: unknown, context: Record<string, unknown>): string | Promise<string> {
   // Plain JSON holds no function, symbol or cycle: one walk decides, and the default writes it at once.
   const plain = isPlainJson(value);
-  if (plain && serializer === superjsonSerializer) return `{"json":${JSON.stringify(value)}}`;
+  if (plain && serializer === superjsonSerializer) return plainText(value);
+  return serializeChecked(serializer, value, context, plain);
+}
+
+async function serializeChecked(serializer: Serializer, value: unknown, context: Record<string, unknown>, plain: boolean): Promise<string> {
   if (!plain) {
     const found = findUnstorable(value);
     if (found) throw unstorableError(found, context);
@@ -80,15 +100,27 @@ export async function serialize(serializer: Serializer, value: unknown, context:
 }
 
 export async function deserialize(serializer: Serializer, text: string, context: Record<string, unknown>): Promise<unknown> {
+  return deserializeNow(serializer, text, context);
+}
+
+/** `deserialize`, except that a serializer that parses at once (the default) gives the data at once, not a promise. */
+export function deserializeNow(serializer: Serializer, text: string, context: Record<string, unknown>): unknown {
+  let value: unknown;
   try {
-    return await serializer.parse(text);
+    value = serializer.parse(text);
   } catch (cause) {
-    throw new FsmError(
-      'FSM_DESERIALIZE',
-      `stored data of ${describe(context)} cannot be read: ${message(cause)}. Other instances are unaffected; repair or delete this row.`,
-      { cause, context },
-    );
+    throw unreadable(cause, context);
   }
+  if (typeof (value as { then?: unknown } | null)?.then !== 'function') return value;
+  return Promise.resolve(value).catch((cause: unknown) => Promise.reject(unreadable(cause, context)));
+}
+
+function unreadable(cause: unknown, context: Record<string, unknown>): FsmError {
+  return new FsmError(
+    'FSM_DESERIALIZE',
+    `stored data of ${describe(context)} cannot be read: ${message(cause)}. Other instances are unaffected; repair or delete this row.`,
+    { cause, context },
+  );
 }
 
 function describe(context: Record<string, unknown>): string {

@@ -20,13 +20,15 @@ export interface SpawnScope {
   /** Identifies this step visit: with the parent id and the index, it makes the child ids. */
   visit: string;
 }
+const NO_METADATA: Record<string, unknown> = Object.freeze({});
 
 /** The context one handler attempt sees; the engine reads back data, pause and metadata. */
 export class RunningStepContext<TData> implements StepContext<TData> {
   data: TData;
   pauseReason: string | null = null;
   paused = false;
-  metadata: Record<string, unknown> = {};
+  /** One shared empty object until `annotate`: most attempts annotate nothing, and history keeps every attempt's. */
+  metadata: Record<string, unknown> = NO_METADATA;
   /** The successor the handler chose with `goto`, if any. */
   chosen: string | null = null;
   /** `succeed()` or `fail()` was called. */
@@ -74,6 +76,7 @@ export class RunningStepContext<TData> implements StepContext<TData> {
   }
 
   annotate(metadata: Record<string, unknown>): void {
+    if (this.metadata === NO_METADATA) this.metadata = {};
     Object.assign(this.metadata, metadata);
   }
 

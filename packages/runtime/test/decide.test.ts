@@ -54,6 +54,14 @@ describe('decide: forward', () => {
   it('fails with FSM_BAD_TARGET when the handler goes somewhere it did not declare', () => {
     const d = decide(g, step('score'), at('score'), { kind: 'completed', goto: 'nowhere' }, opts);
     expect(d).toMatchObject({ kind: 'failed', keep: false, error: { code: 'FSM_BAD_TARGET' } });
+    expect(d).toMatchObject({ error: { message: expect.stringContaining('"approve", "review", "reject"') } });
+    // A step without `next` may go only where it goes anyway: the next by order, or done after an end step.
+    const plain = graphOf({ a: { order: 1 }, b: { order: 2, end: true }, c: { order: 3 } });
+    const move = (name: string, goto: string) => decide(plain, plain.steps.get(name)!, at(name), { kind: 'completed', goto }, opts);
+    expect(move('a', 'b')).toMatchObject({ kind: 'moved', cursor: { state: 'b' } });
+    expect(move('b', 'done')).toMatchObject({ kind: 'moved', cursor: { state: 'done' } });
+    expect(move('a', 'c')).toMatchObject({ kind: 'failed', error: { code: 'FSM_BAD_TARGET', message: expect.stringContaining('("b")') } });
+    expect(move('b', 'c')).toMatchObject({ kind: 'failed', error: { code: 'FSM_BAD_TARGET' } });
   });
 
   it('ends done after an end step, after the last step by order, and on succeed()', () => {

@@ -10,4 +10,16 @@ describe('uuidv7', () => {
     expect([...ids].sort()).toEqual(ids);
     expect(uuidv7Time(ids[0]!)).toBe(now);
   });
+
+  it('encodes every byte of its millisecond, and the random part differs between ids', () => {
+    // Later than any id made so far in this file (ids never go back in time), each changing another byte.
+    const base = Date.UTC(2027, 0, 1);
+    const times = [0, 1, 0x100, 0x1_0000, 0x100_0000, 2 ** 32, 2 ** 40].map((d) => base + d).concat(2 ** 48 - 1);
+    for (const t of times) {
+      const id = uuidv7(t);
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(uuidv7Time(id)).toBe(t);
+      expect(uuidv7(t).slice(19)).not.toBe(id.slice(19));
+    }
+  });
 });

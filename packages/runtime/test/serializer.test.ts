@@ -6,6 +6,7 @@ describe('default serializer', () => {
   it('writes exactly what superjson writes, for plain and for rich data', async () => {
     const samples: unknown[] = [
       { a: 1, b: 'x', c: [true, null, { d: 2.5 }] },
+      { orderId: 'o-1', amount: 42, items: ['a', 'b'], note: 'ü "quoted" \n' },
       [],
       'text',
       { when: new Date(0), n: 10n, m: new Map([[1, 'a']]), s: new Set([1]), u: undefined },
@@ -16,6 +17,8 @@ describe('default serializer', () => {
       const text = await superjsonSerializer.stringify(value);
       expect(JSON.parse(text)).toEqual(JSON.parse(superjson.stringify(value)));
       expect(await superjsonSerializer.parse(text)).toEqual(value);
+      // What the engine stores is the same text, to the byte.
+      expect(await serialize(superjsonSerializer, value, {})).toBe(text);
     }
   });
 
@@ -27,6 +30,14 @@ describe('default serializer', () => {
     const error = await deserialize(superjsonSerializer, '{oops', { machine: 'order', id: 'i-2' }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'FSM_DESERIALIZE' });
     expect((error as Error).message).toContain('order instance i-2');
+    // An async serializer's refusal is typed the same way, and so is a runner's read of such data.
+    const rejecting: Serializer = { stringify: (v) => JSON.stringify(v), parse: () => Promise.reject(new Error('key revoked')) };
+    const late = await deserialize(rejecting, '{}', { machine: 'order', id: 'i-3' }).catch((e: unknown) => e);
+    expect(late).toMatchObject({ code: 'FSM_DESERIALIZE', message: expect.stringContaining('key revoked') });
+    const locked = defineMachine<{ n: number }>({ name: 'locked', steps: { one: { order: 1 } }, methods: { one: () => {} } });
+    const runner = createRunner(locked, { serializer: rejecting });
+    const made = await runner.create({ n: 1 });
+    await expect(runner.run(made.id)).rejects.toMatchObject({ code: 'FSM_DESERIALIZE', message: expect.stringContaining(`locked instance ${made.id}`) });
   });
 
   it('accepts an async serializer, e.g. one that encrypts', async () => {

@@ -78,6 +78,29 @@ export function storeContract(label: string, fixture: () => ContractFixture): vo
       expect(full[0]!.dataAfter).toBe('{"json":{"n":1}}');
     });
 
+    it("gives back history rows as stored, times and metadata included, each read the caller's own copy", async () => {
+      const { store, machines } = fixture();
+      const M = machines.paging;
+      const rec = instanceRecord(M);
+      await store.insert(rec, []);
+      const row = historyRecord(rec, 1, {
+        metadata: { charged: 42, by: 'ann' },
+        startedAt: new Date(Date.UTC(2026, 10, 22, 10, 0, 0, 125)),
+        finishedAt: new Date(Date.UTC(2026, 10, 22, 10, 0, 1, 250)),
+      });
+      await store.commit({ record: nextRecord(rec, { historySeq: 1, status: rec.status, updatedAt: rec.updatedAt }), expectedVersion: rec.version, history: [row], events: [] });
+      // What was committed is the caller's: changing it afterwards changes nothing stored.
+      row.startedAt.setTime(0);
+      const [first] = await store.history(M, rec.id);
+      expect(first!.startedAt).toEqual(new Date(Date.UTC(2026, 10, 22, 10, 0, 0, 125)));
+      expect(first!.finishedAt).toEqual(new Date(Date.UTC(2026, 10, 22, 10, 0, 1, 250)));
+      expect(first!.metadata).toEqual({ charged: 42, by: 'ann' });
+      first!.finishedAt.setTime(0);
+      first!.metadata['charged'] = 0;
+      const [again] = await store.history(M, rec.id);
+      expect([again!.finishedAt, again!.metadata]).toEqual([new Date(Date.UTC(2026, 10, 22, 10, 0, 1, 250)), { charged: 42, by: 'ann' }]);
+    });
+
     it('refuses history options it cannot honour with FSM_INPUT_INVALID', async () => {
       const { store, machines } = fixture();
       const rec = await withHistory(machines.paging, 1);

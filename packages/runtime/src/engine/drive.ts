@@ -17,14 +17,14 @@ import { toJsonSafe } from '../json-safe.js';
 import type { Lease } from '../locker.js';
 import type { Logger } from '../logger.js';
 import type { FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from '../records.js';
-import { deserialize, serialize, type Serializer } from '../serializer.js';
+import { deserialize, deserializeNow, serialize, serializeNow, type Serializer } from '../serializer.js';
 import { RunningStepContext, type SpawnRequest } from '../step-context.js';
 import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
 import type { Worker } from '../worker.js';
 import { incompatibility } from './compatibility.js';
 import { ENDED, joinState } from './children.js';
-import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type Outcome } from './decide.js';
+import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type DecideOptions, type Outcome } from './decide.js';
 import { historyRow, pushEvent } from './factories.js';
 import { inSpan } from './tracing.js';
 import { decodeWait, encodeWait, receivedRecord, requestedWait, storedWait, type ChildrenWait, type InboxMessage, type Wait } from './waits.js';
@@ -119,6 +119,20 @@ export interface DriveState {
 /** `step` ran an attempt that did not move the instance: run the loop again from the same place. */
 const AGAIN = Symbol('again');
 
+/** How a step ended: the drive ended (the instance), AGAIN, or null when the instance moved on. */
+type StepEnd<TData> = Instance<TData, string> | typeof AGAIN | null;
+
+/** One attempt of a handler, as `settle` needs it to apply the decision. */
+interface Attempt<TData> {
+  step: StepModel;
+  method: string;
+  backward: boolean;
+  /** The state before the attempt. */
+  before: string;
+  ctx: RunningStepContext<TData>;
+  startedAt: Date;
+}
+
 const FINISHED: ReadonlySet<InstanceStatus> = new Set(['done', 'compensated']);
 /** Commit refusals that repeating the step cannot cure. */
 const PERMANENT: ReadonlySet<string> = new Set(['FSM_DATA_TOO_LARGE', 'FSM_SERIALIZE', 'FSM_HISTORY_LIMIT']);
@@ -154,6 +168,7 @@ export class Drive<TData> {
   private joinCheck: Commit['joinCheck'] | null = null;
   /** Forward handlers run by this drive: with the version it started from, names a step visit. */
   private visits = 0;
+  private readonly decideOptions: DecideOptions;
 
   constructor(
     private readonly e: Engine<TData>,
@@ -169,6 +184,7 @@ export class Drive<TData> {
     this.pauseWanted = rec.pauseRequested ? { reason: rec.pauseReason } : null;
     this.fence = state.leases.map((l) => ({ key: l.key, token: l.token }));
     this.ctxInfo = { machine: rec.machine, id: rec.id };
+    this.decideOptions = { onError: e.model.onError, durableRetry: intent.worker !== undefined || e.durableTimers };
   }
 
   /** Checks that the call may drive the instance now; throws what refuses it, nothing written. */
@@ -184,8 +200,9 @@ export class Drive<TData> {
     // A worker's claim was due by the store's clock.
     const wait = storedWait(rec.waitingFor);
     if (rec.status === 'waiting' && wait !== null && intent.action === 'run' && (rec.nextRunAt === null || rec.nextRunAt.getTime() > Date.now())) return 'nothing';
-    this.data = (await deserialize(e.serializer, rec.serializedState, this.ctxInfo)) as TData;
-    await this.checkDefinition();
+    const data = deserializeNow(e.serializer, rec.serializedState, this.ctxInfo);
+    this.data = (data instanceof Promise ? await data : data) as TData;
+    if (rec.definitionHash !== e.hash) await this.checkDefinition();
     return 'go';
   }
 
@@ -322,7 +339,8 @@ export class Drive<TData> {
         rec.currentState = undoNext(e.graph, trail).state;
         continue;
       }
-      const done = await this.step(step, method, backward);
+      const stepped = this.step(step, method, backward);
+      const done = stepped instanceof Promise ? await stepped : stepped;
       if (done === AGAIN) continue;
       if (done !== null) return done;
       ran++;
@@ -352,11 +370,11 @@ export class Drive<TData> {
   /**
    * Runs one attempt of a step's (or back) handler and applies the decision: an Instance when
    * the drive ends, AGAIN when the same step runs again now (a retry, or a step that is not
-   * done yet), null when the instance moved on.
+   * done yet), null when the instance moved on. The common attempt (a synchronous handler that
+   * completes forward, plain data, the instance moves on) is applied at once, without a promise.
    */
-  private async step(step: StepModel, method: string, backward: boolean): Promise<Instance<TData, string> | typeof AGAIN | null> {
+  private step(step: StepModel, method: string, backward: boolean): StepEnd<TData> | Promise<StepEnd<TData>> {
     const { rec, e } = this;
-    const before = rec.currentState;
     const ctx = new RunningStepContext<TData>(rec.id, rec.machine, rec.userId, step.name, rec.direction, rec.attempts + 1, this.data);
     if (rec.lastError && 'step' in rec.lastError) ctx.error = rec.lastError as never;
     const stored = backward ? null : storedWait(rec.waitingFor);
@@ -364,14 +382,34 @@ export class Drive<TData> {
       ctx.message = { name: stored.name, key: stored.key, payload: stored.received.payload, messageId: stored.received.messageId };
     }
     if (!backward) ctx.spawnScope = { machines: e.childNames, visit: `${this.version}.${this.visits++}` };
-    const startedAt = new Date();
-    let outcome: Outcome = await this.invoke(step, method, ctx);
+    const a: Attempt<TData> = { step, method, backward, before: rec.currentState, ctx, startedAt: new Date() };
+    const invoked = this.invoke(step, method, ctx);
+    if (invoked instanceof Promise || invoked.kind !== 'completed' || backward || ctx.paused || waitsOrSpawns(step, ctx as RunningStepContext<unknown>)) return this.settle(a, invoked);
+    let text: string | Promise<string>;
+    try {
+      text = serializeNow(e.serializer, ctx.data, this.ctxInfo);
+    } catch (error) {
+      return this.settle(a, { kind: 'threw', error });
+    }
+    if (typeof text !== 'string') return this.settle(a, invoked, text);
+    const decision = decide(e.graph, step, this.cursor(), invoked, this.decideOptions);
+    if (decision.kind !== 'moved') return this.settle(a, invoked, text);
+    rec.currentState = decision.cursor.state;
+    this.trail?.push(step.name);
+    return this.advance(a, decision.event, text);
+  }
+
+  /** The rest of `step`, for every attempt that is not the common one. */
+  private async settle(a: Attempt<TData>, invoked: Outcome | Promise<Outcome>, serialized?: string | Promise<string>): Promise<StepEnd<TData>> {
+    const { rec, e } = this;
+    const { step, method, backward, before, ctx, startedAt } = a;
+    let outcome = await invoked;
     let afterText = this.serialized;
     let spawned: Array<{ record: InstanceRecord; events: FsmEvent[] }> = [];
     if (outcome.kind === 'completed') {
       try {
-        if (!backward) outcome.wait = requestedWait(step, outcome.wait ?? null, ctx.data);
-        afterText = await serialize(e.serializer, ctx.data, this.ctxInfo);
+        if (!backward) outcome.wait = requestedWait(step, ctx.wait ?? childrenWait(step.name, ctx as RunningStepContext<unknown>), ctx.data);
+        afterText = await (serialized ?? serializeNow(e.serializer, ctx.data, this.ctxInfo));
         spawned = await this.childRecords(ctx.spawns);
       } catch (error) {
         outcome = { kind: 'threw', error };
@@ -387,8 +425,7 @@ export class Drive<TData> {
       return AGAIN;
     } else if (ctx.paused) this.state.pauseRequest ??= { reason: ctx.pauseReason };
 
-    const cursor: Cursor = { state: rec.currentState, direction: rec.direction, attempts: rec.attempts };
-    const decision = decide(e.graph, step, cursor, outcome, { onError: e.model.onError, durableRetry: this.intent.worker !== undefined || e.durableTimers });
+    const decision = decide(e.graph, step, this.cursor(), outcome, this.decideOptions);
     const thrown = outcome.kind === 'threw' ? outcome.error : null;
     // The message that ended a wait is read by the step after it until that step moves on (a
     // retry, or a resume after a failure, reads it again).
@@ -454,11 +491,7 @@ export class Drive<TData> {
           this.trail?.push(step.name);
           if (decision.wait && decision.wait.kind !== 'children') this.pendingWait = { wait: decision.wait, step: step.name };
         }
-        this.row(method, step, before, ctx, startedAt, rec.currentState, null, afterText);
-        this.serialized = afterText;
-        rec.attempts = 0;
-        if (!backward) rec.lastError = null;
-        this.event(decision.event, before, rec.currentState, step.name);
+        this.advance(a, decision.event, afterText);
         if (decision.wait?.kind === 'children') {
           rec.waitingFor = encodeWait(decision.wait);
           return this.join(decision.wait, true);
@@ -468,8 +501,25 @@ export class Drive<TData> {
     }
   }
 
+  /** The attempt's work stands and the instance is at its next state: its data, history row and event. */
+  private advance(a: Attempt<TData>, event: FsmEventType, afterText: string): null {
+    const { rec } = this;
+    this.data = a.ctx.data;
+    this.row(a.method, a.step, a.before, a.ctx, a.startedAt, rec.currentState, null, afterText);
+    this.serialized = afterText;
+    rec.attempts = 0;
+    if (!a.backward) rec.lastError = null;
+    this.event(event, a.before, rec.currentState, a.step.name);
+    return null;
+  }
+
+  private cursor(): Cursor {
+    const { rec } = this;
+    return { state: rec.currentState, direction: rec.direction, attempts: rec.attempts };
+  }
+
   /** Calls the handler with hooks around it, in a span of its own; never throws what the handler threw. */
-  private invoke(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
+  private invoke(step: StepModel, method: string, ctx: RunningStepContext<TData>): Outcome | Promise<Outcome> {
     if (!this.state.traced) return this.call(step, method, ctx);
     const attributes = () => ({
       'fsm.machine': this.rec.machine,
@@ -479,7 +529,7 @@ export class Drive<TData> {
       'fsm.attempt': ctx.attempt,
       'fsm.direction': ctx.direction,
     });
-    return inSpan(spanName(step.name), attributes, (span) => (span.isRecording() ? this.callRecorded(span, step, method, ctx) : this.call(step, method, ctx)));
+    return inSpan(spanName(step.name), attributes, (span) => (span.isRecording() ? this.callRecorded(span, step, method, ctx) : Promise.resolve(this.call(step, method, ctx))));
   }
 
   private async callRecorded(span: Span, step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
@@ -492,18 +542,47 @@ export class Drive<TData> {
     return outcome;
   }
 
-  private async call(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
+  /** A synchronous handler without hooks is called without a promise: the common step costs none. */
+  private call(step: StepModel, method: string, ctx: RunningStepContext<TData>): Outcome | Promise<Outcome> {
     const { e, state } = this;
-    const hooked = e.hooks.before.length > 0 || e.hooks.after.length > 0;
+    if (e.hooks.before.length > 0 || e.hooks.after.length > 0) return this.callHooked(step, method, ctx);
+    if (state.lost) ctx.abort(state.lost);
+    state.current = ctx as RunningStepContext<unknown>;
+    let returned: unknown;
+    try {
+      returned = invokeHandler(e.handlers[method] as never, e.handlers, ctx as RunningStepContext<unknown>, step.timeoutMs);
+    } catch (error) {
+      state.current = null;
+      return { kind: 'threw', error };
+    }
+    if (isThenable(returned)) return this.awaitHandler(returned, ctx);
+    state.current = null;
+    return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended };
+  }
+
+  /** The outcome of a handler that returned a promise, once it settles. */
+  private async awaitHandler(returned: PromiseLike<unknown>, ctx: RunningStepContext<TData>): Promise<Outcome> {
+    try {
+      const value = await returned;
+      return { kind: 'completed', goto: ctx.chosen ?? gotoOf(value), end: ctx.ended };
+    } catch (error) {
+      return { kind: 'threw', error };
+    } finally {
+      this.state.current = null;
+    }
+  }
+
+  private async callHooked(step: StepModel, method: string, ctx: RunningStepContext<TData>): Promise<Outcome> {
+    const { e, state } = this;
     if (state.lost) ctx.abort(state.lost);
     state.current = ctx as RunningStepContext<unknown>;
     try {
-      if (hooked) await this.callHooks('before', { kind: 'step', name: step.name, ctx });
+      await this.callHooks('before', { kind: 'step', name: step.name, ctx });
       const returned = await invokeHandler(e.handlers[method] as never, e.handlers, ctx as RunningStepContext<unknown>, step.timeoutMs);
-      if (hooked) await this.callHooks('after', { kind: 'step', name: step.name, ctx }, true);
-      return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended, wait: ctx.wait ?? childrenWait(step.name, ctx as RunningStepContext<unknown>) };
+      await this.callHooks('after', { kind: 'step', name: step.name, ctx }, true);
+      return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended };
     } catch (error) {
-      if (hooked) await this.callHooks('after', { kind: 'step', name: step.name, ctx, error }, true);
+      await this.callHooks('after', { kind: 'step', name: step.name, ctx, error }, true);
       return { kind: 'threw', error };
     } finally {
       state.current = null;
@@ -575,7 +654,45 @@ export class Drive<TData> {
 
   /** Commits the record as it is now; `last`: the drive ends with it (the store may release the locks too). */
   private async save(status: InstanceStatus, last = false): Promise<CommitResult> {
-    const { rec, e, state } = this;
+    const commit = this.staged(status, last);
+    const result = await this.e.store.commit(commit);
+    this.committed(commit, result);
+    return result;
+  }
+
+  /** `save`, except that a commit the store refuses for good ends the instance instead (see `refused`). */
+  private commit(status: InstanceStatus, last = false): Promise<CommitResult | Instance<TData, string>> {
+    const { rec, e } = this;
+    if (rec.historySeq > e.maxHistory) {
+      return this.refused(
+        new FsmError('FSM_HISTORY_LIMIT', `${rec.machine} instance ${rec.id} reached its limit of ${e.maxHistory} history rows`, {
+          context: { machine: rec.machine, id: rec.id, limit: e.maxHistory },
+        }),
+      );
+    }
+    // The store's promise and one reaction: no async frame of its own per commit.
+    const commit = this.staged(status, last);
+    let pending: Promise<CommitResult>;
+    try {
+      pending = e.store.commit(commit);
+    } catch (error) {
+      pending = Promise.reject(error as Error);
+    }
+    return pending.then(
+      (result) => {
+        this.committed(commit, result);
+        return result;
+      },
+      (error: unknown) => {
+        if (isFsmError(error) && PERMANENT.has(error.code)) return this.refused(error);
+        throw error;
+      },
+    );
+  }
+
+  /** The record as it is now, ready to commit in `status`. */
+  private staged(status: InstanceStatus, last: boolean): Commit {
+    const { rec, e } = this;
     rec.status = status;
     rec.updatedAt = new Date();
     rec.resumeFromStep = e.graph.steps.get(rec.currentState)?.order ?? null;
@@ -587,7 +704,6 @@ export class Drive<TData> {
     if (FINISHED.has(status)) this.clearPause = true;
     // Waiting on nothing stored (a step at a time, a stopping worker): due now, for next(id) or any worker.
     if (status === 'waiting' && rec.waitingFor === null && rec.nextRunAt === null) rec.nextRunAt = rec.updatedAt;
-    const releaseLocks = last && this.fence.length > 0;
     const messageWait = status === 'waiting' ? this.messageWait : null;
     this.messageWait = null;
     const commit: Commit = {
@@ -598,13 +714,19 @@ export class Drive<TData> {
       events: this.events,
       clearPauseRequest: this.clearPause,
       fence: this.fence,
-      releaseLocks,
+      releaseLocks: last && this.fence.length > 0,
       ...(messageWait ? { wait: { ...messageWait, take: (r: InstanceRecord, m: InboxMessage) => receivedRecord(r, m, null) } } : {}),
     };
     if (this.spawns.length > 0) commit.spawn = this.spawns;
     if (this.joinCheck !== null && status === 'waiting') commit.joinCheck = this.joinCheck;
     if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) commit.childEnded = { parentMachine: rec.parentMachine, parentId: rec.parentId };
-    const result = await e.store.commit(commit);
+    return commit;
+  }
+
+  /** What a commit the store accepted leaves: the record as stored, nothing pending. */
+  private committed(commit: Commit, result: CommitResult): void {
+    const { rec, state, e } = this;
+    if (commit.releaseLocks && result.locksReleased) state.over = true;
     this.spawns = [];
     this.joinCheck = null;
     if (result.received) {
@@ -615,33 +737,14 @@ export class Drive<TData> {
       rec.waitKey = null;
       rec.nextRunAt = null;
     }
-    if (releaseLocks && result.locksReleased) state.over = true;
     this.stored = { ...rec };
     this.version = rec.version;
     state.version = this.version;
-    state.running = status === 'running';
-    this.history = [];
-    this.events = [];
+    state.running = rec.status === 'running';
+    // New arrays only when the store was handed some: it may keep them (a sink publishes later).
+    if (this.history.length > 0) this.history = [];
+    if (this.events.length > 0) this.events = [];
     this.clearPause = false;
-    return result;
-  }
-
-  /** `save`, except that a commit the store refuses for good ends the instance instead (see `refused`). */
-  private async commit(status: InstanceStatus, last = false): Promise<CommitResult | Instance<TData, string>> {
-    const { rec, e } = this;
-    if (rec.historySeq > e.maxHistory) {
-      return this.refused(
-        new FsmError('FSM_HISTORY_LIMIT', `${rec.machine} instance ${rec.id} reached its limit of ${e.maxHistory} history rows`, {
-          context: { machine: rec.machine, id: rec.id, limit: e.maxHistory },
-        }),
-      );
-    }
-    try {
-      return await this.save(status, last);
-    } catch (error) {
-      if (isFsmError(error) && PERMANENT.has(error.code)) return this.refused(error);
-      throw error;
-    }
   }
 
   /**
@@ -919,6 +1022,15 @@ function childrenWait(step: string, ctx: RunningStepContext<unknown>): ChildrenW
     field: join.field ?? null,
     onChildError: join.onChildError ?? 'fail',
   };
+}
+
+/** A step that waits or spawns takes the full path (`settle`), where waits and children are handled. */
+function waitsOrSpawns(step: StepModel, ctx: RunningStepContext<unknown>): boolean {
+  return ctx.wait !== null || ctx.spawns.length > 0 || ctx.joinRequest !== null || ctx.message !== null || step.wait !== undefined;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 /** The state in a handler's return value `{ goto }` (what `ctx.goto` returns), if any. */

@@ -44,6 +44,7 @@ export interface AcquireSettings {
  * A key the calling drive already holds would wait for itself: refused at once.
  */
 export async function acquireAll(locker: Locker, keys: readonly string[], rec: Pick<InstanceRecord, 'id' | 'machine'>, s: AcquireSettings): Promise<Lease[] | null> {
+  if (keys.length === 0) return [];
   const mine = heldHere.getStore();
   const own = keys.find((k) => mine?.has(k));
   if (own !== undefined) {
@@ -79,5 +80,6 @@ export async function acquireAll(locker: Locker, keys: readonly string[], rec: P
 }
 
 export async function releaseAll(locker: Locker, leases: readonly Lease[]): Promise<void> {
+  if (leases.length === 0) return;
   await Promise.all(leases.map((l) => locker.release(l).catch(() => undefined)));
 }

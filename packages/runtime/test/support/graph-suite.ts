@@ -212,6 +212,48 @@ export function graphSuite(label: string, factory: StoreFactory): void {
       expect(normal.data.seen).toEqual(['first', 'second', 'third']);
     });
 
+    it('a handler moves, fails and keeps data alike whether it returns at once, a promise or a thenable', async () => {
+      type D = { how: string; outcome: string; seen: string[]; bad?: unknown };
+      const done = (value: unknown, how: string): unknown =>
+        how.startsWith('async') ? Promise.resolve(value) : how.startsWith('thenable') ? { then: (ok: (v: unknown) => void) => ok(value) } : value;
+      const failed = (error: Error, how: string): unknown => {
+        if (how.startsWith('async')) return Promise.reject(error);
+        if (how.startsWith('thenable')) return { then: (_: unknown, no: (e: unknown) => void) => no(error) };
+        throw error;
+      };
+      const def = graphMachine<D>(
+        { name: unique('kinds') },
+        { pick: { order: 1, next: ['left', 'right'] }, left: { order: 2, end: true }, right: { order: 3, end: true } },
+        {},
+        {
+          pick: (ctx: StepContext<D>) => {
+            ctx.data.seen.push('pick');
+            if (ctx.data.outcome === 'throw') return failed(new RangeError(`refused ${ctx.data.how}`), ctx.data.how);
+            // A function cannot be stored: the attempt fails with FSM_SERIALIZE, nothing of it kept.
+            if (ctx.data.outcome === 'unstorable') ctx.data.bad = () => 1;
+            return done({ goto: 'right' }, ctx.data.how);
+          },
+          left: (ctx: StepContext<D>) => void ctx.data.seen.push('left'),
+          right: (ctx: StepContext<D>) => void ctx.data.seen.push('right'),
+        },
+      );
+      const { runner } = await setup(def);
+      for (const how of ['sync', 'async', 'thenable']) {
+        const moved = await runner.start({ how, outcome: 'move', seen: [] });
+        expect([how, moved.status, moved.data.seen]).toEqual([how, 'done', ['pick', 'right']]);
+        expect((await runner.history(moved.id)).map((h) => [h.step, h.stateAfter, h.error])).toEqual([
+          ['pick', 'right', null],
+          ['right', 'done', null],
+        ]);
+        const threw = await runner.start({ how, outcome: 'throw', seen: [] });
+        expect([how, threw.status, threw.state, threw.error?.name, threw.error?.message, threw.data.seen]).toEqual([how, 'failed', 'pick', 'RangeError', `refused ${how}`, []]);
+        expect((await runner.get(threw.id)).data.seen).toEqual([]);
+        const unstorable = await runner.start({ how, outcome: 'unstorable', seen: [] });
+        expect([how, unstorable.status, unstorable.error?.code, unstorable.data]).toEqual([how, 'failed', 'FSM_SERIALIZE', { how, outcome: 'unstorable', seen: [] }]);
+        expect((await runner.history(unstorable.id)).map((h) => [h.stateAfter, h.error?.code, h.dataAfter])).toEqual([['pick', 'FSM_SERIALIZE', { how, outcome: 'unstorable', seen: [] }]]);
+      }
+    });
+
     it('retries and catches errors by code, by name and by class; the catch target reads the error', async () => {
       const tries: Record<string, number> = {};
       type D = { kind: string; handled?: string; caught?: unknown };
