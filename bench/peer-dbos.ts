@@ -66,7 +66,8 @@ const mysqlPool = createPool({ poolSize: POOL });
 const runner = createRunner(stepsDefinition('engine'), { store, history: true, saveAfterStep: true });
 
 // The pg floor: the instance and history tables of MysqlStore's DDL, in PostgreSQL's types, with the same indexes.
-const pgPool = new pg.Pool({ connectionString: `${PG_URL}/test`, max: POOL });
+// Idle connections stay open, as mysql2's pool keeps them: a round does not pay for reconnecting.
+const pgPool = new pg.Pool({ connectionString: `${PG_URL}/test`, max: POOL, idleTimeoutMillis: 0 });
 const pgTable = `${prefix}raw`;
 await pgPool.query(`CREATE TABLE "${pgTable}" (
   id CHAR(36) PRIMARY KEY, name VARCHAR(48) NOT NULL, user_id VARCHAR(191), current_state VARCHAR(64) NOT NULL,

@@ -84,7 +84,8 @@ function pidsOf(names: string[]): string[] {
  * CPU time in microseconds (user + system) of the local database server's processes named one of
  * `names`, or NaN when there are none: it shows where a side's cost goes (the client or the
  * server), which steps per second alone does not tell. Summed over every matching process, found
- * again at each call, because PostgreSQL runs one process per connection.
+ * again at each call, because PostgreSQL runs one process per connection (and counts those that
+ * ended, through their parent).
  */
 export function serverCpu(names: string[]): number {
   const pids = pidsOf(names);
@@ -92,9 +93,10 @@ export function serverCpu(names: string[]): number {
   let ticks = 0;
   for (const pid of pids) {
     try {
-      // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th, in clock ticks (100 Hz).
+      // Fields after the command's closing parenthesis, in clock ticks (100 Hz): utime and stime are the 12th and
+      // 13th; cutime and cstime (14th, 15th) hold the children that ended, such as PostgreSQL's closed connections.
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     } catch {
       // ended between the listing and the read
     }
