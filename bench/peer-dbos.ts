@@ -65,27 +65,29 @@ await store.ensureSchema([{ name: 'engine' }, { name: 'raw' }]);
 const mysqlPool = createPool({ poolSize: POOL });
 const runner = createRunner(stepsDefinition('engine'), { store, history: true, saveAfterStep: true });
 
-// The pg floor: the instance and history tables of MysqlStore's DDL, in PostgreSQL's types, with the same indexes.
-// Idle connections stay open, as mysql2's pool keeps them: a round does not pay for reconnecting.
+// The pg floor. Idle connections stay open, as mysql2's pool keeps them: a round does not pay for reconnecting.
 const pgPool = new pg.Pool({ connectionString: `${PG_URL}/test`, max: POOL, idleTimeoutMillis: 0 });
 const pgTable = `${prefix}raw`;
-await pgPool.query(`CREATE TABLE "${pgTable}" (
-  id CHAR(36) PRIMARY KEY, name VARCHAR(48) NOT NULL, user_id VARCHAR(191), current_state VARCHAR(64) NOT NULL,
-  direction VARCHAR(8) NOT NULL DEFAULT 'forward', resume_from_step INT, save_after_step BOOLEAN NOT NULL DEFAULT TRUE,
-  kafka_event_topic VARCHAR(249), serialized_state TEXT NOT NULL, created_at TIMESTAMPTZ(3) NOT NULL, updated_at TIMESTAMPTZ(3) NOT NULL,
-  is_global_lock BOOLEAN NOT NULL DEFAULT FALSE, is_local_lock BOOLEAN NOT NULL DEFAULT FALSE, status VARCHAR(16) NOT NULL,
-  version INT NOT NULL, definition_hash CHAR(16) NOT NULL, definition_version INT NOT NULL DEFAULT 1,
-  pause_requested BOOLEAN NOT NULL DEFAULT FALSE, pause_reason VARCHAR(1024), last_error TEXT, attempts INT NOT NULL DEFAULT 0,
-  next_run_at TIMESTAMPTZ(3), lease_owner VARCHAR(128), lease_expires_at TIMESTAMPTZ(3), history_seq INT NOT NULL DEFAULT 0,
-  event_seq INT NOT NULL DEFAULT 0, takeovers INT NOT NULL DEFAULT 0)`);
-for (const [name, columns] of [['user', 'user_id, id'], ['state', 'current_state, id'], ['status_next', 'status, next_run_at'], ['updated', 'updated_at']]) {
-  await pgPool.query(`CREATE INDEX "${pgTable}_${name}" ON "${pgTable}" (${columns})`);
+/** The instance and history tables of MysqlStore's DDL, in PostgreSQL's types, with the same indexes. */
+async function createPgTables(): Promise<void> {
+  await pgPool.query(`CREATE TABLE "${pgTable}" (
+    id CHAR(36) PRIMARY KEY, name VARCHAR(48) NOT NULL, user_id VARCHAR(191), current_state VARCHAR(64) NOT NULL,
+    direction VARCHAR(8) NOT NULL DEFAULT 'forward', resume_from_step INT, save_after_step BOOLEAN NOT NULL DEFAULT TRUE,
+    kafka_event_topic VARCHAR(249), serialized_state TEXT NOT NULL, created_at TIMESTAMPTZ(3) NOT NULL, updated_at TIMESTAMPTZ(3) NOT NULL,
+    is_global_lock BOOLEAN NOT NULL DEFAULT FALSE, is_local_lock BOOLEAN NOT NULL DEFAULT FALSE, status VARCHAR(16) NOT NULL,
+    version INT NOT NULL, definition_hash CHAR(16) NOT NULL, definition_version INT NOT NULL DEFAULT 1,
+    pause_requested BOOLEAN NOT NULL DEFAULT FALSE, pause_reason VARCHAR(1024), last_error TEXT, attempts INT NOT NULL DEFAULT 0,
+    next_run_at TIMESTAMPTZ(3), lease_owner VARCHAR(128), lease_expires_at TIMESTAMPTZ(3), history_seq INT NOT NULL DEFAULT 0,
+    event_seq INT NOT NULL DEFAULT 0, takeovers INT NOT NULL DEFAULT 0)`);
+  for (const [name, columns] of [['user', 'user_id, id'], ['state', 'current_state, id'], ['status_next', 'status, next_run_at'], ['updated', 'updated_at']]) {
+    await pgPool.query(`CREATE INDEX "${pgTable}_${name}" ON "${pgTable}" (${columns})`);
+  }
+  await pgPool.query(`CREATE TABLE "${pgTable}_history" (
+    id CHAR(36) PRIMARY KEY, instance_id CHAR(36) NOT NULL, seq INT NOT NULL, handler VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,
+    direction VARCHAR(8) NOT NULL, state_before VARCHAR(64) NOT NULL, state_after VARCHAR(64) NOT NULL, data_before TEXT NOT NULL,
+    data_after TEXT NOT NULL, metadata TEXT, error TEXT, attempt INT NOT NULL DEFAULT 1, started_at TIMESTAMPTZ(3) NOT NULL,
+    finished_at TIMESTAMPTZ(3) NOT NULL, transition VARCHAR(64), actor VARCHAR(191), result TEXT, UNIQUE (instance_id, seq))`);
 }
-await pgPool.query(`CREATE TABLE "${pgTable}_history" (
-  id CHAR(36) PRIMARY KEY, instance_id CHAR(36) NOT NULL, seq INT NOT NULL, handler VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,
-  direction VARCHAR(8) NOT NULL, state_before VARCHAR(64) NOT NULL, state_after VARCHAR(64) NOT NULL, data_before TEXT NOT NULL,
-  data_after TEXT NOT NULL, metadata TEXT, error TEXT, attempt INT NOT NULL DEFAULT 1, started_at TIMESTAMPTZ(3) NOT NULL,
-  finished_at TIMESTAMPTZ(3) NOT NULL, transition VARCHAR(64), actor VARCHAR(191), result TEXT, UNIQUE (instance_id, seq))`);
 
 const pgCreate = {
   name: 'bench_create',
@@ -138,7 +140,6 @@ const stepsWorkflow = DBOS.registerWorkflow(
   },
   { name: 'benchSteps' },
 );
-await DBOS.launch();
 
 async function viaFsmkit(): Promise<number> {
   const done = await runner.start(initialData());
@@ -173,13 +174,16 @@ interface Result {
 
 const versions = {
   dbos: (JSON.parse(readFileSync(new URL('./node_modules/@dbos-inc/dbos-sdk/package.json', import.meta.url), 'utf8')) as { version: string }).version,
-  postgres: ((await pgPool.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version),
-  mariadb: ((await store.pool.query('SELECT VERSION() AS v')) as unknown as [Array<{ v: string }>])[0][0]!.v,
+  postgres: '',
+  mariadb: '',
 };
-console.log(`DBOS Transact ${versions.dbos} on PostgreSQL ${versions.postgres}; fsmkit on MariaDB ${versions.mariadb}; ${ROUNDS} rounds of ${SECONDS} s per side`);
-
 const results: Result[] = [];
 try {
+  await createPgTables();
+  await DBOS.launch();
+  versions.postgres = (await pgPool.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+  versions.mariadb = ((await store.pool.query('SELECT VERSION() AS v')) as unknown as [Array<{ v: string }>])[0][0]!.v;
+  console.log(`DBOS Transact ${versions.dbos} on PostgreSQL ${versions.postgres}; fsmkit on MariaDB ${versions.mariadb}; ${ROUNDS} rounds of ${SECONDS} s per side`);
   for (const concurrency of CONCURRENCY) {
     for (const side of sides) await measure(concurrency, SECONDS, work[side]); // warm-up: connections, prepared statements, JIT
     const cpu = newCpu();
