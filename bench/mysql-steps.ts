@@ -18,97 +18,25 @@
  * concurrency where it is lower; higher is better.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { buildModel, createRunner, type InstanceRecord, type MachineDefinition, type StepContext } from '@fsmkit/runtime';
+import { createRunner, type InstanceRecord } from '@fsmkit/runtime';
 import { createMysqlStore, createPool } from '@fsmkit/mysql';
 import type { Pool } from 'mysql2/promise';
 import { benchHistory, benchRecord } from './support/records.js';
+import { median } from './support/rounds.js';
+import { cpuAccount, initialData, MARIADB, measure, rawMysqlInstance, states, STEPS, stepsDefinition } from './support/steps.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32').split(',').map(Number);
-const STEPS = 10;
 const prefix = `b${randomBytes(4).toString('hex')}_`;
-
-/** ~1 KB of plain JSON data, the same for every side. */
-const initialData = () => ({
-  orderId: 'o-1',
-  customer: { id: 'c-42', email: 'someone@example.com', tier: 'gold' },
-  items: Array.from({ length: 16 }, (_, i) => ({ sku: `sku-${String(i).padStart(4, '0')}`, qty: i + 1, priceCents: 1999 })),
-  note: 'x'.repeat(260),
-});
-/** The stored data after step `n` (0: as created): each step changes it, so every commit rewrites it. */
-const states = Array.from({ length: STEPS + 1 }, (_, n) => `{"json":${JSON.stringify({ ...initialData(), step: n })}}`);
-
-const names = Array.from({ length: STEPS }, (_, i) => `s${i + 1}`);
-type BenchData = ReturnType<typeof initialData> & { step?: number };
-const definition: MachineDefinition<BenchData> = {
-  model: buildModel({ className: 'Bench', options: { name: 'engine' }, steps: names.map((method, i) => ({ order: i + 1, method })) }),
-  create: () => Object.fromEntries(names.map((n, i) => [n, (ctx: StepContext<BenchData>) => void (ctx.data.step = i + 1)])),
-};
 
 const store = createMysqlStore({ tablePrefix: prefix, poolSize: 32, queryTimeoutMs: Number(process.env.BENCH_TIMEOUT ?? 30000) });
 await store.ensureSchema([{ name: 'engine' }, { name: 'store' }, { name: 'raw' }]);
 const rawPool: Pool = createPool({ poolSize: 32 });
-const runner = createRunner(definition, { store, history: true, saveAfterStep: true });
-
-
-
-/**
- * The local database server's process, when there is one: its CPU time shows where a side's cost
- * goes (the client or the server), which steps per second alone does not tell.
- */
-const serverStat = (() => {
-  try {
-    for (const pid of readdirSync('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-      if (comm === 'mariadbd' || comm === 'mysqld') return `/proc/${pid}/stat`;
-    }
-  } catch {
-    // no /proc: not Linux
-  }
-  return undefined;
-})();
-
-/** CPU time of the server process in microseconds (user + system), or NaN when unknown. */
-function serverCpu(): number {
-  if (serverStat === undefined) return NaN;
-  // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th, in clock ticks (100 Hz).
-  const fields = readFileSync(serverStat, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
+const runner = createRunner(stepsDefinition('engine'), { store, history: true, saveAfterStep: true });
 
 /** CPU spent per persisted step, in microseconds, summed over a side's rounds. */
-const cpu = { engine: { steps: 0, client: 0, server: 0 }, store: { steps: 0, client: 0, server: 0 }, raw: { steps: 0, client: 0, server: 0 } };
-
-/**
- * Runs `workers` loops of `instance` (which returns the steps it persisted) for SECONDS, each
- * finishing the instance it is in; returns steps per second.
- */
-async function measure(workers: number, instance: () => Promise<number>, account?: { steps: number; client: number; server: number }): Promise<number> {
-  const client0 = process.cpuUsage();
-  const server0 = serverCpu();
-  let steps = 0;
-  const deadline = performance.now() + SECONDS * 1000;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (performance.now() < deadline) {
-        const done = await instance(); // not `steps += await ...`, which would add to a stale total
-        steps += done;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - t0) / 1000;
-  if (account !== undefined) {
-    const client = process.cpuUsage(client0);
-    account.steps += steps;
-    account.client += client.user + client.system;
-    account.server += serverCpu() - server0;
-  }
-  return steps / elapsed;
-}
+const cpu = { engine: cpuAccount(), store: cpuAccount(), raw: cpuAccount() };
 
 async function viaEngine(): Promise<number> {
   const done = await runner.start(initialData());
@@ -135,37 +63,11 @@ async function viaStore(): Promise<number> {
   return STEPS;
 }
 
-const rawCreate = `INSERT INTO \`${prefix}raw\` (id, name, user_id, current_state, serialized_state, created_at, updated_at, status, version, definition_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-
-const rawUpdate = `UPDATE \`${prefix}raw\` SET current_state = ?, serialized_state = ?, updated_at = ?, history_seq = ?, version = version + 1 WHERE id = ? AND version = ?`;
-const rawInsert = `INSERT INTO \`${prefix}raw_history\` (id, instance_id, seq, handler, step, direction, state_before, state_after, data_before, data_after, metadata, error, attempt, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-
-async function viaRaw(): Promise<number> {
-  const r = benchRecord('raw', states[0]!);
-  await rawPool.execute(rawCreate, [r.id, r.machine, r.userId, r.currentState, r.serializedState, r.createdAt, r.updatedAt, 'ready', 1, r.definitionHash]);
-  for (let seq = 1; seq <= STEPS; seq++) {
-    const h = benchHistory(r, seq, states[seq - 1]!, states[seq]!);
-    const conn = await rawPool.getConnection();
-    try {
-      await conn.query('START TRANSACTION');
-      await conn.execute(rawUpdate, [`s${seq + 1}`, states[seq]!, new Date(), seq, r.id, r.version]);
-      await conn.execute(rawInsert, [h.id, h.instanceId, h.seq, h.handler, h.step, h.direction, h.stateBefore, h.stateAfter, h.dataBefore, h.dataAfter, '{}', null, 1, h.startedAt, h.finishedAt]);
-      await conn.query('COMMIT');
-    } finally {
-      conn.release();
-    }
-    r.historySeq = seq;
-    r.version += 1;
-  }
-  return STEPS;
-}
-
 type Side = 'engine' | 'store' | 'raw';
-const work: Record<Side, () => Promise<number>> = { engine: viaEngine, store: viaStore, raw: viaRaw };
+const work: Record<Side, () => Promise<number>> = { engine: viaEngine, store: viaStore, raw: rawMysqlInstance(rawPool, `${prefix}raw`) };
 const round = (side: Side, concurrency: number, account = false): Promise<number> =>
-  measure(concurrency, work[side], account ? cpu[side] : undefined);
+  measure(concurrency, SECONDS, work[side], account ? { cpu: cpu[side], server: MARIADB } : undefined);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 interface Result {
   concurrency: number;
   engine: number;
