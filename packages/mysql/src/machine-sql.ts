@@ -79,13 +79,15 @@ export class MachineSql {
   readonly selectHistory: string;
   /** Children of a parent with their status, by the `ix_parent` index. */
   readonly children: string;
-  /** Starts a child's next queued sibling (values: parent id, the queued marker), lowest id first. */
+  /** Starts a queued child (values: its id, the queued marker). */
   readonly startQueued: string;
-  /** Holds a parent's row until the commit ends, so that a child's end and the parent's join check are ordered. */
-  readonly lockParent: string;
-  /** Makes a parent that waits for children due now. */
+  /** Makes a parent that waits for children, and is not due yet, due now. */
   readonly wakeParent: string;
-  /** Children of a parent that ended. */
+  /**
+   * Children of a parent that ended (values: parent id, the queued marker), read under shared
+   * locks: a child's commit in flight finishes first, so the count sees it, and none ends
+   * until the parent's commit does (the parent's join check, see Commit.joinCheck).
+   */
   readonly countEnded: string;
   /** Makes an instance due now. */
   readonly dueNow: string;
@@ -113,10 +115,15 @@ export class MachineSql {
     this.children = `SELECT \`id\`, \`status\` FROM ${table} WHERE \`parent_id\` = ?`;
     this.startQueued =
       `UPDATE ${table} SET \`status\` = 'ready', \`waiting_for\` = NULL, \`version\` = \`version\` + 1 ` +
-      "WHERE `parent_id` = ? AND `status` = 'waiting' AND `waiting_for` = ? ORDER BY `id` LIMIT 1";
-    this.lockParent = `SELECT \`id\` FROM ${table} WHERE \`id\` = ? FOR UPDATE`;
-    this.wakeParent = `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) WHERE \`id\` = ? AND \`status\` = 'waiting' AND \`waiting_for\` LIKE ?`;
-    this.countEnded = `SELECT COUNT(*) AS \`n\` FROM ${table} WHERE \`parent_id\` = ? AND \`status\` IN ('done', 'failed', 'compensated')`;
+      "WHERE `id` = ? AND `status` = 'waiting' AND `waiting_for` = ?";
+    this.wakeParent =
+      `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) ` +
+      "WHERE `id` = ? AND `status` = 'waiting' AND `next_run_at` IS NULL AND `waiting_for` LIKE ?";
+    // Queued children are not locked (they have not run, so have not ended): a sibling's SKIP LOCKED pick must find them.
+    this.countEnded =
+      `SELECT COUNT(*) AS \`n\` FROM (SELECT \`status\` FROM ${table} WHERE \`parent_id\` = ? ` +
+      'AND (`waiting_for` IS NULL OR `waiting_for` <> ?) LOCK IN SHARE MODE) AS `c` ' +
+      "WHERE `status` IN ('done', 'failed', 'compensated')";
     this.dueNow = `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) WHERE \`id\` = ?`;
   }
 

@@ -207,11 +207,13 @@ export class MysqlStore implements Store {
       if (fenced && c.releaseLocks) await this.releaseFence(conn, scope, c.fence!);
       else if (fenced) await this.checkFence(conn, scope, c.fence!);
       if (c.spawn !== undefined && c.spawn.length > 0) await this.spawn(conn, scope, c.spawn);
+      // The children first, then the parent's row: a child's end takes them in the same order.
+      const ended = c.joinCheck ? await this.countEnded(conn, record.id, c.joinCheck.machines) : null;
       const written = await this.update(conn, sql, c, instance);
       if (history.length > 0) await this.insertRows(conn, scope, (n) => sql.insertHistory(n), history.map(historyValues));
       if (events.length > 0) await this.insertOutbox(conn, scope, events, record.updatedAt);
       for (const statement of this.childEnded(c)) await conn.query(statement);
-      if (c.joinCheck) await this.joinCheck(conn, sql, record.id, c.joinCheck);
+      if (ended !== null && ended !== c.joinCheck!.ended) await conn.execute(sql.dueNow, [record.id]);
       return written;
     });
     return this.afterRelease(c, result);
@@ -250,27 +252,31 @@ export class MysqlStore implements Store {
     }
   }
 
-  /** A child's end: hold the parent's row, start the next queued sibling, wake the parent when it waits for children. */
+  /**
+   * A child's end: start the sibling queued behind it, and make its parent due when it waits for
+   * children (see `countEnded` for why no end is missed).
+   */
   private childEnded(c: Commit): string[] {
     const link = c.childEnded;
     if (link === undefined || !storableId(link.parentId)) return [];
     const parent = this.sql(link.parentMachine);
     const own = this.sql(c.record.machine);
-    return [
-      inlineValues(parent.lockParent, [link.parentId]),
-      inlineValues(own.startQueued, [link.parentId, QUEUED_CHILD]),
-      inlineValues(parent.wakeParent, [link.parentId, `${CHILDREN_WAIT}%`]),
-    ];
+    const wake = inlineValues(parent.wakeParent, [link.parentId, `${CHILDREN_WAIT}%`]);
+    return link.next === null || !storableId(link.next) ? [wake] : [inlineValues(own.startQueued, [link.next, QUEUED_CHILD]), wake];
   }
 
-  /** After the parent's row is written (and held): due now if more children ended than the parent saw. */
-  private async joinCheck(conn: PoolConnection, sql: MachineSql, id: string, check: NonNullable<Commit['joinCheck']>): Promise<void> {
+  /**
+   * A parent's join check: its children that ended, counted under shared locks held until the
+   * commit ends. A child's end in flight finishes first and is counted; a later one waits for
+   * this commit and then finds the parent waiting, and wakes it. Either way none is missed.
+   */
+  private async countEnded(conn: PoolConnection, id: string, machines: string[]): Promise<number> {
     let ended = 0;
-    for (const machine of check.machines) {
-      const [rows] = await conn.execute<Rows>(this.sql(machine).countEnded, [id]);
+    for (const machine of machines) {
+      const [rows] = await conn.execute<Rows>(this.sql(machine).countEnded, [id, QUEUED_CHILD]);
       ended += Number(rows[0]?.['n'] ?? 0);
     }
-    if (ended !== check.ended) await conn.execute(sql.dueNow, [id]);
+    return ended;
   }
 
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {

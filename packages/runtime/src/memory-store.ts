@@ -120,19 +120,16 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  /** A child ended: start its next queued sibling, and make its parent due if it waits for children. */
+  /** A child ended: start the sibling queued behind it, and make its parent due if it waits for children. */
   private childEnded(child: InstanceRecord, link: NonNullable<Commit['childEnded']>): void {
-    let next: InstanceRecord | undefined;
-    for (const r of this.table(child.machine).values()) {
-      if (r.parentId === link.parentId && r.status === 'waiting' && r.waitingFor === QUEUED_CHILD && (next === undefined || r.id < next.id)) next = r;
-    }
-    if (next !== undefined) {
+    const next = link.next === null ? undefined : this.table(child.machine).get(link.next);
+    if (next !== undefined && next.status === 'waiting' && next.waitingFor === QUEUED_CHILD) {
       next.status = 'ready';
       next.waitingFor = null;
       next.version += 1;
     }
     const parent = this.instances.get(link.parentMachine)?.get(link.parentId);
-    if (parent && parent.status === 'waiting' && parent.waitingFor?.startsWith(CHILDREN_WAIT)) parent.nextRunAt = new Date();
+    if (parent && parent.status === 'waiting' && parent.nextRunAt === null && parent.waitingFor?.startsWith(CHILDREN_WAIT)) parent.nextRunAt = new Date();
   }
 
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {

@@ -29,12 +29,11 @@ export interface Commit {
   /** Child instances stored in the same transaction, with their first events; one whose id exists already is left as it is. */
   spawn?: Array<{ record: InstanceRecord; events: FsmEvent[] }>;
   /**
-   * The instance, a child, ended: in the same transaction the store starts its next queued
-   * sibling (status `waiting` with `waitingFor` QUEUED_CHILD, lowest id first) and makes its parent
-   * due when the parent waits for children. Holding the parent's row meanwhile, so that a
-   * parent's `joinCheck` commit and this one are ordered.
+   * The instance, a child, ended: in the same transaction the store starts the queued sibling
+   * `next` (status `waiting` with `waitingFor` QUEUED_CHILD becomes `ready`), and makes the
+   * parent due when it waits for children and is not due yet.
    */
-  childEnded?: { parentMachine: string; parentId: string };
+  childEnded?: { parentMachine: string; parentId: string; next: string | null };
   /**
    * The instance starts waiting for its children, having seen `ended` of its children in
    * `machines` ended: after writing it, the store counts them again and makes it due now when

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { boundaryStop, decide, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor } from '../src/engine/decide.js';
-import { childId, joinState } from '../src/engine/children.js';
+import { childId, joinState, successorOf } from '../src/engine/children.js';
 import { errorMatches } from '../src/engine/error-match.js';
 import type { ChildrenWait } from '../src/engine/waits.js';
 import type { InstanceStatus } from '../src/records.js';
@@ -250,5 +250,12 @@ describe('decide: waiting for children', () => {
     expect(childId('0190c0de-0000-7000-8000-000000000001', '8.0', 0)).not.toBe(ids[0]);
     expect(childId('0190c0de-0000-7000-8000-000000000002', '7.0', 0)).not.toBe(ids[0]);
     expect(ids[3]!.endsWith('0000000000ff')).toBe(true);
+  });
+
+  it("a map child names the sibling queued behind it (index + concurrency); other children none", () => {
+    const parent = '0190c0de-0000-7000-8000-000000000001';
+    expect(successorOf(childId(parent, '3.1', 4, 3))).toBe(childId(parent, '3.1', 7, 3));
+    expect(successorOf(childId(parent, '3.1', 4))).toBeNull();
+    expect(successorOf(parent)).toBeNull();
   });
 });

@@ -5,20 +5,46 @@ import type { ChildrenWait } from './waits.js';
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /**
- * A child's id from its parent, the step visit that spawned it and its index, so that a step
- * run again after a crash makes the same ids and an existing child is never stored twice.
- * RFC 9562 layout, version 8: the first 10 bytes hash parent and visit (SHA-1), the last 6
- * hold the index, so the children of one spawn sort by index (the order map starts them in).
+ * A child's id from its parent, the step visit that spawned it, its index and its map's
+ * concurrency (`stride`, 0 outside a map), so that a step run again after a crash makes the
+ * same ids and an existing child is never stored twice. RFC 9562 layout, version 8: 10 bytes
+ * hash parent and visit (SHA-1), then 3 bytes of stride and 3 of index, so the children of one
+ * spawn sort by index, and each map child knows the sibling it starts when it ends (index +
+ * stride: see `successorOf`).
  */
-export function childId(parentId: string, visit: string, index: number): string {
+export function childId(parentId: string, visit: string, index: number, stride = 0): string {
   const b = createHash('sha1').update(`${parentId}/${visit}`).digest();
   b[6] = 0x80 | (b[6]! & 0x0f);
   b[8] = 0x80 | (b[8]! & 0x3f);
-  let n = index;
-  for (let i = 15; i >= 10; i--) {
-    b[i] = n % 256;
-    n = Math.floor(n / 256);
-  }
+  put(b, 10, stride);
+  put(b, 13, index);
+  return hex(b);
+}
+
+/**
+ * The id of the map sibling a child starts when it ends (queued until then), or null for a
+ * child outside a map. Each queued child has exactly one predecessor, so siblings ending at
+ * once never contend for the same one.
+ */
+export function successorOf(id: string): string | null {
+  const b = Buffer.from(id.replace(/-/g, ''), 'hex');
+  if (b.length !== 16 || (b[6]! & 0xf0) !== 0x80) return null;
+  const stride = (b[10]! << 16) | (b[11]! << 8) | b[12]!;
+  if (stride === 0) return null;
+  put(b, 13, ((b[13]! << 16) | (b[14]! << 8) | b[15]!) + stride);
+  return hex(b);
+}
+
+/** Largest index and stride a child id holds. */
+export const MAX_CHILDREN = 0xffffff;
+
+function put(b: Buffer, at: number, n: number): void {
+  b[at] = (n >>> 16) & 0xff;
+  b[at + 1] = (n >>> 8) & 0xff;
+  b[at + 2] = n & 0xff;
+}
+
+function hex(b: Buffer): string {
   let s = '';
   for (let i = 0; i < 16; i++) {
     s += HEX[b[i]!];

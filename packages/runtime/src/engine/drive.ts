@@ -23,7 +23,7 @@ import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
 import type { Worker } from '../worker.js';
 import { incompatibility } from './compatibility.js';
-import { ENDED, joinState } from './children.js';
+import { ENDED, joinState, successorOf } from './children.js';
 import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type Outcome } from './decide.js';
 import { decodeWait, encodeWait, type ChildrenWait } from './waits.js';
 import { historyRow, pushEvent } from './factories.js';
@@ -532,7 +532,7 @@ export class Drive<TData> {
     };
     if (this.spawns.length > 0) commit.spawn = this.spawns;
     if (this.joinCheck !== null && status === 'waiting') commit.joinCheck = this.joinCheck;
-    if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) commit.childEnded = { parentMachine: rec.parentMachine, parentId: rec.parentId };
+    if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) commit.childEnded = { parentMachine: rec.parentMachine, parentId: rec.parentId, next: successorOf(rec.id) };
     const result = await e.store.commit(commit);
     this.spawns = [];
     this.joinCheck = null;
