@@ -81,7 +81,9 @@ export class MachineSql {
   readonly children: string;
   /** Starts a queued child (values: its id, the queued marker). */
   readonly startQueued: string;
-  /** Makes a parent that waits for children, and is not due yet, due now. */
+  /** Starts a queued child running, leased (values: owner, lease in microseconds, its id, the queued marker). */
+  readonly startQueuedLeased: string;
+  /** Makes a parent that waits for children, and is not due yet, due now; unless `@fsm_started` says a sibling was started. */
   readonly wakeParent: string;
   /**
    * Children of a parent that ended (values: parent id, the queued marker), read under shared
@@ -116,9 +118,12 @@ export class MachineSql {
     this.startQueued =
       `UPDATE ${table} SET \`status\` = 'ready', \`waiting_for\` = NULL, \`version\` = \`version\` + 1 ` +
       "WHERE `id` = ? AND `status` = 'waiting' AND `waiting_for` = ?";
+    this.startQueuedLeased =
+      `UPDATE ${table} SET \`status\` = 'running', \`lease_owner\` = ?, \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND, ` +
+      "`waiting_for` = NULL, `version` = `version` + 1 WHERE `id` = ? AND `status` = 'waiting' AND `waiting_for` = ?";
     this.wakeParent =
       `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) ` +
-      "WHERE `id` = ? AND `status` = 'waiting' AND `next_run_at` IS NULL AND `waiting_for` LIKE ?";
+      "WHERE `id` = ? AND @fsm_started = 0 AND `status` = 'waiting' AND `next_run_at` IS NULL AND `waiting_for` LIKE ?";
     // Queued children are not locked (they have not run, so have not ended): a sibling's SKIP LOCKED pick must find them.
     this.countEnded =
       `SELECT COUNT(*) AS \`n\` FROM (SELECT \`status\` FROM ${table} WHERE \`parent_id\` = ? ` +

@@ -262,7 +262,12 @@ export class MysqlStore implements Store {
     const parent = this.sql(link.parentMachine);
     const own = this.sql(c.record.machine);
     const wake = inlineValues(parent.wakeParent, [link.parentId, `${CHILDREN_WAIT}%`]);
-    return link.next === null || !storableId(link.next) ? [wake] : [inlineValues(own.startQueued, [link.next, QUEUED_CHILD]), wake];
+    if (link.next === null || !storableId(link.next)) return ['SET @fsm_started = 0', wake];
+    // The started sibling's own end wakes the parent: only a child that started none (the last of its chain) or failed does.
+    const start = link.lease
+      ? inlineValues(own.startQueuedLeased, [link.lease.owner.slice(0, LEASE_OWNER_CHARS), Math.round(link.lease.leaseMs * 1000), link.next, QUEUED_CHILD])
+      : inlineValues(own.startQueued, [link.next, QUEUED_CHILD]);
+    return [start, `SET @fsm_started = ${link.wake ? '0' : 'ROW_COUNT()'}`, wake];
   }
 
   /**

@@ -123,10 +123,16 @@ export class MemoryStore implements Store {
   /** A child ended: start the sibling queued behind it, and make its parent due if it waits for children. */
   private childEnded(child: InstanceRecord, link: NonNullable<Commit['childEnded']>): void {
     const next = link.next === null ? undefined : this.table(child.machine).get(link.next);
-    if (next !== undefined && next.status === 'waiting' && next.waitingFor === QUEUED_CHILD) {
-      next.status = 'ready';
+    const started = next !== undefined && next.status === 'waiting' && next.waitingFor === QUEUED_CHILD;
+    if (started) {
+      next.status = link.lease ? 'running' : 'ready';
+      if (link.lease) {
+        next.leaseOwner = link.lease.owner;
+        next.leaseExpiresAt = new Date(Date.now() + link.lease.leaseMs);
+      }
       next.waitingFor = null;
       next.version += 1;
+      if (!link.wake) return;
     }
     const parent = this.instances.get(link.parentMachine)?.get(link.parentId);
     if (parent && parent.status === 'waiting' && parent.nextRunAt === null && parent.waitingFor?.startsWith(CHILDREN_WAIT)) parent.nextRunAt = new Date();

@@ -528,12 +528,30 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     return new Worker(
       {
         claim: (limit, leaseMs) => claim(this.model.name, { owner: this.owner, limit, leaseMs, lock: this.lock }),
-        drive: (id, worker) => this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, action: 'work', worker }),
+        drive: async (id, worker) => {
+          const intent: DriveIntent = { maxSteps: Number.POSITIVE_INFINITY, action: 'work', worker };
+          await this.drive(id, intent);
+          return intent.sibling ?? null;
+        },
+        adopt: (id, worker) => this.adopt(id, worker),
         owner: this.owner,
         logger: this.logger,
       },
       options,
     );
+  }
+
+  /**
+   * Drives a child a sibling's end started `running` under this runner's lease (see
+   * `Commit.childEnded`), as `start` drives what it stored marked: the commit that started it
+   * made this runner its owner. Returns the next sibling to drive, if any.
+   */
+  private async adopt(id: string, worker: Worker): Promise<string | null> {
+    const rec = await this.store.get(this.model.name, id);
+    if (rec === undefined || rec.status !== 'running' || rec.leaseOwner !== this.owner) return null;
+    const intent: DriveIntent = { maxSteps: Number.POSITIVE_INFINITY, action: 'work', worker, marked: true };
+    await this.drive(id, intent, rec);
+    return intent.sibling ?? null;
   }
 
   // ---- the engine ---------------------------------------------------------------------------

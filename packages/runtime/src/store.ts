@@ -30,10 +30,12 @@ export interface Commit {
   spawn?: Array<{ record: InstanceRecord; events: FsmEvent[] }>;
   /**
    * The instance, a child, ended: in the same transaction the store starts the queued sibling
-   * `next` (status `waiting` with `waitingFor` QUEUED_CHILD becomes `ready`), and makes the
-   * parent due when it waits for children and is not due yet.
+   * `next` (status `waiting` with `waitingFor` QUEUED_CHILD becomes `ready`) and, unless it
+   * started one (the sibling's own end will), makes the parent due when it waits for children
+   * and is not due yet. `wake`: make it due in any case (a child that failed). With `lease`,
+   * the sibling starts `running`, leased to that owner (who drives it next, as `start` does).
    */
-  childEnded?: { parentMachine: string; parentId: string; next: string | null };
+  childEnded?: { parentMachine: string; parentId: string; next: string | null; wake: boolean; lease?: { owner: string; leaseMs: number } };
   /**
    * The instance starts waiting for its children, having seen `ended` of its children in
    * `machines` ended: after writing it, the store counts them again and makes it due now when

@@ -90,6 +90,8 @@ export interface DriveIntent {
   backward?: boolean;
   resume?: { patch: Record<string, unknown> | undefined };
   transition?: { model: TransitionModel; input: unknown; actor: string | null };
+  /** Set by the drive: the queued sibling its child's end started, leased to this runner, to drive next. */
+  sibling?: string;
 }
 
 /** What a drive shares with the runner's keep-alive timer. */
@@ -532,7 +534,15 @@ export class Drive<TData> {
     };
     if (this.spawns.length > 0) commit.spawn = this.spawns;
     if (this.joinCheck !== null && status === 'waiting') commit.joinCheck = this.joinCheck;
-    if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) commit.childEnded = { parentMachine: rec.parentMachine, parentId: rec.parentId, next: successorOf(rec.id) };
+    if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) {
+      const next = successorOf(rec.id);
+      commit.childEnded = { parentMachine: rec.parentMachine, parentId: rec.parentId, next, wake: status !== 'done' };
+      // A worker drives the sibling its child started next, in the same slot: no claim, no commit to mark it running.
+      if (next !== null && this.intent.worker) {
+        commit.childEnded.lease = { owner: e.owner, leaseMs: e.instanceLeaseMs };
+        this.intent.sibling = next;
+      }
+    }
     const result = await e.store.commit(commit);
     this.spawns = [];
     this.joinCheck = null;
