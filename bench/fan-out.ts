@@ -95,7 +95,16 @@ try {
   const base: number[] = [];
   const ratios: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const [a, b] = r % 2 === 0 ? [await viaMap(), await direct()] : (([y, x]) => [x, y])([await direct(), await viaMap()]);
+    // Alternate which side goes first, so that drifts in machine load hit both alike.
+    let a: number;
+    let b: number;
+    if (r % 2 === 0) {
+      a = await viaMap();
+      b = await direct();
+    } else {
+      b = await direct();
+      a = await viaMap();
+    }
     map.push(a);
     base.push(b);
     ratios.push(a / b);
