@@ -83,8 +83,13 @@ export class MachineSql {
   readonly startQueued: string;
   /** Starts a queued child running, leased (values: owner, lease in microseconds, its id, the queued marker). */
   readonly startQueuedLeased: string;
-  /** Makes a parent that waits for children, and is not due yet, due now; unless `@fsm_started` says a sibling was started. */
+  /**
+   * Makes a parent that waits for children, and is not due yet, due now (values: 1 to wake it
+   * in any case, its id, the wait's prefix); unless `@fsm_started` says a sibling was started.
+   */
   readonly wakeParent: string;
+  /** The sibling `startQueuedLeased` started, if it did. */
+  readonly selectStarted: string;
   /**
    * Children of a parent that ended (values: parent id, the queued marker), read under shared
    * locks: a child's commit in flight finishes first, so the count sees it, and none ends
@@ -123,7 +128,9 @@ export class MachineSql {
       "`waiting_for` = NULL, `version` = `version` + 1 WHERE `id` = ? AND `status` = 'waiting' AND `waiting_for` = ?";
     this.wakeParent =
       `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) ` +
-      "WHERE `id` = ? AND @fsm_started = 0 AND `status` = 'waiting' AND `next_run_at` IS NULL AND `waiting_for` LIKE ?";
+      // Matched by id only when no sibling was started: otherwise no row is read, so none is locked.
+      "WHERE `id` = IF(@fsm_started = 0 OR ? = 1, ?, NULL) AND `status` = 'waiting' AND `next_run_at` IS NULL AND `waiting_for` LIKE ?";
+    this.selectStarted = `SELECT ${this.selectColumns} FROM ${table} WHERE \`id\` = IF(@fsm_started = 1, ?, NULL)`;
     // Queued children are not locked (they have not run, so have not ended): a sibling's SKIP LOCKED pick must find them.
     this.countEnded =
       `SELECT COUNT(*) AS \`n\` FROM (SELECT \`status\` FROM ${table} WHERE \`parent_id\` = ? ` +

@@ -212,9 +212,10 @@ export class MysqlStore implements Store {
       const written = await this.update(conn, sql, c, instance);
       if (history.length > 0) await this.insertRows(conn, scope, (n) => sql.insertHistory(n), history.map(historyValues));
       if (events.length > 0) await this.insertOutbox(conn, scope, events, record.updatedAt);
-      for (const statement of this.childEnded(c)) await conn.query(statement);
+      let started: Rows | undefined;
+      for (const statement of this.childEnded(c)) [started] = await conn.query<Rows>(statement);
       if (ended !== null && ended !== c.joinCheck!.ended) await conn.execute(sql.dueNow, [record.id]);
-      return written;
+      return c.childEnded?.lease && started !== undefined ? withStarted(written, [started]) : written;
     });
     return this.afterRelease(c, result);
   }
@@ -261,13 +262,13 @@ export class MysqlStore implements Store {
     if (link === undefined || !storableId(link.parentId)) return [];
     const parent = this.sql(link.parentMachine);
     const own = this.sql(c.record.machine);
-    const wake = inlineValues(parent.wakeParent, [link.parentId, `${CHILDREN_WAIT}%`]);
+    const wake = inlineValues(parent.wakeParent, [link.wake ? 1 : 0, link.parentId, `${CHILDREN_WAIT}%`]);
     if (link.next === null || !storableId(link.next)) return ['SET @fsm_started = 0', wake];
     // The started sibling's own end wakes the parent: only a child that started none (the last of its chain) or failed does.
-    const start = link.lease
-      ? inlineValues(own.startQueuedLeased, [link.lease.owner.slice(0, LEASE_OWNER_CHARS), Math.round(link.lease.leaseMs * 1000), link.next, QUEUED_CHILD])
-      : inlineValues(own.startQueued, [link.next, QUEUED_CHILD]);
-    return [start, `SET @fsm_started = ${link.wake ? '0' : 'ROW_COUNT()'}`, wake];
+    if (!link.lease) return [inlineValues(own.startQueued, [link.next, QUEUED_CHILD]), 'SET @fsm_started = ROW_COUNT()', wake];
+    const lease = [link.lease.owner.slice(0, LEASE_OWNER_CHARS), Math.round(link.lease.leaseMs * 1000), link.next, QUEUED_CHILD];
+    // The sibling as stored, read back last (see `withStarted`): its new owner drives it without reading it again.
+    return [inlineValues(own.startQueuedLeased, lease), 'SET @fsm_started = ROW_COUNT()', wake, inlineValues(own.selectStarted, [link.next])];
   }
 
   /**
@@ -623,8 +624,8 @@ export class MysqlStore implements Store {
         await acquired.query('ROLLBACK');
         return null;
       }
-      await acquired.query(rest);
-      return asWritten;
+      const [restResults] = await acquired.query<Rows[]>(rest);
+      return withStarted(asWritten, restResults);
     };
     try {
       const result = await this.deadline(attempt(true), () => (expired = true));
@@ -819,6 +820,17 @@ function fastUpdate(
         values: [...values, r.pauseRequested ? 1 : 0, r.pauseReason, r.id, c.expectedVersion],
         asWritten: { pauseRequested: r.pauseRequested, pauseReason: r.pauseReason },
       };
+}
+
+/**
+ * The commit's result, with the sibling a child's end started leased to the writer when the
+ * last statement read it back (`childEnded` with a lease), so that its new owner need not.
+ */
+function withStarted(result: CommitResult, results: unknown): CommitResult {
+  // The only result set among the statements' results (the others are OK packets).
+  const rows = Array.isArray(results) ? (results as unknown[]).findLast((r) => Array.isArray(r)) : undefined;
+  const row = Array.isArray(rows) ? (rows[0] as InstanceRow | undefined) : undefined;
+  return row === undefined || row.id === undefined ? result : { ...result, started: instanceFromRow(row) };
 }
 
 /** A dead connection, as opposed to a slow one: a timed-out statement may have run. */

@@ -99,7 +99,7 @@ export class MemoryStore implements Store {
       this.emit(child.events);
     }
     table.set(record.id, next);
-    if (c.childEnded) this.childEnded(record, c.childEnded);
+    const started = c.childEnded ? this.childEnded(record, c.childEnded) : undefined;
     if (c.joinCheck) {
       let ended = 0;
       for (const m of c.joinCheck.machines) for (const r of this.instances.get(m)?.values() ?? []) if (r.parentId === record.id && ENDED.has(r.status)) ended++;
@@ -111,7 +111,9 @@ export class MemoryStore implements Store {
       for (const h of c.history) rows.push({ ...h });
     }
     this.emit(c.events);
-    return { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason };
+    const result: CommitResult = { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason };
+    if (started !== undefined && c.childEnded?.lease) result.started = copy(started);
+    return result;
   }
 
   async children(machine: string, parentId: string): Promise<Array<{ id: string; status: InstanceRecord['status'] }>> {
@@ -121,7 +123,7 @@ export class MemoryStore implements Store {
   }
 
   /** A child ended: start the sibling queued behind it, and make its parent due if it waits for children. */
-  private childEnded(child: InstanceRecord, link: NonNullable<Commit['childEnded']>): void {
+  private childEnded(child: InstanceRecord, link: NonNullable<Commit['childEnded']>): InstanceRecord | undefined {
     const next = link.next === null ? undefined : this.table(child.machine).get(link.next);
     const started = next !== undefined && next.status === 'waiting' && next.waitingFor === QUEUED_CHILD;
     if (started) {
@@ -132,10 +134,11 @@ export class MemoryStore implements Store {
       }
       next.waitingFor = null;
       next.version += 1;
-      if (!link.wake) return;
+      if (!link.wake) return next;
     }
     const parent = this.instances.get(link.parentMachine)?.get(link.parentId);
     if (parent && parent.status === 'waiting' && parent.nextRunAt === null && parent.waitingFor?.startsWith(CHILDREN_WAIT)) parent.nextRunAt = new Date();
+    return started ? next : undefined;
   }
 
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {

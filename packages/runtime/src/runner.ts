@@ -185,6 +185,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
   /** This runner's drives, by instance id: one at a time per instance. */
   private readonly active = new Map<string, DriveState>();
   private keeper: NodeJS.Timeout | undefined;
+  /** Siblings a child's end started leased to this runner, as the store returned them: driven next without a read. */
+  private readonly adoptable = new Map<string, InstanceRecord>();
   private readonly spanName: string;
 
   constructor(
@@ -531,6 +533,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
         drive: async (id, worker) => {
           const intent: DriveIntent = { maxSteps: Number.POSITIVE_INFINITY, action: 'work', worker };
           await this.drive(id, intent);
+          if (intent.siblingRecord !== undefined) this.adoptable.set(intent.siblingRecord.id, intent.siblingRecord);
           return intent.sibling ?? null;
         },
         adopt: (id, worker) => this.adopt(id, worker),
@@ -547,10 +550,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
    * made this runner its owner. Returns the next sibling to drive, if any.
    */
   private async adopt(id: string, worker: Worker): Promise<string | null> {
-    const rec = await this.store.get(this.model.name, id);
+    const known = this.adoptable.get(id);
+    this.adoptable.delete(id);
+    const rec = known ?? (await this.store.get(this.model.name, id));
     if (rec === undefined || rec.status !== 'running' || rec.leaseOwner !== this.owner) return null;
     const intent: DriveIntent = { maxSteps: Number.POSITIVE_INFINITY, action: 'work', worker, marked: true };
     await this.drive(id, intent, rec);
+    if (intent.siblingRecord !== undefined) this.adoptable.set(intent.siblingRecord.id, intent.siblingRecord);
     return intent.sibling ?? null;
   }
 

@@ -50,6 +50,8 @@ export interface CommitResult {
   pauseReason: string | null;
   /** True when the commit also ended the leases in `fence` (see `releaseLocks`): no release is needed. */
   locksReleased?: boolean;
+  /** The sibling `childEnded` started leased to the writer, as stored (optional: the writer reads it otherwise). */
+  started?: InstanceRecord;
 }
 
 export interface ListFilter {

@@ -92,6 +92,8 @@ export interface DriveIntent {
   transition?: { model: TransitionModel; input: unknown; actor: string | null };
   /** Set by the drive: the queued sibling its child's end started, leased to this runner, to drive next. */
   sibling?: string;
+  /** ... and that sibling as stored, when the store said. */
+  siblingRecord?: InstanceRecord;
 }
 
 /** What a drive shares with the runner's keep-alive timer. */
@@ -544,6 +546,7 @@ export class Drive<TData> {
       }
     }
     const result = await e.store.commit(commit);
+    if (result.started !== undefined) this.intent.siblingRecord = result.started;
     this.spawns = [];
     this.joinCheck = null;
     if (releaseLocks && result.locksReleased) state.over = true;
