@@ -243,8 +243,13 @@ export class MysqlStore implements Store {
       const encoded = children.map((child) => this.encoder.instance(childScope, child.record));
       const budget = (await this.maxPacket(scope, conn)) - PACKET_MARGIN;
       let inserted = 0;
-      for (const chunk of splitRows(encoded.map(insertValues), budget)) {
-        inserted += (await this.run(conn, sql.insertInstances(chunk.length), chunk.flat())).affectedRows;
+      const values = encoded.map(insertValues);
+      // A prepared statement holds at most 65,535 placeholders.
+      const most = Math.floor(65_535 / (values[0]?.length ?? 1));
+      for (let at = 0; at < values.length; at += most) {
+        for (const chunk of splitRows(values.slice(at, at + most), budget)) {
+          inserted += (await this.run(conn, sql.insertInstances(chunk.length), chunk.flat())).affectedRows;
+        }
       }
       // A visit's children are stored all together or not at all: some existed, so all did, with their events.
       if (inserted < children.length) continue;

@@ -11,6 +11,8 @@ export interface SpawnRequest {
   userId: string | null;
   /** Started later by a sibling that ends (`map` beyond its concurrency). */
   queued: boolean;
+  /** The map's concurrency; 0 outside a map. */
+  stride: number;
 }
 
 /** What a handler needs to spawn children: the machines it may spawn and the visit that names them. */
@@ -128,7 +130,7 @@ export class RunningStepContext<TData> implements StepContext<TData> {
       );
     }
     const id = childId(this.instanceId, scope.visit, this.spawns.length, stride);
-    this.spawns.push({ machine, id, data, userId: options.userId === undefined ? this.userId : options.userId, queued });
+    this.spawns.push({ machine, id, data, userId: options.userId === undefined ? this.userId : options.userId, queued, stride });
     return id;
   }
 

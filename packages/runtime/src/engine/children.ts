@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { InstanceStatus } from '../records.js';
-import type { ChildrenWait } from './waits.js';
+import type { SpawnRun } from './waits.js';
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
@@ -53,6 +53,24 @@ function hex(b: Buffer): string {
   return s;
 }
 
+/** Every child the runs name, in spawn order. */
+export function childrenOf(parentId: string, visit: string, runs: readonly SpawnRun[]): Array<{ machine: string; id: string }> {
+  const out: Array<{ machine: string; id: string }> = [];
+  for (const run of runs) for (let i = run.from; i < run.from + run.count; i++) out.push({ machine: run.machine, id: childId(parentId, visit, i, run.stride) });
+  return out;
+}
+
+/** Spawns in order as runs: consecutive ones of one machine and one stride share a run. */
+export function runsOf(spawns: ReadonlyArray<{ machine: string; stride: number }>): SpawnRun[] {
+  const runs: SpawnRun[] = [];
+  spawns.forEach((s, index) => {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last.machine === s.machine && last.stride === s.stride && last.from + last.count === index) last.count++;
+    else runs.push({ machine: s.machine, from: index, count: 1, stride: s.stride });
+  });
+  return runs;
+}
+
 /** Statuses a child does not leave by itself. */
 export const ENDED: ReadonlySet<InstanceStatus> = new Set(['done', 'failed', 'compensated']);
 
@@ -64,17 +82,21 @@ export type JoinState =
   /** `onChildError: 'fail'` and this child failed (or compensated): the parent fails; `unfinished` are to be stopped. */
   | { kind: 'failed'; child: { machine: string; id: string; status: InstanceStatus }; unfinished: Array<{ machine: string; id: string }> };
 
-/** Where a join stands, from the status of each of its children (absent: not stored yet). */
-export function joinState(wait: ChildrenWait, statuses: ReadonlyMap<string, InstanceStatus>): JoinState {
+/** Where a join of `children` stands, from the status of each (absent: not stored yet). */
+export function joinState(
+  children: ReadonlyArray<{ machine: string; id: string }>,
+  onChildError: 'fail' | 'collect',
+  statuses: ReadonlyMap<string, InstanceStatus>,
+): JoinState {
   let waiting = false;
   let failed: { machine: string; id: string; status: InstanceStatus } | null = null;
   const unfinished: Array<{ machine: string; id: string }> = [];
-  for (const child of wait.children) {
+  for (const child of children) {
     const status = statuses.get(child.id);
     if (status === undefined || !ENDED.has(status)) {
       waiting = true;
       unfinished.push(child);
-    } else if (status !== 'done' && wait.onChildError === 'fail' && failed === null) {
+    } else if (status !== 'done' && onChildError === 'fail' && failed === null) {
       failed = { ...child, status };
     }
   }

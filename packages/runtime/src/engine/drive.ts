@@ -23,9 +23,9 @@ import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
 import type { Worker } from '../worker.js';
 import { incompatibility } from './compatibility.js';
-import { ENDED, joinState, successorOf } from './children.js';
+import { childrenOf, ENDED, joinState, runsOf, successorOf } from './children.js';
 import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type Outcome } from './decide.js';
-import { decodeWait, encodeWait, type ChildrenWait } from './waits.js';
+import { decodeWait, encodeWait, type ChildrenWait, type SpawnRun } from './waits.js';
 import { historyRow, pushEvent } from './factories.js';
 import { inSpan } from './tracing.js';
 
@@ -47,7 +47,7 @@ export interface ChildMachine {
   compensate(id: string): Promise<{ status: InstanceStatus; lastError: ErrorInfo | null }>;
 }
 
-/** Key of the history metadata that lists the children a step spawned, in spawn order. */
+/** Key of the history metadata that names the children a step spawned: `{ visit, runs }`, their ids derive from it. */
 export const CHILDREN_METADATA = 'fsm.children';
 
 /** What a drive needs of its runner: the machine, where it is stored, and how it runs. */
@@ -401,7 +401,7 @@ export class Drive<TData> {
         this.data = ctx.data;
         if (spawned.length > 0) {
           // The children are named in the step's history row: that links them, and compensation finds them there.
-          ctx.annotate({ [CHILDREN_METADATA]: ctx.spawns.map((c) => ({ machine: c.machine, id: c.id })) });
+          ctx.annotate({ [CHILDREN_METADATA]: { visit: ctx.spawnScope!.visit, runs: runsOf(ctx.spawns) } });
           this.spawns.push(...spawned);
         }
         if (backward) {
@@ -624,7 +624,8 @@ export class Drive<TData> {
    */
   private async join(wait: ChildrenWait, first: boolean): Promise<Instance<TData, string> | null> {
     const { rec, e } = this;
-    const machines = [...new Set(wait.children.map((c) => c.machine))];
+    const children = childrenOf(rec.id, wait.visit, wait.runs);
+    const machines = [...new Set(wait.runs.map((r) => r.machine))];
     const statuses = new Map<string, InstanceStatus>();
     let ended = 0;
     for (const machine of machines) {
@@ -633,7 +634,7 @@ export class Drive<TData> {
         if (ENDED.has(child.status)) ended++;
       }
     }
-    const state = joinState(wait, statuses);
+    const state = joinState(children, wait.onChildError, statuses);
     if (state.kind === 'waiting') {
       rec.nextRunAt = null;
       this.joinCheck = { machines, ended };
@@ -663,7 +664,7 @@ export class Drive<TData> {
       return this.stop('failed', 'instance.failed', wait.step);
     }
     if (wait.into !== null) {
-      const results = await this.results(wait, machines);
+      const results = await this.results(wait, children, machines);
       this.data = { ...this.data, [wait.into]: results } as TData;
       this.serialized = await serialize(e.serializer, this.data, this.ctxInfo);
     }
@@ -671,12 +672,12 @@ export class Drive<TData> {
   }
 
   /** The children's final data (or `field` of it), in spawn order; with `collect`, with each one's status or error. */
-  private async results(wait: ChildrenWait, machines: string[]): Promise<unknown[]> {
+  private async results(wait: ChildrenWait, children: Array<{ machine: string; id: string }>, machines: string[]): Promise<unknown[]> {
     const { rec, e } = this;
     const records = new Map<string, InstanceRecord>();
     for (const machine of machines) for (const r of await e.store.list(machine, { parentId: rec.id })) records.set(r.id, r);
     const out: unknown[] = [];
-    for (const c of wait.children) {
+    for (const c of children) {
       const r = records.get(c.id)!;
       const data = await deserialize(e.children.get(c.machine)!.serializer, r.serializedState, { machine: c.machine, id: c.id });
       const value = wait.field === null ? data : (data as Record<string, unknown> | null)?.[wait.field];
@@ -696,9 +697,9 @@ export class Drive<TData> {
     if (!e.keepHistory) return null;
     const rows = [...(await e.store.history(rec.machine, rec.id, { withData: false })), ...this.history];
     const row = rows.reverse().find((h) => h.step === step && h.direction === 'forward' && h.error === null && h.transition === null);
-    const children = row?.metadata[CHILDREN_METADATA] as Array<{ machine: string; id: string }> | undefined;
-    if (!Array.isArray(children)) return null;
-    for (const c of [...children].reverse()) {
+    const named = row?.metadata[CHILDREN_METADATA] as { visit?: unknown; runs?: unknown } | undefined;
+    if (typeof named?.visit !== 'string' || !Array.isArray(named.runs)) return null;
+    for (const c of childrenOf(rec.id, named.visit, named.runs as SpawnRun[]).reverse()) {
       const child = e.children.get(c.machine);
       const stored = await e.store.get(c.machine, c.id);
       if (child === undefined || stored?.status !== 'done') continue;
@@ -848,7 +849,8 @@ function childrenWait(step: string, ctx: RunningStepContext<unknown>): ChildrenW
   return {
     kind: 'children',
     step,
-    children: ctx.spawns.map((c) => ({ machine: c.machine, id: c.id })),
+    visit: ctx.spawnScope!.visit,
+    runs: runsOf(ctx.spawns),
     into: join.into ?? null,
     field: join.field ?? null,
     onChildError: join.onChildError ?? 'fail',
