@@ -35,8 +35,12 @@ export interface PreparedCommit {
   head: string;
   /** How many statements `head` holds. */
   statements: number;
-  /** The INSERTs, `;`-separated; empty when none. */
+  /** The INSERTs (and other statements after the UPDATEs), `;`-separated; empty when none. */
   tail: string;
+  /** How many statements `tail` holds. */
+  tailStatements: number;
+  /** Makes the commit's result from its tail statements' results, once committed; default `asWritten`. */
+  finish?: (results: unknown[]) => CommitResult;
   /** Bytes the two texts may take (an upper bound). */
   bytes: number;
   asWritten: CommitResult;
@@ -158,11 +162,22 @@ export class GroupCommitter {
         }
         const tails = pending.map((c) => c.tail).filter((t) => t !== '');
         committing = true;
-        await acquired.query([...tails, 'COMMIT'].join(';\n'));
+        const [tailResults] = await acquired.query([...tails, 'COMMIT'].join(';\n'));
         this.counts.transactions++;
         this.counts.commits += pending.length;
         this.counts.largest = Math.max(this.counts.largest, pending.length);
-        for (const c of pending) c.resolve(c.asWritten);
+        // One result per statement, the commits' tails in order, then COMMIT's.
+        const perStatement = Array.isArray(tailResults) && tails.length > 0 ? (tailResults as unknown[]) : [];
+        let from = 0;
+        for (const c of pending) {
+          if (c.tail === '') {
+            c.resolve(c.asWritten);
+            continue;
+          }
+          const mine = perStatement.slice(from, from + c.tailStatements);
+          from += c.tailStatements;
+          c.resolve(c.finish ? c.finish(mine) : c.asWritten);
+        }
         return;
       }
     };

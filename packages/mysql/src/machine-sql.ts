@@ -83,13 +83,22 @@ export class MachineSql {
   readonly dueUnmarkedWaits: string;
   /** Children of a parent with their status, by the `ix_parent` index. */
   readonly children: string;
-  /** Starts a child's next queued sibling (values: parent id, the queued marker), lowest id first. */
+  /** Starts a queued child (values: its id, the queued marker). */
   readonly startQueued: string;
-  /** Holds a parent's row until the commit ends, so that a child's end and the parent's join check are ordered. */
-  readonly lockParent: string;
-  /** Makes a parent that waits for children due now. */
+  /** Starts a queued child running, leased (values: owner, lease in microseconds, its id, the queued marker). */
+  readonly startQueuedLeased: string;
+  /**
+   * Makes a parent that waits for children, and is not due yet, due now (values: 1 to wake it
+   * in any case, its id, the wait's prefix); unless `@fsm_started` says a sibling was started.
+   */
   readonly wakeParent: string;
-  /** Children of a parent that ended. */
+  /** The sibling `startQueuedLeased` started, if it did. */
+  readonly selectStarted: string;
+  /**
+   * Children of a parent that ended (values: parent id, the queued marker), read under shared
+   * locks: a child's commit in flight finishes first, so the count sees it, and none ends
+   * until the parent's commit does (the parent's join check, see Commit.joinCheck).
+   */
   readonly countEnded: string;
   /** Makes an instance due now. */
   readonly dueNow: string;
@@ -124,10 +133,20 @@ export class MachineSql {
     this.children = `SELECT \`id\`, \`status\` FROM ${table} WHERE \`parent_id\` = ?`;
     this.startQueued =
       `UPDATE ${table} SET \`status\` = 'ready', \`waiting_for\` = NULL, \`version\` = \`version\` + 1 ` +
-      "WHERE `parent_id` = ? AND `status` = 'waiting' AND `waiting_for` = ? ORDER BY `id` LIMIT 1";
-    this.lockParent = `SELECT \`id\` FROM ${table} WHERE \`id\` = ? FOR UPDATE`;
-    this.wakeParent = `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) WHERE \`id\` = ? AND \`status\` = 'waiting' AND \`waiting_for\` LIKE ?`;
-    this.countEnded = `SELECT COUNT(*) AS \`n\` FROM ${table} WHERE \`parent_id\` = ? AND \`status\` IN ('done', 'failed', 'compensated')`;
+      "WHERE `id` = ? AND `status` = 'waiting' AND `waiting_for` = ?";
+    this.startQueuedLeased =
+      `UPDATE ${table} SET \`status\` = 'running', \`lease_owner\` = ?, \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND, ` +
+      "`waiting_for` = NULL, `version` = `version` + 1 WHERE `id` = ? AND `status` = 'waiting' AND `waiting_for` = ?";
+    this.wakeParent =
+      `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) ` +
+      // Matched by id only when no sibling was started: otherwise no row is read, so none is locked.
+      "WHERE `id` = IF(@fsm_started = 0 OR ? = 1, ?, NULL) AND `status` = 'waiting' AND `next_run_at` IS NULL AND `waiting_for` LIKE ?";
+    this.selectStarted = `SELECT ${this.selectColumns} FROM ${table} WHERE \`id\` = IF(@fsm_started = 1, ?, NULL)`;
+    // Queued children are not locked (they have not run, so have not ended): a sibling's SKIP LOCKED pick must find them.
+    this.countEnded =
+      `SELECT COUNT(*) AS \`n\` FROM (SELECT \`status\` FROM ${table} WHERE \`parent_id\` = ? ` +
+      'AND (`waiting_for` IS NULL OR `waiting_for` <> ?) LOCK IN SHARE MODE) AS `c` ' +
+      "WHERE `status` IN ('done', 'failed', 'compensated')";
     this.dueNow = `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) WHERE \`id\` = ?`;
   }
 

@@ -259,14 +259,17 @@ export class MysqlStore implements Store {
       if (fenced && c.releaseLocks) await this.releaseFence(conn, scope, c.fence!);
       else if (fenced) await this.checkFence(conn, scope, c.fence!);
       if (c.spawn !== undefined && c.spawn.length > 0) await this.spawn(conn, scope, c.spawn);
+      // The children first, then the parent's row: a child's end takes them in the same order.
+      const ended = c.joinCheck ? await this.countEnded(conn, record.id, c.joinCheck.machines) : null;
       const written = received
         ? { ...(await this.update(conn, sql, { ...c, record: received }, this.encoder.instance(scope, received))), received: true }
         : await this.update(conn, sql, c, instance);
       if (history.length > 0) await this.insertRows(conn, scope, (n) => sql.insertHistory(n), history.map(historyValues));
       if (events.length > 0) await this.insertOutbox(conn, scope, events, record.updatedAt);
-      for (const statement of this.childEnded(c)) await conn.query(statement);
-      if (c.joinCheck) await this.joinCheck(conn, sql, record.id, c.joinCheck);
-      return written;
+      let started: Rows | undefined;
+      for (const statement of this.childEnded(c)) [started] = await conn.query<Rows>(statement);
+      if (ended !== null && ended !== c.joinCheck!.ended) await conn.execute(sql.dueNow, [record.id]);
+      return c.childEnded?.lease && started !== undefined ? withStarted(written, [started]) : written;
     });
     return this.afterRelease(c, result);
   }
@@ -410,8 +413,13 @@ export class MysqlStore implements Store {
       const encoded = children.map((child) => this.encoder.instance(childScope, child.record));
       const budget = (await this.maxPacket(scope, conn)) - PACKET_MARGIN;
       let inserted = 0;
-      for (const chunk of splitRows(encoded.map(insertValues), budget)) {
-        inserted += (await this.run(conn, sql.insertInstances(chunk.length), chunk.flat())).affectedRows;
+      const values = encoded.map(insertValues);
+      // A prepared statement holds at most 65,535 placeholders.
+      const most = Math.floor(65_535 / (values[0]?.length ?? 1));
+      for (let at = 0; at < values.length; at += most) {
+        for (const chunk of splitRows(values.slice(at, at + most), budget)) {
+          inserted += (await this.run(conn, sql.insertInstances(chunk.length), chunk.flat())).affectedRows;
+        }
       }
       // A visit's children are stored all together or not at all: some existed, so all did, with their events.
       if (inserted < children.length) continue;
@@ -420,27 +428,36 @@ export class MysqlStore implements Store {
     }
   }
 
-  /** A child's end: hold the parent's row, start the next queued sibling, wake the parent when it waits for children. */
+  /**
+   * A child's end: start the sibling queued behind it, and make its parent due when it waits for
+   * children (see `countEnded` for why no end is missed).
+   */
   private childEnded(c: Commit): string[] {
     const link = c.childEnded;
     if (link === undefined || !storableId(link.parentId)) return [];
     const parent = this.sql(link.parentMachine);
     const own = this.sql(c.record.machine);
-    return [
-      inlineValues(parent.lockParent, [link.parentId]),
-      inlineValues(own.startQueued, [link.parentId, QUEUED_CHILD]),
-      inlineValues(parent.wakeParent, [link.parentId, `${CHILDREN_WAIT}%`]),
-    ];
+    const wake = inlineValues(parent.wakeParent, [link.wake ? 1 : 0, link.parentId, `${CHILDREN_WAIT}%`]);
+    if (link.next === null || !storableId(link.next)) return ['SET @fsm_started = 0', wake];
+    // The started sibling's own end wakes the parent: only a child that started none (the last of its chain) or failed does.
+    if (!link.lease) return [inlineValues(own.startQueued, [link.next, QUEUED_CHILD]), 'SET @fsm_started = ROW_COUNT()', wake];
+    const lease = [link.lease.owner.slice(0, LEASE_OWNER_CHARS), Math.round(link.lease.leaseMs * 1000), link.next, QUEUED_CHILD];
+    // The sibling as stored, read back last (see `withStarted`): its new owner drives it without reading it again.
+    return [inlineValues(own.startQueuedLeased, lease), 'SET @fsm_started = ROW_COUNT()', wake, inlineValues(own.selectStarted, [link.next])];
   }
 
-  /** After the parent's row is written (and held): due now if more children ended than the parent saw. */
-  private async joinCheck(conn: PoolConnection, sql: MachineSql, id: string, check: NonNullable<Commit['joinCheck']>): Promise<void> {
+  /**
+   * A parent's join check: its children that ended, counted under shared locks held until the
+   * commit ends. A child's end in flight finishes first and is counted; a later one waits for
+   * this commit and then finds the parent waiting, and wakes it. Either way none is missed.
+   */
+  private async countEnded(conn: PoolConnection, id: string, machines: string[]): Promise<number> {
     let ended = 0;
-    for (const machine of check.machines) {
-      const [rows] = await conn.execute<Rows>(this.sql(machine).countEnded, [id]);
+    for (const machine of machines) {
+      const [rows] = await conn.execute<Rows>(this.sql(machine).countEnded, [id, QUEUED_CHILD]);
       ended += Number(rows[0]?.['n'] ?? 0);
     }
-    if (ended !== check.ended) await conn.execute(sql.dueNow, [id]);
+    return ended;
   }
 
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {
@@ -754,7 +771,8 @@ export class MysqlStore implements Store {
     for (const v of [...head.values, ...values]) if (typeof v === 'string') chars += v.length;
     if (chars > BATCH_CHARS) return null;
     const headText = inlineValues(head.text, head.values);
-    const tailText = [inserts.length > 0 ? inlineValues(inserts.join(';\n'), values) : '', ...ended].filter((t) => t !== '').join(';\n');
+    const tailStatements = [...(inserts.length > 0 ? [inlineValues(inserts.join(';\n'), values)] : []), ...ended];
+    const tailText = tailStatements.join(';\n');
     // A UTF-16 unit is at most 3 bytes of UTF-8: measure the texts only when that bound does not
     // fit the packet limit. Too large: the full path, whose INSERTs are split to fit.
     const limit = (await this.maxPacket(scope)) - PACKET_MARGIN;
@@ -764,7 +782,16 @@ export class MysqlStore implements Store {
       if (bytes > limit) return null;
     }
     try {
-      return await this.grouper.submit({ head: headText, statements: fence.length + 1, tail: tailText, bytes, asWritten: update.asWritten });
+      return await this.grouper.submit({
+        head: headText,
+        statements: fence.length + 1,
+        tail: tailText,
+        tailStatements: inserts.length + ended.length,
+        bytes,
+        asWritten: update.asWritten,
+        // A child's end that started its sibling leased to the writer reads it back last (see `withStarted`).
+        ...(c.childEnded?.lease ? { finish: (results: unknown[]) => withStarted(update.asWritten, results) } : {}),
+      });
     } catch (error) {
       throw storeError(scope, error);
     }
@@ -953,6 +980,17 @@ function fastUpdate(
         values: [...values, r.pauseRequested ? 1 : 0, r.pauseReason, r.id, c.expectedVersion],
         asWritten: { pauseRequested: r.pauseRequested, pauseReason: r.pauseReason },
       };
+}
+
+/**
+ * The commit's result, with the sibling a child's end started leased to the writer when the
+ * last statement read it back (`childEnded` with a lease), so that its new owner need not.
+ */
+function withStarted(result: CommitResult, results: unknown): CommitResult {
+  // The only result set among the statements' results (the others are OK packets).
+  const rows = Array.isArray(results) ? (results as unknown[]).findLast((r) => Array.isArray(r)) : undefined;
+  const row = Array.isArray(rows) ? (rows[0] as InstanceRow | undefined) : undefined;
+  return row === undefined || row.id === undefined ? result : { ...result, started: instanceFromRow(row) };
 }
 
 /** A dead connection, as opposed to a slow one: a timed-out statement may have run. */

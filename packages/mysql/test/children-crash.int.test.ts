@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { childrenOf } from '../../runtime/src/engine/children.js';
+import type { SpawnRun } from '../../runtime/src/engine/waits.js';
 import { createMysqlStore } from '../src/index.js';
 import { childrenRunners, type ChildrenConfig } from './processes/children.js';
 import { dropTablesWithPrefix, MYSQL_URL, mysqlUnavailable, uniquePrefix } from './support/db.js';
@@ -95,7 +97,9 @@ describe.skipIf(unavailable !== null)('child machines across a crash', () => {
       // The step ran twice (the killed attempt, the takeover): one set of children, named by the visit that committed.
       expect((await store.get(config.parent, created.id))!.takeovers).toBe(1);
       const [row] = await parent.history(created.id);
-      expect((row!.metadata['fsm.children'] as Array<{ id: string }>).map((c) => c.id).sort()).toEqual(kids.map((k) => k.id).sort());
+      const spawned = row!.metadata['fsm.children'] as { visit: string; runs: SpawnRun[] };
+      expect(spawned.runs).toEqual([{ machine: config.child, from: 0, count: 5, stride: 2 }]);
+      expect(childrenOf(created.id, spawned.visit, spawned.runs).map((c) => c.id).sort()).toEqual(kids.map((k) => k.id).sort());
     } finally {
       await store.close();
       await dropTablesWithPrefix(prefix);

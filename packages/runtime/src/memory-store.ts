@@ -135,7 +135,7 @@ export class MemoryStore implements Store {
     }
     table.set(record.id, next);
     this.indexWait(stored, next);
-    if (c.childEnded) this.childEnded(record, c.childEnded);
+    const started = c.childEnded ? this.childEnded(record, c.childEnded) : undefined;
     if (c.joinCheck) {
       let ended = 0;
       for (const m of c.joinCheck.machines) for (const r of this.instances.get(m)?.values() ?? []) if (r.parentId === record.id && ENDED.has(r.status)) ended++;
@@ -148,6 +148,7 @@ export class MemoryStore implements Store {
     }
     this.emit(c.events);
     if (received) return { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason, received };
+    if (started !== undefined && c.childEnded?.lease) return { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason, started: copy(started) };
     return next.pauseRequested || next.pauseReason !== null ? { pauseRequested: next.pauseRequested, pauseReason: next.pauseReason } : NOT_PAUSED;
   }
 
@@ -224,19 +225,23 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  /** A child ended: start its next queued sibling, and make its parent due if it waits for children. */
-  private childEnded(child: InstanceRecord, link: NonNullable<Commit['childEnded']>): void {
-    let next: InstanceRecord | undefined;
-    for (const r of this.table(child.machine).values()) {
-      if (r.parentId === link.parentId && r.status === 'waiting' && r.waitingFor === QUEUED_CHILD && (next === undefined || r.id < next.id)) next = r;
-    }
-    if (next !== undefined) {
-      next.status = 'ready';
+  /** A child ended: start the sibling queued behind it, and make its parent due if it waits for children. */
+  private childEnded(child: InstanceRecord, link: NonNullable<Commit['childEnded']>): InstanceRecord | undefined {
+    const next = link.next === null ? undefined : this.table(child.machine).get(link.next);
+    const started = next !== undefined && next.status === 'waiting' && next.waitingFor === QUEUED_CHILD;
+    if (started) {
+      next.status = link.lease ? 'running' : 'ready';
+      if (link.lease) {
+        next.leaseOwner = link.lease.owner;
+        next.leaseExpiresAt = new Date(Date.now() + link.lease.leaseMs);
+      }
       next.waitingFor = null;
       next.version += 1;
+      if (!link.wake) return next;
     }
     const parent = this.instances.get(link.parentMachine)?.get(link.parentId);
-    if (parent && parent.status === 'waiting' && parent.waitingFor?.startsWith(CHILDREN_WAIT)) parent.nextRunAt = new Date();
+    if (parent && parent.status === 'waiting' && parent.nextRunAt === null && parent.waitingFor?.startsWith(CHILDREN_WAIT)) parent.nextRunAt = new Date();
+    return started ? next : undefined;
   }
 
   async get(machine: string, id: string): Promise<InstanceRecord | undefined> {

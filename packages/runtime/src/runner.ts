@@ -250,6 +250,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
   /** This runner's drives, by instance id: one at a time per instance. */
   private readonly active = new Map<string, DriveState>();
   private keeper: NodeJS.Timeout | undefined;
+  /** Siblings a child's end started leased to this runner, as the store returned them: driven next without a read. */
+  private readonly adoptable = new Map<string, InstanceRecord>();
   private readonly spanName: string;
 
   constructor(
@@ -663,12 +665,34 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     return new Worker(
       {
         claim: (limit, leaseMs, oldest) => claim(this.model.name, { owner: this.owner, limit, leaseMs, lock: this.lock, oldest }),
-        drive: (id, worker) => this.drive(id, { maxSteps: Number.POSITIVE_INFINITY, action: 'work', worker }),
+        drive: async (id, worker) => {
+          const intent: DriveIntent = { maxSteps: Number.POSITIVE_INFINITY, action: 'work', worker };
+          await this.drive(id, intent);
+          if (intent.siblingRecord !== undefined) this.adoptable.set(intent.siblingRecord.id, intent.siblingRecord);
+          return intent.sibling ?? null;
+        },
+        adopt: (id, worker) => this.adopt(id, worker),
         owner: this.owner,
         logger: this.logger,
       },
       options,
     );
+  }
+
+  /**
+   * Drives a child a sibling's end started `running` under this runner's lease (see
+   * `Commit.childEnded`), as `start` drives what it stored marked: the commit that started it
+   * made this runner its owner. Returns the next sibling to drive, if any.
+   */
+  private async adopt(id: string, worker: Worker): Promise<string | null> {
+    const known = this.adoptable.get(id);
+    this.adoptable.delete(id);
+    const rec = known ?? (await this.store.get(this.model.name, id));
+    if (rec === undefined || rec.status !== 'running' || rec.leaseOwner !== this.owner) return null;
+    const intent: DriveIntent = { maxSteps: Number.POSITIVE_INFINITY, action: 'work', worker, marked: true };
+    await this.drive(id, intent, rec);
+    if (intent.siblingRecord !== undefined) this.adoptable.set(intent.siblingRecord.id, intent.siblingRecord);
+    return intent.sibling ?? null;
   }
 
   // ---- the engine ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import type { CaughtError, Goto, JoinOptions, MapOptions, ReceivedMessage, SpawnOptions, StepContext } from '@fsmkit/decorators';
-import { childId } from './engine/children.js';
+import { childId, MAX_CHILDREN } from './engine/children.js';
 import { checkKey, type Wait } from './engine/waits.js';
 import { FsmError } from './errors.js';
 import type { Direction } from './records.js';
@@ -12,6 +12,8 @@ export interface SpawnRequest {
   userId: string | null;
   /** Started later by a sibling that ends (`map` beyond its concurrency). */
   queued: boolean;
+  /** The map's concurrency; 0 outside a map. */
+  stride: number;
 }
 
 /** What a handler needs to spawn children: the machines it may spawn and the visit that names them. */
@@ -119,6 +121,11 @@ export class RunningStepContext<TData> implements StepContext<TData> {
   }
 
   spawn(machine: string, data: unknown, options: SpawnOptions = {}): string {
+    if (this.spawns.length >= MAX_CHILDREN) {
+      throw new FsmError('FSM_INVALID_STATE', `a step spawns at most ${MAX_CHILDREN} children`, {
+        context: { machine: this.machine, id: this.instanceId, step: this.step },
+      });
+    }
     return this.addChild(machine, data, options, false);
   }
 
@@ -129,16 +136,20 @@ export class RunningStepContext<TData> implements StepContext<TData> {
         context: { machine: this.machine, id: this.instanceId, step: this.step, concurrency },
       });
     }
-    // A first child of a map joins the earlier siblings in this step: those count towards it too.
-    const running = this.spawns.filter((s) => s.machine === machine && !s.queued).length;
-    return items.map((item, i) => this.addChild(machine, item, options, running + i >= concurrency));
+    if (this.spawns.length + items.length > MAX_CHILDREN) {
+      throw new FsmError('FSM_INVALID_STATE', `a step spawns at most ${MAX_CHILDREN} children`, {
+        context: { machine: this.machine, id: this.instanceId, step: this.step, items: items.length },
+      });
+    }
+    // Item i waits for item i - concurrency: each child that ends starts the one queued behind it.
+    return items.map((item, i) => this.addChild(machine, item, options, i >= concurrency, concurrency));
   }
 
   join(options: JoinOptions<TData> = {}): void {
     this.joinRequest = options;
   }
 
-  private addChild(machine: string, data: unknown, options: SpawnOptions, queued: boolean): string {
+  private addChild(machine: string, data: unknown, options: SpawnOptions, queued: boolean, stride = 0): string {
     const scope = this.spawnScope;
     if (scope === null || !scope.machines.has(machine)) {
       const known = scope === null ? [] : [...scope.machines];
@@ -150,8 +161,8 @@ export class RunningStepContext<TData> implements StepContext<TData> {
         { context: { machine: this.machine, id: this.instanceId, step: this.step, child: machine, known } },
       );
     }
-    const id = childId(this.instanceId, scope.visit, this.spawns.length);
-    this.spawns.push({ machine, id, data, userId: options.userId === undefined ? this.userId : options.userId, queued });
+    const id = childId(this.instanceId, scope.visit, this.spawns.length, stride);
+    this.spawns.push({ machine, id, data, userId: options.userId === undefined ? this.userId : options.userId, queued, stride });
     return id;
   }
 

@@ -36,12 +36,13 @@ export interface Commit {
   /** Child instances stored in the same transaction, with their first events; one whose id exists already is left as it is. */
   spawn?: Array<{ record: InstanceRecord; events: FsmEvent[] }>;
   /**
-   * The instance, a child, ended: in the same transaction the store starts its next queued
-   * sibling (status `waiting` with `waitingFor` QUEUED_CHILD, lowest id first) and makes its parent
-   * due when the parent waits for children. Holding the parent's row meanwhile, so that a
-   * parent's `joinCheck` commit and this one are ordered.
+   * The instance, a child, ended: in the same transaction the store starts the queued sibling
+   * `next` (status `waiting` with `waitingFor` QUEUED_CHILD becomes `ready`) and, unless it
+   * started one (the sibling's own end will), makes the parent due when it waits for children
+   * and is not due yet. `wake`: make it due in any case (a child that failed). With `lease`,
+   * the sibling starts `running`, leased to that owner (who drives it next, as `start` does).
    */
-  childEnded?: { parentMachine: string; parentId: string };
+  childEnded?: { parentMachine: string; parentId: string; next: string | null; wake: boolean; lease?: { owner: string; leaseMs: number } };
   /**
    * The instance starts waiting for its children, having seen `ended` of its children in
    * `machines` ended: after writing it, the store counts them again and makes it due now when
@@ -83,6 +84,8 @@ export interface CommitResult {
   locksReleased?: boolean;
   /** The commit began a message wait (`wait`) and took a message from the inbox at once. */
   received?: boolean;
+  /** The sibling `childEnded` started leased to the writer, as stored (optional: the writer reads it otherwise). */
+  started?: InstanceRecord;
 }
 
 export interface ListFilter {

@@ -33,7 +33,10 @@ export function agingSlots(slots: number, free: number, every: number): number {
 export interface WorkSource {
   /** `oldest` of `limit` go to the instances due the longest (see ClaimOptions.oldest). */
   claim(limit: number, leaseMs: number, oldest: number): Promise<string[]>;
+  /** Drives a claimed instance; may return the id of an instance it left leased to this worker to drive next. */
   drive(id: string, worker: Worker): Promise<unknown>;
+  /** Drives an instance a drive left leased to this worker (see `drive`); may return another. */
+  adopt?(id: string, worker: Worker): Promise<unknown>;
   owner: string;
   logger: Logger;
 }
@@ -123,14 +126,18 @@ export class Worker {
       });
       this.wake = null;
     }
-    await Promise.allSettled([...this.inflight]);
+    // A drive may hand on to another (see `adopt`): wait until none is left.
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
-  private start(id: string): void {
-    const run = this.source
-      .drive(id, this)
+  private start(id: string, adopted = false): void {
+    const run = (adopted ? this.source.adopt!(id, this) : this.source.drive(id, this))
       .then(
-        () => void this.stats.driven++,
+        (next: unknown) => {
+          this.stats.driven++;
+          // In the slot this drive leaves: no claim needed, the instance is leased to this worker already.
+          if (typeof next === 'string' && this.source.adopt) this.start(next, true);
+        },
         (error: unknown) => {
           // A busy lock or a race lost to another worker is normal: the instance stays claimable,
           // or another worker already finished it.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { boundaryStop, decide, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor } from '../src/engine/decide.js';
-import { childId, joinState } from '../src/engine/children.js';
+import { childId, childrenOf, joinState, runsOf, successorOf } from '../src/engine/children.js';
 import { errorMatches } from '../src/engine/error-match.js';
 import type { ChildrenWait } from '../src/engine/waits.js';
 import type { InstanceStatus } from '../src/records.js';
@@ -243,15 +243,17 @@ describe('decide: waiting for children', () => {
   const wait: ChildrenWait = {
     kind: 'children',
     step: 'fork',
-    children: [
-      { machine: 'kid', id: 'a' },
-      { machine: 'kid', id: 'b' },
-      { machine: 'other', id: 'c' },
-    ],
+    visit: '3.0',
+    runs: [{ machine: 'kid', from: 0, count: 2, stride: 0 }],
     into: 'results',
     field: null,
     onChildError: 'fail',
   };
+  const children = [
+    { machine: 'kid', id: 'a' },
+    { machine: 'kid', id: 'b' },
+    { machine: 'other', id: 'c' },
+  ];
 
   it('moves past the step that spawned them, waiting before its successor', () => {
     expect(decide(g, g.steps.get('fork')!, at('fork'), { kind: 'completed', wait }, opts)).toMatchObject({ kind: 'moved', cursor: { state: 'after' }, wait });
@@ -260,16 +262,33 @@ describe('decide: waiting for children', () => {
 
   it('a join ends once every child ended; under fail, at the first child that failed, naming the unfinished', () => {
     const statuses = (entries: Array<[string, InstanceStatus]>) => new Map(entries);
-    expect(joinState(wait, statuses([['a', 'done'], ['b', 'running']]))).toEqual({ kind: 'waiting' });
-    expect(joinState(wait, statuses([['a', 'done'], ['b', 'done'], ['c', 'done']]))).toEqual({ kind: 'ended' });
-    expect(joinState(wait, statuses([['a', 'paused'], ['b', 'compensated'], ['c', 'failed']]))).toEqual({
+    expect(joinState(children, 'fail', statuses([['a', 'done'], ['b', 'running']]))).toEqual({ kind: 'waiting' });
+    expect(joinState(children, 'fail', statuses([['a', 'done'], ['b', 'done'], ['c', 'done']]))).toEqual({ kind: 'ended' });
+    expect(joinState(children, 'fail', statuses([['a', 'paused'], ['b', 'compensated'], ['c', 'failed']]))).toEqual({
       kind: 'failed',
       child: { machine: 'kid', id: 'b', status: 'compensated' },
       unfinished: [{ machine: 'kid', id: 'a' }],
     });
-    const collect = { ...wait, onChildError: 'collect' as const };
-    expect(joinState(collect, statuses([['a', 'failed'], ['b', 'done']]))).toEqual({ kind: 'waiting' });
-    expect(joinState(collect, statuses([['a', 'failed'], ['b', 'done'], ['c', 'compensated']]))).toEqual({ kind: 'ended' });
+    expect(joinState(children, 'collect', statuses([['a', 'failed'], ['b', 'done']]))).toEqual({ kind: 'waiting' });
+    expect(joinState(children, 'collect', statuses([['a', 'failed'], ['b', 'done'], ['c', 'compensated']]))).toEqual({ kind: 'ended' });
+  });
+
+  it('names a visit\'s children as runs of one machine and stride, and expands them back in spawn order', () => {
+    const spawns = [
+      { machine: 'a', stride: 0 },
+      { machine: 'b', stride: 0 },
+      { machine: 'b', stride: 0 },
+      { machine: 'b', stride: 2 },
+      { machine: 'b', stride: 2 },
+    ];
+    const runs = runsOf(spawns);
+    expect(runs).toEqual([
+      { machine: 'a', from: 0, count: 1, stride: 0 },
+      { machine: 'b', from: 1, count: 2, stride: 0 },
+      { machine: 'b', from: 3, count: 2, stride: 2 },
+    ]);
+    const parent = '0190c0de-0000-7000-8000-000000000001';
+    expect(childrenOf(parent, '1.0', runs)).toEqual(spawns.map((s, i) => ({ machine: s.machine, id: childId(parent, '1.0', i, s.stride) })));
   });
 
   it('derives child ids from the parent, the visit and the index: the same visit the same ids, in index order', () => {
@@ -281,5 +300,12 @@ describe('decide: waiting for children', () => {
     expect(childId('0190c0de-0000-7000-8000-000000000001', '8.0', 0)).not.toBe(ids[0]);
     expect(childId('0190c0de-0000-7000-8000-000000000002', '7.0', 0)).not.toBe(ids[0]);
     expect(ids[3]!.endsWith('0000000000ff')).toBe(true);
+  });
+
+  it("a map child names the sibling queued behind it (index + concurrency); other children none", () => {
+    const parent = '0190c0de-0000-7000-8000-000000000001';
+    expect(successorOf(childId(parent, '3.1', 4, 3))).toBe(childId(parent, '3.1', 7, 3));
+    expect(successorOf(childId(parent, '3.1', 4))).toBeNull();
+    expect(successorOf(parent)).toBeNull();
   });
 });

@@ -23,11 +23,11 @@ import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
 import type { Worker } from '../worker.js';
 import { incompatibility } from './compatibility.js';
-import { ENDED, joinState } from './children.js';
+import { childrenOf, ENDED, joinState, runsOf, successorOf } from './children.js';
 import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type DecideOptions, type Outcome } from './decide.js';
 import { historyRow, pushEvent } from './factories.js';
 import { inSpan } from './tracing.js';
-import { decodeWait, encodeWait, receivedRecord, requestedWait, storedWait, type ChildrenWait, type InboxMessage, type Wait } from './waits.js';
+import { decodeWait, encodeWait, receivedRecord, requestedWait, storedWait, type ChildrenWait, type InboxMessage, type SpawnRun, type Wait } from './waits.js';
 
 /** A wait for a time or a message (children are joined apart). */
 type StoredTimeWait = Exclude<Wait, ChildrenWait>;
@@ -50,7 +50,7 @@ export interface ChildMachine {
   compensate(id: string): Promise<{ status: InstanceStatus; lastError: ErrorInfo | null }>;
 }
 
-/** Key of the history metadata that lists the children a step spawned, in spawn order. */
+/** Key of the history metadata that names the children a step spawned: `{ visit, runs }`, their ids derive from it. */
 export const CHILDREN_METADATA = 'fsm.children';
 
 /** What a drive needs of its runner: the machine, where it is stored, and how it runs. */
@@ -95,6 +95,10 @@ export interface DriveIntent {
   backward?: boolean;
   resume?: { patch: Record<string, unknown> | undefined };
   transition?: { model: TransitionModel; input: unknown; actor: string | null };
+  /** Set by the drive: the queued sibling its child's end started, leased to this runner, to drive next. */
+  sibling?: string;
+  /** ... and that sibling as stored, when the store said. */
+  siblingRecord?: InstanceRecord;
 }
 
 /** What a drive shares with the runner's keep-alive timer. */
@@ -478,7 +482,7 @@ export class Drive<TData> {
         this.data = ctx.data;
         if (spawned.length > 0) {
           // The children are named in the step's history row: that links them, and compensation finds them there.
-          ctx.annotate({ [CHILDREN_METADATA]: ctx.spawns.map((c) => ({ machine: c.machine, id: c.id })) });
+          ctx.annotate({ [CHILDREN_METADATA]: { visit: ctx.spawnScope!.visit, runs: runsOf(ctx.spawns) } });
           this.spawns.push(...spawned);
         }
         if (backward) {
@@ -719,7 +723,15 @@ export class Drive<TData> {
     };
     if (this.spawns.length > 0) commit.spawn = this.spawns;
     if (this.joinCheck !== null && status === 'waiting') commit.joinCheck = this.joinCheck;
-    if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) commit.childEnded = { parentMachine: rec.parentMachine, parentId: rec.parentId };
+    if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) {
+      const next = successorOf(rec.id);
+      commit.childEnded = { parentMachine: rec.parentMachine, parentId: rec.parentId, next, wake: status !== 'done' };
+      // A worker drives the sibling its child started next, in the same slot: no claim, no commit to mark it running.
+      if (next !== null && this.intent.worker) {
+        commit.childEnded.lease = { owner: e.owner, leaseMs: e.instanceLeaseMs };
+        this.intent.sibling = next;
+      }
+    }
     return commit;
   }
 
@@ -727,6 +739,7 @@ export class Drive<TData> {
   private committed(commit: Commit, result: CommitResult): void {
     const { rec, state, e } = this;
     if (commit.releaseLocks && result.locksReleased) state.over = true;
+    if (result.started !== undefined) this.intent.siblingRecord = result.started;
     this.spawns = [];
     this.joinCheck = null;
     if (result.received) {
@@ -793,7 +806,8 @@ export class Drive<TData> {
    */
   private async join(wait: ChildrenWait, first: boolean): Promise<Instance<TData, string> | null> {
     const { rec, e } = this;
-    const machines = [...new Set(wait.children.map((c) => c.machine))];
+    const children = childrenOf(rec.id, wait.visit, wait.runs);
+    const machines = [...new Set(wait.runs.map((r) => r.machine))];
     const statuses = new Map<string, InstanceStatus>();
     let ended = 0;
     for (const machine of machines) {
@@ -802,7 +816,7 @@ export class Drive<TData> {
         if (ENDED.has(child.status)) ended++;
       }
     }
-    const state = joinState(wait, statuses);
+    const state = joinState(children, wait.onChildError, statuses);
     if (state.kind === 'waiting') {
       rec.nextRunAt = null;
       this.joinCheck = { machines, ended };
@@ -832,7 +846,7 @@ export class Drive<TData> {
       return this.stop('failed', 'instance.failed', wait.step);
     }
     if (wait.into !== null) {
-      const results = await this.results(wait, machines);
+      const results = await this.results(wait, children, machines);
       this.data = { ...this.data, [wait.into]: results } as TData;
       this.serialized = await serialize(e.serializer, this.data, this.ctxInfo);
     }
@@ -840,12 +854,12 @@ export class Drive<TData> {
   }
 
   /** The children's final data (or `field` of it), in spawn order; with `collect`, with each one's status or error. */
-  private async results(wait: ChildrenWait, machines: string[]): Promise<unknown[]> {
+  private async results(wait: ChildrenWait, children: Array<{ machine: string; id: string }>, machines: string[]): Promise<unknown[]> {
     const { rec, e } = this;
     const records = new Map<string, InstanceRecord>();
     for (const machine of machines) for (const r of await e.store.list(machine, { parentId: rec.id })) records.set(r.id, r);
     const out: unknown[] = [];
-    for (const c of wait.children) {
+    for (const c of children) {
       const r = records.get(c.id)!;
       const data = await deserialize(e.children.get(c.machine)!.serializer, r.serializedState, { machine: c.machine, id: c.id });
       const value = wait.field === null ? data : (data as Record<string, unknown> | null)?.[wait.field];
@@ -865,9 +879,9 @@ export class Drive<TData> {
     if (!e.keepHistory) return null;
     const rows = [...(await e.store.history(rec.machine, rec.id, { withData: false })), ...this.history];
     const row = rows.reverse().find((h) => h.step === step && h.direction === 'forward' && h.error === null && h.transition === null);
-    const children = row?.metadata[CHILDREN_METADATA] as Array<{ machine: string; id: string }> | undefined;
-    if (!Array.isArray(children)) return null;
-    for (const c of [...children].reverse()) {
+    const named = row?.metadata[CHILDREN_METADATA] as { visit?: unknown; runs?: unknown } | undefined;
+    if (typeof named?.visit !== 'string' || !Array.isArray(named.runs)) return null;
+    for (const c of childrenOf(rec.id, named.visit, named.runs as SpawnRun[]).reverse()) {
       const child = e.children.get(c.machine);
       const stored = await e.store.get(c.machine, c.id);
       if (child === undefined || stored?.status !== 'done') continue;
@@ -1017,7 +1031,8 @@ function childrenWait(step: string, ctx: RunningStepContext<unknown>): ChildrenW
   return {
     kind: 'children',
     step,
-    children: ctx.spawns.map((c) => ({ machine: c.machine, id: c.id })),
+    visit: ctx.spawnScope!.visit,
+    runs: runsOf(ctx.spawns),
     into: join.into ?? null,
     field: join.field ?? null,
     onChildError: join.onChildError ?? 'fail',

@@ -94,14 +94,28 @@ export function receivedRecord(rec: InstanceRecord, message: InboxMessage, lease
 export type ChildFailure = 'fail' | 'collect';
 
 /**
- * The children a step spawned, by machine, in spawn order: the parent continues once every
- * one of them ended (or, with `onChildError: 'fail'`, at the first that failed).
+ * Children of one step visit with consecutive indexes, one machine and one map concurrency
+ * (`stride`, 0 outside a map): their ids derive from these (see `childId`), so a wait or a
+ * history row names thousands of children in a few bytes.
+ */
+export interface SpawnRun {
+  machine: string;
+  from: number;
+  count: number;
+  stride: number;
+}
+
+/**
+ * The children a step spawned, in spawn order: the parent continues once every one of them
+ * ended (or, with `onChildError: 'fail'`, at the first that failed).
  */
 export interface ChildrenWait {
   kind: 'children';
   /** The step that spawned them. */
   step: string;
-  children: Array<{ machine: string; id: string }>;
+  /** The step visit that named them (see `childId`). */
+  visit: string;
+  runs: SpawnRun[];
   /** The data key the results go to; null: none are stored. */
   into: string | null;
   /** Only this field of each child's data goes into the results. */

@@ -16,6 +16,8 @@ import {
   type Worker,
 } from '../../src/index.js';
 import type { StoreFactory, StoreFixture } from './behaviour-suite.js';
+import { childrenOf } from '../../src/engine/children.js';
+import type { SpawnRun } from '../../src/engine/waits.js';
 import { gate, machine } from './machines.js';
 
 let counter = 0;
@@ -127,7 +129,8 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
 
       // Linked in storage (list by parent) and in history (the spawning step names its children).
       const [history] = await runner.history(started.id);
-      const named = history!.metadata['fsm.children'] as Array<{ machine: string; id: string }>;
+      const spawned = history!.metadata['fsm.children'] as { visit: string; runs: SpawnRun[] };
+      const named = childrenOf(started.id, spawned.visit, spawned.runs);
       expect(named.map((c) => c.machine)).toEqual([a.model.name, b.model.name, a.model.name]);
       const listedA = await childRunners[0]!.list({ parentId: started.id });
       expect(listedA.map((c) => c.id).sort()).toEqual([named[0]!.id, named[2]!.id].sort());
@@ -266,6 +269,29 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
       const kids = await childRunners[0]!.list({ parentId: started.id });
       expect(kids.map((k) => k.status)).toEqual(['compensated', 'compensated', 'compensated']);
     });
+
+    it('a map of 2,000 items names its children in a few bytes: the wait and the history row fit their columns', async () => {
+      const child = doubler(unique('many'));
+      const parent = machine<Parent>(
+        { name: unique('big_map') },
+        { fan: { order: 1 } },
+        {
+          fan(ctx) {
+            ctx.map(child.model.name, ctx.data.items.map((n) => ({ n })), { concurrency: 64 });
+            ctx.join({ into: 'results', field: 'doubled' });
+          },
+        },
+      );
+      const { runner, childRunners, fixture } = await setup(parent, [child as never]);
+      const items = Array.from({ length: 2000 }, (_, i) => i);
+      const started = await runner.start({ items, log: [] });
+      expect(started.status).toBe('waiting');
+      expect((await fixture.store.get(parent.model.name, started.id))!.waitingFor!.length).toBeLessThan(400);
+      work(runner, ...childRunners);
+      const done = await settled(runner, started.id);
+      expect(done.status).toBe('done');
+      expect(done.data.results).toEqual(items.map((n) => n * 2));
+    }, 60_000);
 
     it('a step retried after a failed attempt spawns its children once', async () => {
       const child = doubler(unique('once'));
