@@ -9,62 +9,17 @@
  * Last line: the JSON result (DESIGN.md section 10). ratio = floor / ours, higher is better.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeProject, STEPS } from './support/machines.mjs';
 
 const MACHINES = Number(process.env.BENCH_MACHINES ?? 1000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const STEPS = 5;
 const TIME = '/usr/bin/time';
 const fsmBin = fileURLToPath(new URL('../packages/cli/bin/fsm.mjs', import.meta.url));
 const tsMorph = import.meta.resolve('ts-morph');
-
-function machineSource(i) {
-  const id = String(i).padStart(4, '0');
-  const data = `Order${id}Data`;
-  const steps = Array.from({ length: STEPS }, (_, k) => {
-    const n = k + 1;
-    const options = [];
-    if (n < STEPS) options.push(`back: 'undo${n}'`);
-    if (n === 3) options.push('retry: { maxAttempts: 3, backoffMs: 100, factor: 2 }');
-    if (n === 4) options.push('immediate: false');
-    return `  @Step(${n}${options.length ? `, { ${options.join(', ')} }` : ''})
-  async step${n}(ctx: StepContext<${data}>): Promise<void> {
-    ctx.data.amountCents += ${n};
-    ctx.annotate({ step: ${n} });
-  }
-`;
-  });
-  const undos = Array.from({ length: STEPS - 1 }, (_, k) => `  async undo${k + 1}(ctx: StepContext<${data}>): Promise<void> {
-    ctx.data.amountCents -= ${k + 1};
-  }
-`);
-  return `import { Lock, Machine, Step, type StepContext } from '@fsmkit/decorators';
-
-export interface Order${id}Line {
-  sku: string;
-  qty: number;
-}
-
-export interface ${data} {
-  orderId: string;
-  amountCents: number;
-  lines: Order${id}Line[];
-  status?: 'new' | 'paid' | 'shipped';
-  placedAt: Date;
-  tags: Set<string>;
-}
-
-/** Machine ${i} of the generate benchmark. */
-@Machine({ name: 'order_${id}', topic: 'bench.orders.fsm' })
-@Lock('local', { by: 'user' })
-export class Order${id}Machine {
-${steps.join('\n')}
-${undos.join('\n')}}
-`;
-}
 
 const FLOOR = `
 import { Project } from ${JSON.stringify(tsMorph)};
@@ -101,11 +56,7 @@ if (!existsSync(TIME)) throw new Error(`${TIME} is needed to measure peak RSS (a
 const base = process.env.BENCH_TMPDIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 const work = mkdtempSync(join(base, 'fsm-bench-generate-'));
 try {
-  const src = join(work, 'src');
-  mkdirSync(src);
-  for (let i = 0; i < MACHINES; i++) writeFileSync(join(src, `order${String(i).padStart(4, '0')}.machine.ts`), machineSource(i));
-  writeFileSync(join(work, 'fsm.config.ts'), `export default { include: ['src/**/*.machine.ts'], outDir: 'generated' };\n`);
-  const outDir = join(work, 'generated');
+  const { src, outDir } = makeProject(work, MACHINES);
   const floor = () => measure(['--input-type=module', '-e', FLOOR, src], work);
   const ours = () => {
     rmSync(outDir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ts } from 'ts-morph';
+import { addImport } from './data-schema.js';
 import { resolveRelative } from './data-type.js';
 import { scopeOf, type FileScope } from './file-scope.js';
 import { parse } from './parse.js';
@@ -37,6 +38,9 @@ type Found = { found: Omit<ClassInFile, 'typeArgs'> } | { reason: string };
 export class BaseResolver {
   private readonly scopes = new Map<string, FileScope | undefined>();
 
+  /** `imports` records, for every file an `extends` is followed from, the files it leads to. */
+  constructor(private readonly imports: Map<string, Set<string>> = new Map()) {}
+
   ancestryOf(machine: ClassInFile): Ancestry {
     const bases: ClassInFile[] = [];
     const seen = new Set<ts.ClassDeclaration>([machine.node]);
@@ -70,6 +74,7 @@ export class BaseResolver {
   private imported(specifier: string, exportName: string, from: FileScope, seen: Set<string>): Found {
     if (!specifier.startsWith('.')) return { reason: `it is imported from the package '${specifier}'` };
     const file = resolveRelative(resolve(dirname(from.sourceFile.fileName), specifier));
+    addImport(this.imports, from.sourceFile.fileName, file);
     if (/\.d\.[cm]?ts$/.test(file)) return { reason: `'${specifier}' leads to a declaration file, which holds no decorators` };
     const scope = /\.[cm]?tsx?$/.test(file) ? this.scopeAt(file) : undefined;
     if (!scope) return { reason: `'${specifier}' leads to no TypeScript source file` };

@@ -62,8 +62,14 @@ export class SchemaCollector {
   private readonly follow: string[] = [];
   private readonly requests: Array<{ file: string; alias: string }> = [];
 
-  /** `compilerOptions` come from the project's tsconfig: its `paths` let imports through aliases resolve. */
-  constructor(private readonly compilerOptions: ts.CompilerOptions = {}) {}
+  /**
+   * `compilerOptions` come from the project's tsconfig: its `paths` let imports through aliases
+   * resolve. `imports` records, for every file reduced, the project files it imports.
+   */
+  constructor(
+    private readonly compilerOptions: ts.CompilerOptions = {},
+    private readonly imports: Map<string, Set<string>> = new Map(),
+  ) {}
 
   /** Asks for the schema of `node` (a type written in `sourceFile`); returns its index in `derive()`. */
   add(sourceFile: ts.SourceFile, node: ts.TypeNode): number {
@@ -74,8 +80,8 @@ export class SchemaCollector {
     return this.requests.push({ file: sourceFile.fileName, alias }) - 1;
   }
 
-  /** Every requested schema, in the order of `add`. */
-  derive(): JsonSchema[] {
+  /** Every requested schema, in the order of `add`; `onProgress` hears of each one. */
+  derive(onProgress?: (done: number, total: number) => void): JsonSchema[] {
     if (this.requests.length === 0) return [];
     const texts = new Map([...this.texts].map(([file, lines]) => [file, lines.join('\n')]));
     // Files reached through imports, followed transitively, each reduced the same way.
@@ -84,7 +90,8 @@ export class SchemaCollector {
     }
     const files = new Map([...texts].map(([file, text]) => [file, parse(file, text)]));
     const checker = createChecker(files, this.compilerOptions);
-    return this.requests.map(({ file, alias }) => {
+    return this.requests.map(({ file, alias }, i) => {
+      onProgress?.(i, this.requests.length);
       const declaration = files
         .get(file)!
         .statements.find((s): s is ts.TypeAliasDeclaration => ts.isTypeAliasDeclaration(s) && s.name.text === alias);
@@ -103,6 +110,7 @@ export class SchemaCollector {
           const target = this.projectFile(specifier.text, sourceFile.fileName);
           if (target === undefined) continue;
           this.follow.push(target);
+          addImport(this.imports, sourceFile.fileName, target);
         }
         kept.push(statement.getText(sourceFile));
       } else if (
@@ -130,6 +138,13 @@ export class SchemaCollector {
     const resolved = ts.resolveModuleName(specifier, from, options, ts.sys).resolvedModule;
     return resolved && !resolved.isExternalLibraryImport ? resolved.resolvedFileName : undefined;
   }
+}
+
+/** Records that `from` reads `to`. */
+export function addImport(imports: Map<string, Set<string>>, from: string, to: string): void {
+  let targets = imports.get(from);
+  if (!targets) imports.set(from, (targets = new Set()));
+  targets.add(to);
 }
 
 /** A checker over the given files and the minimal lib, resolving nothing from disk. */
