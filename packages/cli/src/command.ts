@@ -10,6 +10,8 @@ export interface Io {
   cwd: string;
   out(text: string): void;
   err(text: string): void;
+  /** Where a long command may draw a progress line: the terminal its errors go to, if any. */
+  terminal?: NodeJS.WriteStream;
 }
 
 /** One `fsm <name>` command: a module under commands/, listed in commands/index.ts. */

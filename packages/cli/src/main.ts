@@ -17,6 +17,7 @@ const processIo: Io = {
   cwd: process.cwd(),
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
+  ...(process.stderr.isTTY ? { terminal: process.stderr } : {}),
 };
 
 /** Runs `fsm` with the arguments after the program name; resolves to the exit code. */

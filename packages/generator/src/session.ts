@@ -106,6 +106,11 @@ export class GenerateSession {
     return this.finish(reread, options);
   }
 
+  /** Every file the last runs read or tried to (machine files and what they import): what to watch. */
+  dependencies(): string[] {
+    return [...new Set([...this.included, ...[...this.imports.values()].flat()])].sort();
+  }
+
   private async glob(): Promise<string[]> {
     const { config } = this;
     const outDirGlob = relative(config.root, config.outDir).split('\\').join('/');
