@@ -13,12 +13,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cliArgs, cliMode } from './support/cli.mjs';
 import { makeProject, STEPS } from './support/machines.mjs';
 
 const MACHINES = Number(process.env.BENCH_MACHINES ?? 1000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const TIME = '/usr/bin/time';
-const fsmBin = fileURLToPath(new URL('../packages/cli/bin/fsm.mjs', import.meta.url));
 const tsMorph = import.meta.resolve('ts-morph');
 
 const FLOOR = `
@@ -60,7 +60,7 @@ try {
   const floor = () => measure(['--input-type=module', '-e', FLOOR, src], work);
   const ours = () => {
     rmSync(outDir, { recursive: true, force: true });
-    const m = measure([fsmBin, 'generate'], work);
+    const m = measure(cliArgs('generate'), work);
     // Per machine: runner, SQL, event schema, diagram and the schema-evolution snapshot
     // (migrations/meta/); then the shared SQL, AsyncAPI, index and model.json.
     const files = readdirSync(outDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
@@ -91,8 +91,7 @@ try {
     peakRssMiB: Math.round(median(rounds.map((r) => r.o.rss))),
     baselinePeakRssMiB: Math.round(median(rounds.map((r) => r.f.rss))),
   };
-  const mode = existsSync(new URL('../packages/cli/dist/index.js', import.meta.url)) ? 'built CLI (dist)' : 'CLI sources through tsx';
-  console.log(`${MACHINES} machines x ${STEPS} steps in ${base}, ${mode}, ${RUNS} rounds (medians)`);
+  console.log(`${MACHINES} machines x ${STEPS} steps in ${base}, ${cliMode()}, ${RUNS} rounds (medians)`);
   console.log(JSON.stringify(result));
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -20,7 +20,7 @@ export function makeProject(dir, machines) {
   return { src, outDir: join(dir, 'generated') };
 }
 
-/** Machine i's source; `variant` changes the body of a step (not the model), so outputs stay the same. */
+/** Machine i's source; `variant` raises step 3's retry attempts: a change to the model, so its runner and model.json change. */
 export function machineSource(i, variant = 0) {
   const id = String(i).padStart(4, '0');
   const data = `Order${id}Data`;
@@ -28,11 +28,11 @@ export function machineSource(i, variant = 0) {
     const n = k + 1;
     const options = [];
     if (n < STEPS) options.push(`back: 'undo${n}'`);
-    if (n === 3) options.push('retry: { maxAttempts: 3, backoffMs: 100, factor: 2 }');
+    if (n === 3) options.push(`retry: { maxAttempts: ${3 + variant}, backoffMs: 100, factor: 2 }`);
     if (n === 4) options.push('immediate: false');
     return `  @Step(${n}${options.length ? `, { ${options.join(', ')} }` : ''})
   async step${n}(ctx: StepContext<${data}>): Promise<void> {
-    ctx.data.amountCents += ${n === 1 ? n + variant : n};
+    ctx.data.amountCents += ${n};
     ctx.annotate({ step: ${n} });
   }
 `;
