@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ts } from 'ts-morph';
+import type { ts } from 'ts-morph';
+import { tsc } from './extract/ts.js';
 import { ConfigError } from './config.js';
 import { BaseResolver, type TypeInFile } from './extract/bases.js';
 import { scanMachines } from './extract/classes.js';
@@ -89,9 +90,9 @@ function normalized({ node, scope }: TypeInFile): string {
 
 /** Compiler options of a tsconfig (its `paths` and `baseUrl` matter here). */
 function tsconfigOptions(tsconfig: string): ts.CompilerOptions {
-  const read = ts.readConfigFile(tsconfig, ts.sys.readFile);
-  if (read.error) throw new ConfigError(`tsconfig ${tsconfig}: ${ts.flattenDiagnosticMessageText(read.error.messageText, '\n')}`);
+  const read = tsc.readConfigFile(tsconfig, tsc.sys.readFile);
+  if (read.error) throw new ConfigError(`tsconfig ${tsconfig}: ${tsc.flattenDiagnosticMessageText(read.error.messageText, '\n')}`);
   // Only the options are wanted: an empty directory listing skips matching the project's files.
-  const host = { ...ts.sys, readDirectory: () => [] };
-  return ts.parseJsonConfigFileContent(read.config, host, dirname(tsconfig)).options;
+  const host = { ...tsc.sys, readDirectory: () => [] };
+  return tsc.parseJsonConfigFileContent(read.config, host, dirname(tsconfig)).options;
 }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ts } from 'ts-morph';
+import type { ts } from 'ts-morph';
+import { tsc } from './ts.js';
 import { resolveRelative } from './data-type.js';
 import { parse } from './parse.js';
 import { typeToSchema } from './type-schema.js';
@@ -94,7 +95,7 @@ export class SchemaCollector {
       onProgress?.(i, this.requests.length);
       const declaration = files
         .get(file)!
-        .statements.find((s): s is ts.TypeAliasDeclaration => ts.isTypeAliasDeclaration(s) && s.name.text === alias);
+        .statements.find((s): s is ts.TypeAliasDeclaration => tsc.isTypeAliasDeclaration(s) && s.name.text === alias);
       return declaration ? typeToSchema(checker.getTypeFromTypeNode(declaration.type), checker) : {};
     });
   }
@@ -103,9 +104,9 @@ export class SchemaCollector {
   private typeOnlyText(sourceFile: ts.SourceFile): string {
     const kept: string[] = [];
     for (const statement of sourceFile.statements) {
-      if (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) {
+      if (tsc.isImportDeclaration(statement) || tsc.isExportDeclaration(statement)) {
         const specifier = statement.moduleSpecifier;
-        if (specifier && ts.isStringLiteral(specifier)) {
+        if (specifier && tsc.isStringLiteral(specifier)) {
           // Packages are not read (their types come out as `any`): only imports of project files are kept.
           const target = this.projectFile(specifier.text, sourceFile.fileName);
           if (target === undefined) continue;
@@ -114,11 +115,11 @@ export class SchemaCollector {
         }
         kept.push(statement.getText(sourceFile));
       } else if (
-        ts.isInterfaceDeclaration(statement) ||
-        ts.isTypeAliasDeclaration(statement) ||
-        ts.isEnumDeclaration(statement) ||
-        ts.isModuleDeclaration(statement) ||
-        (ts.isClassDeclaration(statement) && !ts.getDecorators(statement)?.length)
+        tsc.isInterfaceDeclaration(statement) ||
+        tsc.isTypeAliasDeclaration(statement) ||
+        tsc.isEnumDeclaration(statement) ||
+        tsc.isModuleDeclaration(statement) ||
+        (tsc.isClassDeclaration(statement) && !tsc.getDecorators(statement)?.length)
       ) {
         kept.push(statement.getText(sourceFile));
       }
@@ -134,8 +135,8 @@ export class SchemaCollector {
       return key.includes('*') ? specifier.startsWith(prefix!) && specifier.endsWith(suffix) : specifier === key;
     });
     if (!aliased) return undefined;
-    const options = { ...this.compilerOptions, moduleResolution: ts.ModuleResolutionKind.Bundler, module: ts.ModuleKind.ESNext };
-    const resolved = ts.resolveModuleName(specifier, from, options, ts.sys).resolvedModule;
+    const options = { ...this.compilerOptions, moduleResolution: tsc.ModuleResolutionKind.Bundler, module: tsc.ModuleKind.ESNext };
+    const resolved = tsc.resolveModuleName(specifier, from, options, tsc.sys).resolvedModule;
     return resolved && !resolved.isExternalLibraryImport ? resolved.resolvedFileName : undefined;
   }
 }
@@ -158,9 +159,9 @@ function createChecker(files: ReadonlyMap<string, ts.SourceFile>, baseOptions: t
     noEmit: true,
     skipLibCheck: true,
     types: [],
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ESNext,
-    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    target: tsc.ScriptTarget.ES2022,
+    module: tsc.ModuleKind.ESNext,
+    moduleResolution: tsc.ModuleResolutionKind.Bundler,
     composite: false,
     incremental: false,
     declaration: false,
@@ -177,5 +178,5 @@ function createChecker(files: ReadonlyMap<string, ts.SourceFile>, baseOptions: t
     readFile: () => undefined,
     directoryExists: () => true,
   };
-  return ts.createProgram({ rootNames: [LIB_FILE, ...files.keys()], options, host }).getTypeChecker();
+  return tsc.createProgram({ rootNames: [LIB_FILE, ...files.keys()], options, host }).getTypeChecker();
 }
