@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { cliArgs, cliMode } from './support/cli.mjs';
 import { machineFileName, machineSource, makeProject } from './support/machines.mjs';
 
@@ -80,7 +81,7 @@ try {
   const median = quantile(latencies, 0.5);
   const p95 = quantile(latencies, 0.95);
   const fullMedian = quantile(full, 0.5);
-  for (const [k, ms] of latencies.entries()) if (k % 10 === 9) console.log(`edits ${k - 8}-${k + 1}: ${latencies.slice(k - 9, k + 1).map((x) => x.toFixed(0)).join(' ')} ms`);
+  for (const k of latencies.keys()) if (k % 10 === 9) console.log(`edits ${k - 8}-${k + 1}: ${latencies.slice(k - 9, k + 1).map((x) => x.toFixed(0)).join(' ')} ms`);
   console.log(`${MACHINES} machines, ${cliMode()}, ${EDITS} edits: median ${median.toFixed(0)} ms, p95 ${p95.toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms; full generate ${full.map((x) => (x / 1000).toFixed(2)).join(', ')} s`);
   console.log(
     JSON.stringify({

@@ -12,7 +12,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { cliArgs, cliMode } from './support/cli.mjs';
 import { makeProject, STEPS } from './support/machines.mjs';
 
