@@ -22,6 +22,16 @@ const FULL_RUNS = Number(process.env.BENCH_FULL_RUNS ?? 3);
 const PAUSE_MS = 150;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const TICK_MS = 10; // /proc/<pid>/stat counts CPU time in clock ticks of 1/100 s on Linux
+/** CPU time (user + system) a process has used so far, in ms; undefined without /proc. */
+const cpuMs = (pid) => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return undefined;
+  }
+};
 const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
@@ -63,13 +73,17 @@ try {
   await nextLine((l) => l.includes('watching for changes'));
 
   const latencies = [];
+  const cpu = [];
   for (let k = 1; k <= EDITS; k++) {
+    const cpuBefore = cpuMs(child.pid);
     const i = Math.floor(((k - 1) * MACHINES) / EDITS + MACHINES / (2 * EDITS)) % MACHINES;
     const done = nextLine((l) => l.startsWith('fsm generate: ') && l.includes(machineFileName(i)));
     const started = performance.now();
     writeFileSync(join(src, machineFileName(i)), machineSource(i, k));
     const { at, line } = await done;
     latencies.push(at - started);
+    const cpuAfter = cpuMs(child.pid);
+    if (cpuBefore !== undefined && cpuAfter !== undefined) cpu.push(cpuAfter - cpuBefore);
     const runner = readFileSync(join(outDir, `order_${String(i).padStart(4, '0')}.runner.ts`), 'utf8');
     if (!runner.includes(`maxAttempts: ${3 + k}`)) throw new Error(`edit ${k}: the runner of machine ${i} was not rewritten (${line})`);
     await sleep(PAUSE_MS);
@@ -82,7 +96,9 @@ try {
   const p95 = quantile(latencies, 0.95);
   const fullMedian = quantile(full, 0.5);
   for (const k of latencies.keys()) if (k % 10 === 9) console.log(`edits ${k - 8}-${k + 1}: ${latencies.slice(k - 9, k + 1).map((x) => x.toFixed(0)).join(' ')} ms`);
-  console.log(`${MACHINES} machines, ${cliMode()}, ${EDITS} edits: median ${median.toFixed(0)} ms, p95 ${p95.toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms; full generate ${full.map((x) => (x / 1000).toFixed(2)).join(', ')} s`);
+  // The watch's own CPU per edit, which a loaded machine stretches less than the wall time.
+  const cpuMedian = cpu.length ? quantile(cpu, 0.5) : undefined;
+  console.log(`${MACHINES} machines, ${cliMode()}, ${EDITS} edits: median ${median.toFixed(0)} ms, p95 ${p95.toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms; watch CPU per edit: median ${cpuMedian ?? '-'} ms, mean ${cpu.length ? (cpu.reduce((a, b) => a + b, 0) / cpu.length).toFixed(0) : '-'} ms; full generate ${full.map((x) => (x / 1000).toFixed(2)).join(', ')} s`);
   console.log(
     JSON.stringify({
       bench: 'generate-incremental',
@@ -93,6 +109,7 @@ try {
       ratio: Number((fullMedian / median).toFixed(2)),
       unit: 'ms',
       p95Ms: Number(p95.toFixed(1)),
+      ...(cpuMedian !== undefined ? { cpuMsPerEditMedian: cpuMedian } : {}),
     }),
   );
 } finally {

@@ -36,13 +36,13 @@ for (const file of project.getSourceFiles())
 console.log(decorators + ' decorators');
 `;
 
-/** Runs a command under /usr/bin/time; returns wall seconds and peak RSS in MiB. */
+/** Runs a command under /usr/bin/time; returns wall and CPU (user + system) seconds and peak RSS in MiB. */
 function measure(args, cwd) {
   const stats = join(cwd, '.time');
-  const run = spawnSync(TIME, ['-f', '%e %M', '-o', stats, process.execPath, ...args], { cwd, encoding: 'utf8' });
+  const run = spawnSync(TIME, ['-f', '%e %U %S %M', '-o', stats, process.execPath, ...args], { cwd, encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`${args.join(' ')} failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
-  const [wall, rssKiB] = readFileSync(stats, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
-  return { wall, rss: rssKiB / 1024, stdout: run.stdout };
+  const [wall, user, system, rssKiB] = readFileSync(stats, 'utf8').trim().split(/\s+/).slice(-4).map(Number);
+  return { wall, cpu: user + system, rss: rssKiB / 1024, stdout: run.stdout };
 }
 
 const median = (xs) => {
@@ -75,7 +75,8 @@ try {
     const f = floor();
     const o = ours();
     rounds.push({ f, o });
-    console.log(`round ${r + 1}: floor ${f.wall.toFixed(2)} s ${f.rss.toFixed(0)} MiB | fsm generate ${o.wall.toFixed(2)} s ${o.rss.toFixed(0)} MiB`);
+    const line = (m) => `${m.wall.toFixed(2)} s (CPU ${m.cpu.toFixed(2)} s) ${m.rss.toFixed(0)} MiB`;
+    console.log(`round ${r + 1}: floor ${line(f)} | fsm generate ${line(o)}`);
   }
   const value = median(rounds.map((r) => r.o.wall));
   const baselineValue = median(rounds.map((r) => r.f.wall));
@@ -87,6 +88,10 @@ try {
     baselineValue,
     ratio: Number((baselineValue / value).toFixed(3)),
     unit: 's',
+    // On a loaded machine wall times swing with the neighbours; CPU time much less.
+    cpuRatio: Number((median(rounds.map((r) => r.f.cpu)) / median(rounds.map((r) => r.o.cpu))).toFixed(3)),
+    cpuS: Number(median(rounds.map((r) => r.o.cpu)).toFixed(2)),
+    baselineCpuS: Number(median(rounds.map((r) => r.f.cpu)).toFixed(2)),
     peakRssMiB: Math.round(median(rounds.map((r) => r.o.rss))),
     baselinePeakRssMiB: Math.round(median(rounds.map((r) => r.f.rss))),
   };

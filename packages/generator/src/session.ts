@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { ResolvedConfig } from './config.js';
 import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js';
@@ -71,6 +71,8 @@ export class GenerateSession {
   async run(options: RunOptions = {}): Promise<GenerateResult> {
     this.sources.clear();
     this.imports.clear();
+    this.dirty.clear();
+    this.gone.clear();
     this.fullWrite = true;
     this.included = await this.glob();
     this.read(this.included, options);
@@ -78,7 +80,7 @@ export class GenerateSession {
   }
 
   /**
-   * Takes in changes to `paths` (absolute; changed, added or deleted files) and rewrites what
+   * Takes in changes to `paths` (changed, added or deleted files or folders) and rewrites what
    * they affect. A path that no machine depends on changes nothing; the config, templates and
    * tsconfig are not followed here (start a new session for them).
    */
@@ -94,11 +96,15 @@ export class GenerateSession {
     }
     const added = listed.filter((f) => !known.has(f));
     const affected = new Set([...added, ...listed.filter((f) => changed.has(f))]);
-    // Files whose imports reach a changed file; when files appear, also those whose imports led nowhere.
-    const appeared = [...changed].some((p) => existsSync(p) && !this.imports.has(p));
+    // Files whose imports reach a changed file; when a file appears that nothing imported, also
+    // those whose imports led nowhere (they may name it).
+    const targets = new Set([...this.imports.values()].flat());
+    const appeared = [...changed].some((p) => existsSync(p) && !known.has(p) && !targets.has(p));
+    // A folder's path stands for everything under it (a folder deleted or moved at once).
+    const within = (dep: string) => changed.has(dep) || [...changed].some((p) => dep.startsWith(p + sep));
     for (const file of this.sources.keys()) {
       if (affected.has(file) || !now.has(file)) continue;
-      if (this.reaches(file, (dep) => changed.has(dep) || (appeared && !existsSync(dep)))) affected.add(file);
+      if (this.reaches(file, (dep) => within(dep) || (appeared && !existsSync(dep)))) affected.add(file);
     }
     this.included = listed;
     const reread = [...affected].sort();

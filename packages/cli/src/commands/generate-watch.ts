@@ -1,4 +1,4 @@
-import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { GenerateSession, type GenerateResult, type ResolvedConfig } from '@fsmkit/generator';
 import { EXIT_OK, type Io } from '../command.js';
@@ -9,7 +9,7 @@ import { reportRun } from './generate-report.js';
 /** Events closer together than this make one run: an editor's save, a checkout, a formatter. */
 const DEBOUNCE_MS = 20;
 
-/** Files a change of which can reach a machine; anything else in the folder is ignored. */
+/** Files a change of which can reach a machine; other files in the folder are ignored. */
 const SOURCE = /\.[cm]?tsx?$/;
 
 export interface WatchOptions {
@@ -90,7 +90,8 @@ export async function watchGenerate(options: WatchOptions): Promise<number> {
   const changed = (path: string) => {
     const abs = resolve(path);
     if (special.has(abs) || inside(config.templates, abs)) pending.add(abs);
-    else if (SOURCE.test(abs) && !ignored(config, abs)) pending.add(abs);
+    // A folder (or a path gone, which may have been one) can hold machine files too.
+    else if ((SOURCE.test(abs) || !statSync(abs, { throwIfNoEntry: false })?.isFile()) && !ignored(config, abs)) pending.add(abs);
     else return;
     if (timer) clearTimeout(timer);
     timer = setTimeout(flush, DEBOUNCE_MS);
