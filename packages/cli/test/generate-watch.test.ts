@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GenerateResult } from '@fsmkit/generator';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { EXIT_OK, main } from '../src/index.js';
+import { EXIT_OK, EXIT_USAGE, main } from '../src/index.js';
 import { runGenerate } from '../src/commands/generate.js';
 import { recorder } from './support/io.js';
 
@@ -191,6 +191,14 @@ describe('fsm generate --watch', { timeout: 60_000 }, () => {
     expect(readdirSync(join(out, 'migrations'))).toContain('0001_gamma_drop.sql');
     expect(readFileSync(join(out, 'index.ts'), 'utf8')).not.toContain('gamma');
     await expectUpToDate(dir);
+  });
+
+  it('refuses --watch with --check', async () => {
+    const { dir, out } = project();
+    const io = recorder(dir);
+    expect(await main(['generate', '--watch', '--check'], io)).toBe(EXIT_USAGE);
+    expect(io.stderr).toContain('--check and --watch cannot be used together');
+    expect(existsSync(out)).toBe(false);
   });
 
   it('stops cleanly on SIGINT, with exit code 0', async () => {
