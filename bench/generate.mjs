@@ -9,62 +9,16 @@
  * Last line: the JSON result (DESIGN.md section 10). ratio = floor / ours, higher is better.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cliArgs, cliMode } from './support/cli.mjs';
+import { makeProject, STEPS } from './support/machines.mjs';
 
 const MACHINES = Number(process.env.BENCH_MACHINES ?? 1000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const STEPS = 5;
 const TIME = '/usr/bin/time';
-const fsmBin = fileURLToPath(new URL('../packages/cli/bin/fsm.mjs', import.meta.url));
 const tsMorph = import.meta.resolve('ts-morph');
-
-function machineSource(i) {
-  const id = String(i).padStart(4, '0');
-  const data = `Order${id}Data`;
-  const steps = Array.from({ length: STEPS }, (_, k) => {
-    const n = k + 1;
-    const options = [];
-    if (n < STEPS) options.push(`back: 'undo${n}'`);
-    if (n === 3) options.push('retry: { maxAttempts: 3, backoffMs: 100, factor: 2 }');
-    if (n === 4) options.push('immediate: false');
-    return `  @Step(${n}${options.length ? `, { ${options.join(', ')} }` : ''})
-  async step${n}(ctx: StepContext<${data}>): Promise<void> {
-    ctx.data.amountCents += ${n};
-    ctx.annotate({ step: ${n} });
-  }
-`;
-  });
-  const undos = Array.from({ length: STEPS - 1 }, (_, k) => `  async undo${k + 1}(ctx: StepContext<${data}>): Promise<void> {
-    ctx.data.amountCents -= ${k + 1};
-  }
-`);
-  return `import { Lock, Machine, Step, type StepContext } from '@fsmkit/decorators';
-
-export interface Order${id}Line {
-  sku: string;
-  qty: number;
-}
-
-export interface ${data} {
-  orderId: string;
-  amountCents: number;
-  lines: Order${id}Line[];
-  status?: 'new' | 'paid' | 'shipped';
-  placedAt: Date;
-  tags: Set<string>;
-}
-
-/** Machine ${i} of the generate benchmark. */
-@Machine({ name: 'order_${id}', topic: 'bench.orders.fsm' })
-@Lock('local', { by: 'user' })
-export class Order${id}Machine {
-${steps.join('\n')}
-${undos.join('\n')}}
-`;
-}
 
 const FLOOR = `
 import { Project } from ${JSON.stringify(tsMorph)};
@@ -82,13 +36,13 @@ for (const file of project.getSourceFiles())
 console.log(decorators + ' decorators');
 `;
 
-/** Runs a command under /usr/bin/time; returns wall seconds and peak RSS in MiB. */
+/** Runs a command under /usr/bin/time; returns wall and CPU (user + system) seconds and peak RSS in MiB. */
 function measure(args, cwd) {
   const stats = join(cwd, '.time');
-  const run = spawnSync(TIME, ['-f', '%e %M', '-o', stats, process.execPath, ...args], { cwd, encoding: 'utf8' });
+  const run = spawnSync(TIME, ['-f', '%e %U %S %M', '-o', stats, process.execPath, ...args], { cwd, encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`${args.join(' ')} failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
-  const [wall, rssKiB] = readFileSync(stats, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
-  return { wall, rss: rssKiB / 1024, stdout: run.stdout };
+  const [wall, user, system, rssKiB] = readFileSync(stats, 'utf8').trim().split(/\s+/).slice(-4).map(Number);
+  return { wall, cpu: user + system, rss: rssKiB / 1024, stdout: run.stdout };
 }
 
 const median = (xs) => {
@@ -101,15 +55,11 @@ if (!existsSync(TIME)) throw new Error(`${TIME} is needed to measure peak RSS (a
 const base = process.env.BENCH_TMPDIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 const work = mkdtempSync(join(base, 'fsm-bench-generate-'));
 try {
-  const src = join(work, 'src');
-  mkdirSync(src);
-  for (let i = 0; i < MACHINES; i++) writeFileSync(join(src, `order${String(i).padStart(4, '0')}.machine.ts`), machineSource(i));
-  writeFileSync(join(work, 'fsm.config.ts'), `export default { include: ['src/**/*.machine.ts'], outDir: 'generated' };\n`);
-  const outDir = join(work, 'generated');
+  const { src, outDir } = makeProject(work, MACHINES);
   const floor = () => measure(['--input-type=module', '-e', FLOOR, src], work);
   const ours = () => {
     rmSync(outDir, { recursive: true, force: true });
-    const m = measure([fsmBin, 'generate'], work);
+    const m = measure(cliArgs('generate'), work);
     // Per machine: runner, SQL, event schema, diagram and the schema-evolution snapshot
     // (migrations/meta/); then the shared SQL, AsyncAPI, index and model.json.
     const files = readdirSync(outDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
@@ -125,7 +75,8 @@ try {
     const f = floor();
     const o = ours();
     rounds.push({ f, o });
-    console.log(`round ${r + 1}: floor ${f.wall.toFixed(2)} s ${f.rss.toFixed(0)} MiB | fsm generate ${o.wall.toFixed(2)} s ${o.rss.toFixed(0)} MiB`);
+    const line = (m) => `${m.wall.toFixed(2)} s (CPU ${m.cpu.toFixed(2)} s) ${m.rss.toFixed(0)} MiB`;
+    console.log(`round ${r + 1}: floor ${line(f)} | fsm generate ${line(o)}`);
   }
   const value = median(rounds.map((r) => r.o.wall));
   const baselineValue = median(rounds.map((r) => r.f.wall));
@@ -137,11 +88,14 @@ try {
     baselineValue,
     ratio: Number((baselineValue / value).toFixed(3)),
     unit: 's',
+    // On a loaded machine wall times swing with the neighbours; CPU time much less.
+    cpuRatio: Number((median(rounds.map((r) => r.f.cpu)) / median(rounds.map((r) => r.o.cpu))).toFixed(3)),
+    cpuS: Number(median(rounds.map((r) => r.o.cpu)).toFixed(2)),
+    baselineCpuS: Number(median(rounds.map((r) => r.f.cpu)).toFixed(2)),
     peakRssMiB: Math.round(median(rounds.map((r) => r.o.rss))),
     baselinePeakRssMiB: Math.round(median(rounds.map((r) => r.f.rss))),
   };
-  const mode = existsSync(new URL('../packages/cli/dist/index.js', import.meta.url)) ? 'built CLI (dist)' : 'CLI sources through tsx';
-  console.log(`${MACHINES} machines x ${STEPS} steps in ${base}, ${mode}, ${RUNS} rounds (medians)`);
+  console.log(`${MACHINES} machines x ${STEPS} steps in ${base}, ${cliMode()}, ${RUNS} rounds (medians)`);
   console.log(JSON.stringify(result));
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -10,8 +10,8 @@ export interface Io {
   cwd: string;
   out(text: string): void;
   err(text: string): void;
-  /** `err` goes to a terminal: commands may draw progress bars there. Default false. */
-  isTTY?: boolean;
+  /** Where a long command may draw a progress line: the terminal its errors go to, if any. */
+  terminal?: NodeJS.WriteStream;
 }
 
 /** One `fsm <name>` command: a module under commands/, listed in commands/index.ts. */

@@ -17,7 +17,7 @@ const processIo: Io = {
   cwd: process.cwd(),
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
-  isTTY: process.stderr.isTTY === true,
+  ...(process.stderr.isTTY ? { terminal: process.stderr } : {}),
 };
 
 /** Runs `fsm` with the arguments after the program name; resolves to the exit code. */

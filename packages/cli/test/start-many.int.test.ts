@@ -20,7 +20,7 @@ describe.skipIf(unavailable !== null)('fsm start-many', () => {
   let dir: string;
   const pong = () => createRunner<PingData>(pongDefinition, { store });
   const fsm = async (args: string[], tty = false) => {
-    const io = Object.assign(recorder(cliRoot), { isTTY: tty });
+    const io = Object.assign(recorder(cliRoot), tty ? { terminal: process.stderr } : {});
     const code = await main(['start-many', '-r', runners, '--url', MYSQL_URL, '--table-prefix', prefix, ...args], io);
     return { code, out: io.stdout, err: io.stderr };
   };

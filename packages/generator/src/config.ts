@@ -98,10 +98,10 @@ async function importConfig(file: string): Promise<unknown> {
  * a few milliseconds. If that fails (say it imports another .ts file), tsx loads it.
  */
 async function importTypeScript(file: string): Promise<{ default?: unknown }> {
-  const { ts } = await import('ts-morph');
-  const js = ts.transpileModule(readFileSync(file, 'utf8'), {
+  const { tsc } = await import('./extract/ts.js');
+  const js = tsc.transpileModule(readFileSync(file, 'utf8'), {
     fileName: file,
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
+    compilerOptions: { module: tsc.ModuleKind.ESNext, target: tsc.ScriptTarget.ES2022, verbatimModuleSyntax: false },
   }).outputText;
   const temp = join(dirname(file), `.${basename(file)}.${process.pid}-${Date.now()}.mjs`);
   try {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ts } from 'ts-morph';
+import type { ts } from 'ts-morph';
+import { tsc } from './extract/ts.js';
 import { ConfigError } from './config.js';
 import { BaseResolver, type TypeInFile } from './extract/bases.js';
 import { scanMachines } from './extract/classes.js';
@@ -9,7 +10,7 @@ import { scopeOf } from './extract/file-scope.js';
 import { locate } from './extract/literals.js';
 import { SchemaCollector } from './extract/data-schema.js';
 import { parse } from './extract/parse.js';
-import type { DataTypeInfo, Extraction, ExtractedMachine, ExtractedTransition } from './extract/types.js';
+import type { DataTypeInfo, Extraction, ExtractedMachine, ExtractedTransition, GenerateProgress } from './extract/types.js';
 
 export type { LiteralValue } from './extract/literals.js';
 export type * from './extract/types.js';
@@ -19,6 +20,8 @@ export interface ExtractOptions {
   files: readonly string[];
   /** A tsconfig whose compiler options (paths, baseUrl) help resolve imported data types. */
   tsconfig?: string;
+  /** Called after each file read and each data type derived. */
+  onProgress?: (progress: GenerateProgress) => void;
 }
 
 /**
@@ -29,16 +32,19 @@ export interface ExtractOptions {
  */
 export function extract(options: ExtractOptions): Extraction {
   const files = [...new Set(options.files)].sort();
-  const schemas = new SchemaCollector(options.tsconfig ? tsconfigOptions(options.tsconfig) : {});
+  const imports = new Map<string, Set<string>>();
+  const schemas = new SchemaCollector(options.tsconfig ? tsconfigOptions(options.tsconfig) : {}, imports);
   // Base classes may live in files outside `files`; each is parsed once, when first extended.
-  const bases = new BaseResolver();
+  const bases = new BaseResolver(imports);
   const pending: Array<{
     machine: Omit<ExtractedMachine, 'data' | 'transitions'>;
     transitions: Array<{ transition: Omit<ExtractedTransition, 'input'>; schema?: number }>;
     data: Omit<DataTypeInfo, 'schema'>;
     schema?: number;
   }> = [];
-  for (const file of files) {
+  const { onProgress } = options;
+  for (const [i, file] of files.entries()) {
+    onProgress?.({ stage: 'read', done: i, total: files.length });
     const text = readFileSync(file, 'utf8');
     // No `Machine` and no fsmkit import: no machine can be declared here, so skip the parse.
     if (!text.includes('Machine') && !text.includes('@fsmkit/')) continue;
@@ -66,7 +72,7 @@ export function extract(options: ExtractOptions): Extraction {
       });
     }
   }
-  const derived = schemas.derive();
+  const derived = schemas.derive(onProgress && ((done, total) => onProgress({ stage: 'types', done, total })));
   const machines = pending.map(({ machine, transitions, data, schema }) => ({
     ...machine,
     transitions: transitions.map(({ transition, schema: input }) =>
@@ -74,7 +80,7 @@ export function extract(options: ExtractOptions): Extraction {
     ),
     data: { ...data, schema: schema === undefined ? {} : derived[schema]! },
   }));
-  return { machines, files };
+  return { machines, files, imports: new Map([...imports].map(([file, targets]) => [file, [...targets].sort()])) };
 }
 
 /** The type as written, without whitespace: steps agree on the data type when these are equal. */
@@ -84,9 +90,9 @@ function normalized({ node, scope }: TypeInFile): string {
 
 /** Compiler options of a tsconfig (its `paths` and `baseUrl` matter here). */
 function tsconfigOptions(tsconfig: string): ts.CompilerOptions {
-  const read = ts.readConfigFile(tsconfig, ts.sys.readFile);
-  if (read.error) throw new ConfigError(`tsconfig ${tsconfig}: ${ts.flattenDiagnosticMessageText(read.error.messageText, '\n')}`);
+  const read = tsc.readConfigFile(tsconfig, tsc.sys.readFile);
+  if (read.error) throw new ConfigError(`tsconfig ${tsconfig}: ${tsc.flattenDiagnosticMessageText(read.error.messageText, '\n')}`);
   // Only the options are wanted: an empty directory listing skips matching the project's files.
-  const host = { ...ts.sys, readDirectory: () => [] };
-  return ts.parseJsonConfigFileContent(read.config, host, dirname(tsconfig)).options;
+  const host = { ...tsc.sys, readDirectory: () => [] };
+  return tsc.parseJsonConfigFileContent(read.config, host, dirname(tsconfig)).options;
 }

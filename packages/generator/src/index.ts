@@ -11,6 +11,7 @@ export type {
   ExtractedStep,
   Extraction,
   ExtractOptions,
+  GenerateProgress,
   JsonSchema,
   LiteralValue,
   UnresolvedBase,
@@ -32,3 +33,5 @@ export { writeFiles } from './write.js';
 export type { StaleFile, StaleReason, WriteOptions, WriteResult } from './write.js';
 export { generate, generateFromConfig } from './generate.js';
 export type { GenerateOptions, GenerateResult } from './generate.js';
+export { GenerateSession } from './session.js';
+export type { RunOptions } from './session.js';

@@ -27,51 +27,54 @@ export interface ValidateOptions {
  * `checkModel` (mapped from model paths to source), and the rules that span classes and files.
  */
 export function validate(entries: readonly MachineEntry[], options: ValidateOptions): Diagnostic[] {
+  const diagnostics = entries.flatMap((entry) => validateEntry(entry, options));
+  reportDuplicates(entries, options.root, diagnostics);
+  return sortDiagnostics(diagnostics);
+}
+
+/** The problems of one machine on its own (unsorted); the rules across machines are `reportDuplicates`'. */
+export function validateEntry(entry: MachineEntry, options: ValidateOptions): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   const report = (code: DiagnosticCode, message: string, loc: SourceLocation, severity: Severity = 'error') =>
     diagnostics.push({ code, severity, message, ...position(loc, options.root) });
-
-  for (const entry of entries) {
-    const { model } = entry;
-    for (const problem of entry.problems) report(problem.code, problem.message, problem.loc);
-    const reported = new Set(entry.problems.map((p) => p.path));
-    const modelProblems = checkModel(model, entry.methods && new Set(entry.methods));
-    for (const problem of modelProblems) {
-      const path = problem.path.join('.');
-      if (!reported.has(path)) report(problem.code, problem.message, locate(entry, path));
-    }
-    // The graph is only walked once its edges are known to be right.
-    if (modelProblems.length === 0 && entry.problems.length === 0) {
-      checkGotos(entry, report);
-      for (const warning of modelWarnings(model)) report(warning.code, warning.message, locate(entry, `${warning.path.join('.')}.name`), 'warning');
-    }
-    checkInputs(entry, report);
-    if (!model.className)
-      report('FSM_E_CLASS_NAME_MISSING', 'the machine class has no name: give it one, the runner imports it by name', entry.locations['']!);
-    else if (entry.exportName === undefined)
-      report(
-        'FSM_E_CLASS_NOT_EXPORTED',
-        `class ${model.className} is not exported: add \`export\`, the generated runner imports it`,
-        entry.locations['']!,
-      );
-    if (entry.unresolvedBase)
-      report('FSM_W_EXTENDS', unresolvedBaseMessage(model.className, entry.unresolvedBase), entry.locations['']!, 'warning');
-    for (const conflict of entry.data.conflicts)
-      report(
-        'FSM_E_DATA_TYPE_MISMATCH',
-        `every step and transition of ${model.className} must take the same data type (StepContext<T>, TransitionContext<T>): this one differs from ${entry.data.loc?.text ?? 'the first step'}`,
-        conflict,
-      );
-    if (entry.data.ref.kind === 'unknown' && entry.data.ref.reason === 'not-exported')
-      report(
-        'FSM_W_DATA_TYPE_NOT_EXPORTED',
-        `data type ${entry.data.loc?.text} is not exported, so the runner types data as unknown: export it`,
-        entry.data.loc!,
-        'warning',
-      );
+  const { model } = entry;
+  for (const problem of entry.problems) report(problem.code, problem.message, problem.loc);
+  const reported = new Set(entry.problems.map((p) => p.path));
+  const modelProblems = checkModel(model, entry.methods && new Set(entry.methods));
+  for (const problem of modelProblems) {
+    const path = problem.path.join('.');
+    if (!reported.has(path)) report(problem.code, problem.message, locate(entry, path));
   }
-  reportDuplicates(entries, options.root, diagnostics);
-  return sortDiagnostics(diagnostics);
+  // The graph is only walked once its edges are known to be right.
+  if (modelProblems.length === 0 && entry.problems.length === 0) {
+    checkGotos(entry, report);
+    for (const warning of modelWarnings(model)) report(warning.code, warning.message, locate(entry, `${warning.path.join('.')}.name`), 'warning');
+  }
+  checkInputs(entry, report);
+  if (!model.className)
+    report('FSM_E_CLASS_NAME_MISSING', 'the machine class has no name: give it one, the runner imports it by name', entry.locations['']!);
+  else if (entry.exportName === undefined)
+    report(
+      'FSM_E_CLASS_NOT_EXPORTED',
+      `class ${model.className} is not exported: add \`export\`, the generated runner imports it`,
+      entry.locations['']!,
+    );
+  if (entry.unresolvedBase)
+    report('FSM_W_EXTENDS', unresolvedBaseMessage(model.className, entry.unresolvedBase), entry.locations['']!, 'warning');
+  for (const conflict of entry.data.conflicts)
+    report(
+      'FSM_E_DATA_TYPE_MISMATCH',
+      `every step and transition of ${model.className} must take the same data type (StepContext<T>, TransitionContext<T>): this one differs from ${entry.data.loc?.text ?? 'the first step'}`,
+      conflict,
+    );
+  if (entry.data.ref.kind === 'unknown' && entry.data.ref.reason === 'not-exported')
+    report(
+      'FSM_W_DATA_TYPE_NOT_EXPORTED',
+      `data type ${entry.data.loc?.text} is not exported, so the runner types data as unknown: export it`,
+      entry.data.loc!,
+      'warning',
+    );
+  return diagnostics;
 }
 
 type Report = (code: DiagnosticCode, message: string, loc: SourceLocation, severity?: Severity) => void;
@@ -120,7 +123,7 @@ function unresolvedBaseMessage(className: string, base: UnresolvedBase): string 
 }
 
 /** A machine name may be used once in the whole project: it names tables, topics and files. */
-function reportDuplicates(entries: readonly MachineEntry[], root: string, diagnostics: Diagnostic[]): void {
+export function reportDuplicates(entries: readonly MachineEntry[], root: string, diagnostics: Diagnostic[]): void {
   const first = new Map<string, MachineEntry>();
   const ordered = [...entries].sort((a, b) => compareLocations(a.locations['']!, b.locations['']!));
   for (const entry of ordered) {

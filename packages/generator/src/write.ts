@@ -13,6 +13,11 @@ export interface WriteOptions {
    * are no longer wanted are removed. Other subfolders are never swept.
    */
   sweep?: string[];
+  /**
+   * `files` is only part of the output (a watch's update of the machines that changed): nothing
+   * is swept; the generated files named in `remove` (relative to outDir) are removed instead.
+   */
+  partial?: { remove: readonly string[] };
 }
 
 export type StaleReason = 'missing' | 'changed' | 'extra';
@@ -74,16 +79,16 @@ export function writeFiles(files: readonly GeneratedFile[], options: WriteOption
     }
   }
 
-  for (const dir of ['', ...(options.sweep ?? [])]) {
-    for (const name of [...listing(dir)].sort()) {
-      const relPath = dir === '' ? name : `${dir}/${name}`;
-      const path = join(outDir, relPath);
-      if (wanted.has(relPath) || !statSync(path).isFile() || !isGenerated(readFileSync(path, 'utf8'))) continue;
-      result.stale.push({ path, reason: 'extra' });
-      if (!check) {
-        rmSync(path);
-        result.removed.push(path);
-      }
+  const candidates = options.partial
+    ? [...options.partial.remove].sort()
+    : ['', ...(options.sweep ?? [])].flatMap((dir) => [...listing(dir)].sort().map((name) => (dir === '' ? name : `${dir}/${name}`)));
+  for (const relPath of candidates) {
+    const path = join(outDir, relPath);
+    if (wanted.has(relPath) || !existsSync(path) || !statSync(path).isFile() || !isGenerated(readFileSync(path, 'utf8'))) continue;
+    result.stale.push({ path, reason: 'extra' });
+    if (!check) {
+      rmSync(path);
+      result.removed.push(path);
     }
   }
   return result;

@@ -98,6 +98,25 @@ describe('emit', () => {
     expect(content('report.runner.ts')).toContain("import ReportMachine from '../report.machine.js';");
   });
 
+  it('writes model.json and asyncapi.json as stringifying the whole would, whatever the parts contain', () => {
+    // `$&` and `$'` mean something to String.replace: the parts must be spliced in as they are.
+    const odd: EmitMachine = {
+      ...audit,
+      model: { ...audit.model, name: 'odd', topic: "t.$&.$'" },
+      data: { ...audit.data, schema: { type: 'object', description: "$& $' $` $$" } },
+    };
+    const all = emit([...machines, odd], { root, outDir });
+    const text = (path: string) => all.find((f) => f.path === path)!.content;
+    for (const path of ['model.json', 'asyncapi.json']) expect(text(path)).toBe(`${JSON.stringify(JSON.parse(text(path)), null, 2)}\n`);
+    const model = JSON.parse(text('model.json')) as { machines: Array<{ model: { name: string }; dataSchema: unknown }> };
+    expect(model.machines.map((m) => m.model.name)).toEqual(['audit_log', 'odd', 'order', 'report']);
+    expect(model.machines[1]!.dataSchema).toEqual(odd.data.schema);
+    const asyncApi = JSON.parse(text('asyncapi.json')) as { channels: Record<string, { address: string }> };
+    expect(Object.keys(asyncApi.channels)).toEqual(['odd', 'order', 'report']);
+    expect(asyncApi.channels.odd!.address).toBe("t.$&.$'");
+    expect(JSON.parse(emit([], { root, outDir }).find((f) => f.path === 'model.json')!.content).machines).toEqual([]);
+  });
+
   it('is deterministic: the same machines in any order give the same files', () => {
     expect(emit([report, order, audit], { root, outDir })).toEqual(files);
   });

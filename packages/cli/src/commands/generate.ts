@@ -1,5 +1,6 @@
-import { isAbsolute, relative } from 'node:path';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Command, type Io, parseFlags } from '../command.js';
+import type { GenerateResult } from '@fsmkit/generator';
+import { EXIT_OK, EXIT_USAGE, type Command, type Io, parseFlags, UsageError } from '../command.js';
+import { progressLine } from '../progress.js';
 
 const USAGE = `Usage: fsm generate [options]
 
@@ -17,9 +18,12 @@ Options:
       --out <dir>         output folder, instead of the config's outDir
       --templates <dir>   folder of templates that replace the default ones
       --check             write nothing; exit 1 if any generated file (or migration) is missing, stale or extra
+  -w, --watch             after the first run, watch the sources and rewrite the files of each machine a
+                          change reaches (its file, or a file it imports); SIGINT or SIGTERM stops
   -h, --help              show this help
 
-Exit codes: 0 ok, 1 errors in the sources or (with --check) stale output, 2 bad usage or config.`;
+Exit codes: 0 ok (a watch: stopped by a signal), 1 errors in the sources or (with --check) stale
+output, 2 bad usage or config.`;
 
 export const generateCommand: Command = {
   name: 'generate',
@@ -28,7 +32,12 @@ export const generateCommand: Command = {
   run: runGenerate,
 };
 
-async function runGenerate(args: string[], io: Io): Promise<number> {
+/**
+ * Runs `fsm generate`; with --watch, until `stop` aborts (by default: SIGINT or SIGTERM).
+ * Exported so that tests can stop a watch without signalling their own process; `onRun` hears
+ * of every run a watch makes.
+ */
+export async function runGenerate(args: string[], io: Io, stop?: AbortSignal, onRun?: (result: GenerateResult | undefined) => void): Promise<number> {
   const values = parseFlags(
     args,
     {
@@ -37,24 +46,30 @@ async function runGenerate(args: string[], io: Io): Promise<number> {
       out: { type: 'string' },
       templates: { type: 'string' },
       check: { type: 'boolean', default: false },
+      watch: { type: 'boolean', short: 'w', default: false },
     },
     USAGE,
     io,
   );
   if (values === null) return EXIT_OK;
+  if (values.check && values.watch) throw new UsageError('--check and --watch cannot be used together');
 
   // Loaded here, not at the top: `fsm --help` should not pay for the TypeScript compiler.
-  const { ConfigError, formatDiagnostic, generate } = await import('@fsmkit/generator');
-  let result;
-  try {
-    result = await generate({
+  const { ConfigError, GenerateSession, loadConfig } = await import('@fsmkit/generator');
+  const { reportRun } = await import('./generate-report.js');
+  const load = () =>
+    loadConfig({
       cwd: io.cwd,
-      check: values.check,
       ...(values.config ? { config: values.config } : {}),
-      ...(values.include ? { include: values.include } : {}),
-      ...(values.out ? { outDir: values.out } : {}),
-      ...(values.templates ? { templates: values.templates } : {}),
+      overrides: {
+        ...(values.include ? { include: values.include } : {}),
+        ...(values.out ? { outDir: values.out } : {}),
+        ...(values.templates ? { templates: values.templates } : {}),
+      },
     });
+  let config;
+  try {
+    config = await load();
   } catch (error) {
     if (error instanceof ConfigError) {
       io.err(`fsm generate: ${error.message}\n`);
@@ -62,39 +77,12 @@ async function runGenerate(args: string[], io: Io): Promise<number> {
     }
     throw error;
   }
-
-  // Paths under the working directory are shown relative to it, others in full.
-  const show = (path: string) => {
-    const rel = relative(io.cwd, path);
-    return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel;
-  };
-  const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
-  const warnings = result.diagnostics.length - errors;
-  for (const d of result.diagnostics) io.err(`${formatDiagnostic(d)}\n`);
-  if (errors > 0) {
-    io.err(`fsm generate: ${count(errors, 'error')}${warnings ? `, ${count(warnings, 'warning')}` : ''}; nothing was written\n`);
-    return EXIT_FAILURE;
+  if (values.watch) {
+    const { watchGenerate } = await import('./generate-watch.js');
+    return watchGenerate({ config, load, io, ...(stop ? { stop } : {}), ...(onRun ? { onRun } : {}) });
   }
-
-  const outDir = show(result.config.outDir);
-  if (values.check) {
-    if (result.stale.length === 0) {
-      io.out(`fsm generate --check: ${count(result.files.length, 'file')} in ${outDir} are up to date\n`);
-      return EXIT_OK;
-    }
-    for (const stale of result.stale) io.err(`  ${stale.reason.padEnd(8)} ${show(stale.path)}\n`);
-    if (result.migrations.length > 0) io.err('  (a machine changed since its snapshot: `fsm generate` writes a migration for it)\n');
-    io.err(`fsm generate --check: ${count(result.stale.length, 'file')} out of date in ${outDir}: run \`fsm generate\`\n`);
-    return EXIT_FAILURE;
-  }
-  const parts = [`${result.written.length} written`, `${result.unchanged.length} unchanged`];
-  if (result.removed.length > 0) parts.push(`${result.removed.length} removed`);
-  const machines = result.files.filter((f) => f.path.endsWith('.runner.ts')).length;
-  io.out(`fsm generate: ${count(machines, 'machine')} -> ${outDir} (${parts.join(', ')})\n`);
-  for (const path of result.migrations) io.out(`  new migration ${show(path)}: review it, then run \`fsm migrate\`\n`);
-  return EXIT_OK;
-}
-
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+  const progress = progressLine(io.terminal);
+  const result = await new GenerateSession(config).run({ check: values.check, onProgress: progress.update });
+  progress.done();
+  return reportRun(result, io, { check: values.check });
 }

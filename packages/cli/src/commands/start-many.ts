@@ -130,7 +130,7 @@ interface Progress {
 
 /** A bar (cli-progress) on a terminal; otherwise a plain line every `every` items and at the end. */
 async function progressOutput(io: Io, every: number): Promise<Progress> {
-  if (!io.isTTY) {
+  if (io.terminal === undefined) {
     return {
       update: (p) => {
         if (p.done % every === 0 || p.done === p.total) io.err(`fsm start-many: ${p.done}/${p.total} done, ${p.failed} failed\n`);
@@ -139,7 +139,7 @@ async function progressOutput(io: Io, every: number): Promise<Progress> {
     };
   }
   const { SingleBar, Presets } = (await import('cli-progress')).default;
-  // The bar writes through `io.err`; readline's cursor moves are escape codes written the same way.
+  // On a terminal, the bar writes through `io.err` (what tests record); readline's cursor moves are escape codes written the same way.
   const stream = { isTTY: true, columns: 80, write: (text: string) => (io.err(text), true) } as unknown as NodeJS.WritableStream;
   const bar = new SingleBar({ stream, format: 'starting {bar} {value}/{total} | {failed} failed | eta {eta_formatted}', hideCursor: true }, Presets.shades_classic);
   let started = false;

@@ -1,13 +1,16 @@
 import { headerText } from '../header.js';
+import { memoPerMachine } from './json.js';
 import { runnerNames } from './runner.js';
 import type { EmitMachine, GeneratedFile } from './types.js';
+
+const namesOf = memoPerMachine((m: EmitMachine) => runnerNames(m));
 
 /**
  * `index.ts`: re-exports every runner by name. A data type is re-exported only when no other
  * machine exports a different type under the same name, so the barrel always compiles.
  */
 export function barrelFile(machines: readonly EmitMachine[]): GeneratedFile {
-  const names = new Map(machines.map((m) => [m.model.name, runnerNames(m)]));
+  const names = new Map(machines.map((m) => [m.model.name, namesOf(m)]));
   const owners = new Map<string, Set<string>>();
   for (const m of machines) {
     const name = names.get(m.model.name)!.dataType;

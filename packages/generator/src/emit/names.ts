@@ -15,9 +15,18 @@ export function camelCase(name: string): string {
   return pascal[0]!.toLowerCase() + pascal.slice(1);
 }
 
+const displayed = new Map<string, string>();
+
 /** A path relative to `root`, with forward slashes: how generated files name their sources. */
 export function displayPath(root: string, file: string): string {
-  return relative(root, file).split(sep).join('/');
+  // Each machine's files name its source four times, and path.relative is not cheap.
+  const key = `${root}\0${file}`;
+  let path = displayed.get(key);
+  if (path === undefined) {
+    if (displayed.size > 10_000) displayed.clear();
+    displayed.set(key, (path = relative(root, file).split(sep).join('/')));
+  }
+  return path;
 }
 
 /**

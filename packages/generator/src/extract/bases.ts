@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ts } from 'ts-morph';
+import type { ts } from 'ts-morph';
+import { tsc } from './ts.js';
+import { addImport } from './data-schema.js';
 import { resolveRelative } from './data-type.js';
 import { scopeOf, type FileScope } from './file-scope.js';
 import { parse } from './parse.js';
@@ -37,6 +39,9 @@ type Found = { found: Omit<ClassInFile, 'typeArgs'> } | { reason: string };
 export class BaseResolver {
   private readonly scopes = new Map<string, FileScope | undefined>();
 
+  /** `imports` records, for every file an `extends` is followed from, the files it leads to. */
+  constructor(private readonly imports: Map<string, Set<string>> = new Map()) {}
+
   ancestryOf(machine: ClassInFile): Ancestry {
     const bases: ClassInFile[] = [];
     const seen = new Set<ts.ClassDeclaration>([machine.node]);
@@ -57,7 +62,7 @@ export class BaseResolver {
   }
 
   private baseOf(expression: ts.Expression, scope: FileScope): Found {
-    if (!ts.isIdentifier(expression)) return { reason: 'only a class name is followed, not an expression' };
+    if (!tsc.isIdentifier(expression)) return { reason: 'only a class name is followed, not an expression' };
     const name = expression.text;
     const local = classNamed(scope, name);
     if (local) return { found: { node: local, scope } };
@@ -70,6 +75,7 @@ export class BaseResolver {
   private imported(specifier: string, exportName: string, from: FileScope, seen: Set<string>): Found {
     if (!specifier.startsWith('.')) return { reason: `it is imported from the package '${specifier}'` };
     const file = resolveRelative(resolve(dirname(from.sourceFile.fileName), specifier));
+    addImport(this.imports, from.sourceFile.fileName, file);
     if (/\.d\.[cm]?ts$/.test(file)) return { reason: `'${specifier}' leads to a declaration file, which holds no decorators` };
     const scope = /\.[cm]?tsx?$/.test(file) ? this.scopeAt(file) : undefined;
     if (!scope) return { reason: `'${specifier}' leads to no TypeScript source file` };
@@ -79,7 +85,7 @@ export class BaseResolver {
     seen.add(key);
 
     for (const statement of scope.sourceFile.statements) {
-      if (ts.isClassDeclaration(statement) && exportNameOf(statement, scope) === exportName) return { found: { node: statement, scope } };
+      if (tsc.isClassDeclaration(statement) && exportNameOf(statement, scope) === exportName) return { found: { node: statement, scope } };
     }
     // Not declared here: a re-export (`export { A } from`, `export *`, or an imported name exported again).
     for (const statement of scope.sourceFile.statements) {
@@ -100,7 +106,7 @@ export class BaseResolver {
 }
 
 export function extendsClause(node: ts.ClassDeclaration): ts.ExpressionWithTypeArguments | undefined {
-  return node.heritageClauses?.find((h) => h.token === ts.SyntaxKind.ExtendsKeyword)?.types[0];
+  return node.heritageClauses?.find((h) => h.token === tsc.SyntaxKind.ExtendsKeyword)?.types[0];
 }
 
 /**
@@ -111,7 +117,7 @@ export function extendsClause(node: ts.ClassDeclaration): ts.ExpressionWithTypeA
 export function bindType(node: ts.TypeNode, owner: ClassInFile): TypeInFile | undefined {
   const parameters = new Set(owner.node.typeParameters?.map((p) => p.name.text));
   if (parameters.size === 0) return { node, scope: owner.scope };
-  if (ts.isTypeReferenceNode(node) && ts.isIdentifier(node.typeName) && parameters.has(node.typeName.text))
+  if (tsc.isTypeReferenceNode(node) && tsc.isIdentifier(node.typeName) && parameters.has(node.typeName.text))
     return node.typeArguments ? undefined : owner.typeArgs.get(node.typeName.text);
   return mentions(node, parameters) ? undefined : { node, scope: owner.scope };
 }
@@ -134,7 +140,7 @@ function bindTypeParameters(
 
 /** The top-level class of that name in the file, if any. */
 function classNamed(scope: FileScope, name: string): ts.ClassDeclaration | undefined {
-  return scope.sourceFile.statements.find((s): s is ts.ClassDeclaration => ts.isClassDeclaration(s) && s.name?.text === name);
+  return scope.sourceFile.statements.find((s): s is ts.ClassDeclaration => tsc.isClassDeclaration(s) && s.name?.text === name);
 }
 
 function exportNameOf(node: ts.ClassDeclaration, scope: FileScope): string | undefined {
@@ -142,23 +148,23 @@ function exportNameOf(node: ts.ClassDeclaration, scope: FileScope): string | und
     const declaration = scope.declarations.get(node.name.text);
     if (declaration?.node === node) return declaration.exportName;
   }
-  const modifiers = ts.getModifiers(node);
-  if (!modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) return undefined;
-  return modifiers.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword) ? 'default' : node.name?.text;
+  const modifiers = tsc.getModifiers(node);
+  if (!modifiers?.some((m) => m.kind === tsc.SyntaxKind.ExportKeyword)) return undefined;
+  return modifiers.some((m) => m.kind === tsc.SyntaxKind.DefaultKeyword) ? 'default' : node.name?.text;
 }
 
 /** Where a statement says `exportName` comes from, when it passes on something the file imports. */
 function reexportOf(statement: ts.Statement, exportName: string, scope: FileScope): { specifier: string; importedName: string } | undefined {
-  if (ts.isExportAssignment(statement))
-    return exportName === 'default' && !statement.isExportEquals && ts.isIdentifier(statement.expression)
+  if (tsc.isExportAssignment(statement))
+    return exportName === 'default' && !statement.isExportEquals && tsc.isIdentifier(statement.expression)
       ? scope.imports.get(statement.expression.text)
       : undefined;
-  if (!ts.isExportDeclaration(statement) || statement.isTypeOnly) return undefined;
-  const specifier = statement.moduleSpecifier && ts.isStringLiteral(statement.moduleSpecifier) ? statement.moduleSpecifier.text : undefined;
+  if (!tsc.isExportDeclaration(statement) || statement.isTypeOnly) return undefined;
+  const specifier = statement.moduleSpecifier && tsc.isStringLiteral(statement.moduleSpecifier) ? statement.moduleSpecifier.text : undefined;
   const clause = statement.exportClause;
   // `export * from` passes on every name but the default.
   if (!clause) return specifier !== undefined && exportName !== 'default' ? { specifier, importedName: exportName } : undefined;
-  if (!ts.isNamedExports(clause)) return undefined;
+  if (!tsc.isNamedExports(clause)) return undefined;
   const element = clause.elements.find((e) => e.name.text === exportName && !e.isTypeOnly);
   if (!element) return undefined;
   const original = (element.propertyName ?? element.name).text;
@@ -167,6 +173,6 @@ function reexportOf(statement: ts.Statement, exportName: string, scope: FileScop
 
 /** True when the type refers to one of the names anywhere inside it. */
 function mentions(node: ts.Node, names: ReadonlySet<string>): boolean {
-  if (ts.isTypeReferenceNode(node) && ts.isIdentifier(node.typeName) && names.has(node.typeName.text)) return true;
+  if (tsc.isTypeReferenceNode(node) && tsc.isIdentifier(node.typeName) && names.has(node.typeName.text)) return true;
   return !!node.forEachChild((child) => mentions(child, names) || undefined);
 }

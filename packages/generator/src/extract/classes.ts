@@ -1,4 +1,5 @@
-import { ts } from 'ts-morph';
+import type { ts } from 'ts-morph';
+import { tsc } from './ts.js';
 import { bindType, extendsClause, type Ancestry, type BaseResolver, type ClassInFile, type TypeInFile } from './bases.js';
 import { dataTypeRef } from './data-type.js';
 import { fsmNameOf, type FileScope } from './file-scope.js';
@@ -28,7 +29,7 @@ export function scanMachines(scope: FileScope, bases: BaseResolver): ScannedMach
   const { sourceFile } = scope;
   const machines: ScannedMachine[] = [];
   for (const statement of sourceFile.statements) {
-    if (!ts.isClassDeclaration(statement)) continue;
+    if (!tsc.isClassDeclaration(statement)) continue;
     const classDecorators = decoratorsOf(statement, scope);
     // `@Machine` is not inherited: only the class's own counts.
     const machine = classDecorators.filter((d) => d.name === 'Machine');
@@ -68,10 +69,10 @@ function ownMembers(cls: ClassInFile, decorators = decoratorsOf(cls.node, cls.sc
   for (const member of cls.node.members) {
     const name = member.name && memberName(member.name, sourceFile);
     if (name === undefined || isStatic(member)) continue;
-    if (ts.isMethodDeclaration(member) || (ts.isPropertyDeclaration(member) && isFunction(member.initializer))) {
+    if (tsc.isMethodDeclaration(member) || (tsc.isPropertyDeclaration(member) && isFunction(member.initializer))) {
       own.methods.push(name);
     }
-    if (!ts.isMethodDeclaration(member)) continue;
+    if (!tsc.isMethodDeclaration(member)) continue;
     for (const decorator of decoratorsOf(member, cls.scope)) {
       const loc = locate(member.name, sourceFile);
       if (decorator.name === 'Step') {
@@ -119,19 +120,19 @@ function inherited<T>(classes: readonly OwnMembers[], members: (c: OwnMembers) =
  */
 function gotoCalls(method: ts.MethodDeclaration, sourceFile: ts.SourceFile): ExtractedGoto[] {
   const param = method.parameters[0]?.name;
-  if (!method.body || !param || !ts.isIdentifier(param)) return [];
+  if (!method.body || !param || !tsc.isIdentifier(param)) return [];
   const ctx = param.text;
   const found: ExtractedGoto[] = [];
   const visit = (node: ts.Node): void => {
     if (
-      ts.isCallExpression(node) &&
-      ts.isPropertyAccessExpression(node.expression) &&
+      tsc.isCallExpression(node) &&
+      tsc.isPropertyAccessExpression(node.expression) &&
       node.expression.name.text === 'goto' &&
-      ts.isIdentifier(node.expression.expression) &&
+      tsc.isIdentifier(node.expression.expression) &&
       node.expression.expression.text === ctx
     ) {
       const arg = node.arguments[0];
-      if (arg && (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg)))
+      if (arg && (tsc.isStringLiteral(arg) || tsc.isNoSubstitutionTemplateLiteral(arg)))
         found.push({ target: arg.text, loc: locate(arg, sourceFile) });
     }
     node.forEachChild(visit);
@@ -142,8 +143,8 @@ function gotoCalls(method: ts.MethodDeclaration, sourceFile: ts.SourceFile): Ext
 
 function decoratorsOf(node: ts.HasDecorators, scope: FileScope): ExtractedDecorator[] {
   const found: ExtractedDecorator[] = [];
-  for (const decorator of ts.getDecorators(node) ?? []) {
-    const call = ts.isCallExpression(decorator.expression) ? decorator.expression : undefined;
+  for (const decorator of tsc.getDecorators(node) ?? []) {
+    const call = tsc.isCallExpression(decorator.expression) ? decorator.expression : undefined;
     const name = fsmNameOf(call ? call.expression : decorator.expression, scope);
     if (name === undefined || !DECORATORS.has(name)) continue;
     found.push({
@@ -180,30 +181,30 @@ function withClassNames(value: LiteralValue, scope: FileScope): LiteralValue {
 /** Type argument `index` of `method(ctx: <context><...>)`, with the context type under any alias. */
 function contextTypeArg(method: ts.MethodDeclaration, scope: FileScope, context: string, index: number): ts.TypeNode | undefined {
   const type = method.parameters[0]?.type;
-  if (!type || !ts.isTypeReferenceNode(type) || !type.typeArguments) return undefined;
+  if (!type || !tsc.isTypeReferenceNode(type) || !type.typeArguments) return undefined;
   // `StepContext<T, 'a' | 'b'>`: the second argument is the successors, not data.
   if (context === 'StepContext' && type.typeArguments.length > 2) return undefined;
   return fsmNameOf(type.typeName, scope) === context ? type.typeArguments[index] : undefined;
 }
 
 function memberName(name: ts.PropertyName, sourceFile: ts.SourceFile): string | undefined {
-  if (ts.isIdentifier(name) || ts.isStringLiteral(name) || ts.isNumericLiteral(name)) return name.text;
-  if (ts.isPrivateIdentifier(name)) return undefined;
+  if (tsc.isIdentifier(name) || tsc.isStringLiteral(name) || tsc.isNumericLiteral(name)) return name.text;
+  if (tsc.isPrivateIdentifier(name)) return undefined;
   return name.getText(sourceFile);
 }
 
 function isStatic(member: ts.ClassElement): boolean {
-  return !!(ts.canHaveModifiers(member) && ts.getModifiers(member)?.some((m) => m.kind === ts.SyntaxKind.StaticKeyword));
+  return !!(tsc.canHaveModifiers(member) && tsc.getModifiers(member)?.some((m) => m.kind === tsc.SyntaxKind.StaticKeyword));
 }
 
 function isFunction(node: ts.Expression | undefined): boolean {
-  return !!node && (ts.isArrowFunction(node) || ts.isFunctionExpression(node));
+  return !!node && (tsc.isArrowFunction(node) || tsc.isFunctionExpression(node));
 }
 
 function defaultExportOf(statement: ts.ClassDeclaration): string | undefined {
-  const modifiers = ts.getModifiers(statement);
-  return modifiers?.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword) &&
-    modifiers.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)
+  const modifiers = tsc.getModifiers(statement);
+  return modifiers?.some((m) => m.kind === tsc.SyntaxKind.DefaultKeyword) &&
+    modifiers.some((m) => m.kind === tsc.SyntaxKind.ExportKeyword)
     ? 'default'
     : undefined;
 }

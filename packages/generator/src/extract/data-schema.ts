@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ts } from 'ts-morph';
+import type { ts } from 'ts-morph';
+import { tsc } from './ts.js';
 import { resolveRelative } from './data-type.js';
 import { parse } from './parse.js';
 import { typeToSchema } from './type-schema.js';
@@ -62,8 +63,14 @@ export class SchemaCollector {
   private readonly follow: string[] = [];
   private readonly requests: Array<{ file: string; alias: string }> = [];
 
-  /** `compilerOptions` come from the project's tsconfig: its `paths` let imports through aliases resolve. */
-  constructor(private readonly compilerOptions: ts.CompilerOptions = {}) {}
+  /**
+   * `compilerOptions` come from the project's tsconfig: its `paths` let imports through aliases
+   * resolve. `imports` records, for every file reduced, the project files it imports.
+   */
+  constructor(
+    private readonly compilerOptions: ts.CompilerOptions = {},
+    private readonly imports: Map<string, Set<string>> = new Map(),
+  ) {}
 
   /** Asks for the schema of `node` (a type written in `sourceFile`); returns its index in `derive()`. */
   add(sourceFile: ts.SourceFile, node: ts.TypeNode): number {
@@ -74,8 +81,8 @@ export class SchemaCollector {
     return this.requests.push({ file: sourceFile.fileName, alias }) - 1;
   }
 
-  /** Every requested schema, in the order of `add`. */
-  derive(): JsonSchema[] {
+  /** Every requested schema, in the order of `add`; `onProgress` hears of each one. */
+  derive(onProgress?: (done: number, total: number) => void): JsonSchema[] {
     if (this.requests.length === 0) return [];
     const texts = new Map([...this.texts].map(([file, lines]) => [file, lines.join('\n')]));
     // Files reached through imports, followed transitively, each reduced the same way.
@@ -84,10 +91,11 @@ export class SchemaCollector {
     }
     const files = new Map([...texts].map(([file, text]) => [file, parse(file, text)]));
     const checker = createChecker(files, this.compilerOptions);
-    return this.requests.map(({ file, alias }) => {
+    return this.requests.map(({ file, alias }, i) => {
+      onProgress?.(i, this.requests.length);
       const declaration = files
         .get(file)!
-        .statements.find((s): s is ts.TypeAliasDeclaration => ts.isTypeAliasDeclaration(s) && s.name.text === alias);
+        .statements.find((s): s is ts.TypeAliasDeclaration => tsc.isTypeAliasDeclaration(s) && s.name.text === alias);
       return declaration ? typeToSchema(checker.getTypeFromTypeNode(declaration.type), checker) : {};
     });
   }
@@ -96,21 +104,22 @@ export class SchemaCollector {
   private typeOnlyText(sourceFile: ts.SourceFile): string {
     const kept: string[] = [];
     for (const statement of sourceFile.statements) {
-      if (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) {
+      if (tsc.isImportDeclaration(statement) || tsc.isExportDeclaration(statement)) {
         const specifier = statement.moduleSpecifier;
-        if (specifier && ts.isStringLiteral(specifier)) {
+        if (specifier && tsc.isStringLiteral(specifier)) {
           // Packages are not read (their types come out as `any`): only imports of project files are kept.
           const target = this.projectFile(specifier.text, sourceFile.fileName);
           if (target === undefined) continue;
           this.follow.push(target);
+          addImport(this.imports, sourceFile.fileName, target);
         }
         kept.push(statement.getText(sourceFile));
       } else if (
-        ts.isInterfaceDeclaration(statement) ||
-        ts.isTypeAliasDeclaration(statement) ||
-        ts.isEnumDeclaration(statement) ||
-        ts.isModuleDeclaration(statement) ||
-        (ts.isClassDeclaration(statement) && !ts.getDecorators(statement)?.length)
+        tsc.isInterfaceDeclaration(statement) ||
+        tsc.isTypeAliasDeclaration(statement) ||
+        tsc.isEnumDeclaration(statement) ||
+        tsc.isModuleDeclaration(statement) ||
+        (tsc.isClassDeclaration(statement) && !tsc.getDecorators(statement)?.length)
       ) {
         kept.push(statement.getText(sourceFile));
       }
@@ -126,10 +135,17 @@ export class SchemaCollector {
       return key.includes('*') ? specifier.startsWith(prefix!) && specifier.endsWith(suffix) : specifier === key;
     });
     if (!aliased) return undefined;
-    const options = { ...this.compilerOptions, moduleResolution: ts.ModuleResolutionKind.Bundler, module: ts.ModuleKind.ESNext };
-    const resolved = ts.resolveModuleName(specifier, from, options, ts.sys).resolvedModule;
+    const options = { ...this.compilerOptions, moduleResolution: tsc.ModuleResolutionKind.Bundler, module: tsc.ModuleKind.ESNext };
+    const resolved = tsc.resolveModuleName(specifier, from, options, tsc.sys).resolvedModule;
     return resolved && !resolved.isExternalLibraryImport ? resolved.resolvedFileName : undefined;
   }
+}
+
+/** Records that `from` reads `to`. */
+export function addImport(imports: Map<string, Set<string>>, from: string, to: string): void {
+  let targets = imports.get(from);
+  if (!targets) imports.set(from, (targets = new Set()));
+  targets.add(to);
 }
 
 /** A checker over the given files and the minimal lib, resolving nothing from disk. */
@@ -143,9 +159,9 @@ function createChecker(files: ReadonlyMap<string, ts.SourceFile>, baseOptions: t
     noEmit: true,
     skipLibCheck: true,
     types: [],
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ESNext,
-    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    target: tsc.ScriptTarget.ES2022,
+    module: tsc.ModuleKind.ESNext,
+    moduleResolution: tsc.ModuleResolutionKind.Bundler,
     composite: false,
     incremental: false,
     declaration: false,
@@ -162,5 +178,5 @@ function createChecker(files: ReadonlyMap<string, ts.SourceFile>, baseOptions: t
     readFile: () => undefined,
     directoryExists: () => true,
   };
-  return ts.createProgram({ rootNames: [LIB_FILE, ...files.keys()], options, host }).getTypeChecker();
+  return tsc.createProgram({ rootNames: [LIB_FILE, ...files.keys()], options, host }).getTypeChecker();
 }

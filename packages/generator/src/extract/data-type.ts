@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ts } from 'ts-morph';
+import type { ts } from 'ts-morph';
+import { tsc } from './ts.js';
 import type { FileScope } from './file-scope.js';
 import type { DataTypeRef } from './types.js';
 
@@ -21,7 +22,7 @@ const GLOBAL_TYPES: ReadonlySet<string> = new Set([
 
 /** How the runner can name the type written as `T` in `StepContext<T>`. */
 export function dataTypeRef(node: ts.TypeNode, scope: FileScope): DataTypeRef {
-  if (ts.isTypeReferenceNode(node) && ts.isIdentifier(node.typeName) && !node.typeArguments) {
+  if (tsc.isTypeReferenceNode(node) && tsc.isIdentifier(node.typeName) && !node.typeArguments) {
     const name = node.typeName.text;
     const declaration = scope.declarations.get(name);
     if (declaration) {
@@ -67,8 +68,8 @@ export function resolveRelative(path: string): string {
 
 /** True when the type names nothing but keywords, literals and well-known globals. */
 function selfContained(node: ts.Node): boolean {
-  if (ts.isTypeReferenceNode(node) && !(ts.isIdentifier(node.typeName) && GLOBAL_TYPES.has(node.typeName.text))) return false;
-  if (ts.isTypeQueryNode(node) || ts.isImportTypeNode(node) || ts.isExpressionWithTypeArguments(node)) return false;
+  if (tsc.isTypeReferenceNode(node) && !(tsc.isIdentifier(node.typeName) && GLOBAL_TYPES.has(node.typeName.text))) return false;
+  if (tsc.isTypeQueryNode(node) || tsc.isImportTypeNode(node) || tsc.isExpressionWithTypeArguments(node)) return false;
   let ok = true;
   node.forEachChild((child) => {
     if (ok && !selfContained(child)) ok = false;

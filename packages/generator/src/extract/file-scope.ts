@@ -1,4 +1,5 @@
-import { ts } from 'ts-morph';
+import type { ts } from 'ts-morph';
+import { tsc } from './ts.js';
 
 /** Modules whose exports the generator recognises under any local name. */
 const FSM_MODULES: ReadonlySet<string> = new Set(['@fsmkit/decorators', '@fsmkit/runtime']);
@@ -31,17 +32,17 @@ export function scopeOf(sourceFile: ts.SourceFile): FileScope {
   };
   const exportLists = new Map<string, string>();
   for (const statement of sourceFile.statements) {
-    if (ts.isImportDeclaration(statement)) addImport(scope, statement);
-    else if (ts.isExportDeclaration(statement)) {
-      if (!statement.moduleSpecifier && statement.exportClause && ts.isNamedExports(statement.exportClause))
+    if (tsc.isImportDeclaration(statement)) addImport(scope, statement);
+    else if (tsc.isExportDeclaration(statement)) {
+      if (!statement.moduleSpecifier && statement.exportClause && tsc.isNamedExports(statement.exportClause))
         for (const el of statement.exportClause.elements) exportLists.set((el.propertyName ?? el.name).text, el.name.text);
-    } else if (ts.isExportAssignment(statement)) {
-      if (!statement.isExportEquals && ts.isIdentifier(statement.expression)) exportLists.set(statement.expression.text, 'default');
+    } else if (tsc.isExportAssignment(statement)) {
+      if (!statement.isExportEquals && tsc.isIdentifier(statement.expression)) exportLists.set(statement.expression.text, 'default');
     } else if (
-      (ts.isClassDeclaration(statement) ||
-        ts.isInterfaceDeclaration(statement) ||
-        ts.isTypeAliasDeclaration(statement) ||
-        ts.isEnumDeclaration(statement)) &&
+      (tsc.isClassDeclaration(statement) ||
+        tsc.isInterfaceDeclaration(statement) ||
+        tsc.isTypeAliasDeclaration(statement) ||
+        tsc.isEnumDeclaration(statement)) &&
       statement.name
     ) {
       scope.declarations.set(statement.name.text, { node: statement, ...exportOf(statement, statement.name.text) });
@@ -55,13 +56,13 @@ export function scopeOf(sourceFile: ts.SourceFile): FileScope {
 }
 
 function addImport(scope: FileScope, statement: ts.ImportDeclaration): void {
-  if (!ts.isStringLiteral(statement.moduleSpecifier) || !statement.importClause) return;
+  if (!tsc.isStringLiteral(statement.moduleSpecifier) || !statement.importClause) return;
   const specifier = statement.moduleSpecifier.text;
   const isFsm = FSM_MODULES.has(specifier);
   const clause = statement.importClause;
   if (clause.name) scope.imports.set(clause.name.text, { importedName: 'default', specifier });
   const bindings = clause.namedBindings;
-  if (bindings && ts.isNamespaceImport(bindings)) {
+  if (bindings && tsc.isNamespaceImport(bindings)) {
     if (isFsm) scope.fsmNamespaces.add(bindings.name.text);
   } else if (bindings) {
     for (const el of bindings.elements) {
@@ -73,9 +74,9 @@ function addImport(scope: FileScope, statement: ts.ImportDeclaration): void {
 }
 
 function exportOf(node: ts.Node, name: string): { exportName?: string } {
-  const modifiers = ts.canHaveModifiers(node) ? ts.getModifiers(node) : undefined;
-  if (!modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) return {};
-  return { exportName: modifiers.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword) ? 'default' : name };
+  const modifiers = tsc.canHaveModifiers(node) ? tsc.getModifiers(node) : undefined;
+  if (!modifiers?.some((m) => m.kind === tsc.SyntaxKind.ExportKeyword)) return {};
+  return { exportName: modifiers.some((m) => m.kind === tsc.SyntaxKind.DefaultKeyword) ? 'default' : name };
 }
 
 /**
@@ -83,9 +84,9 @@ function exportOf(node: ts.Node, name: string): { exportName?: string } {
  * or `fsm.Machine` through a namespace import. Plain names match whatever they are imported from.
  */
 export function fsmNameOf(expr: ts.Node, scope: FileScope): string | undefined {
-  if (ts.isIdentifier(expr)) return scope.fsmAliases.get(expr.text) ?? expr.text;
-  if (ts.isPropertyAccessExpression(expr) && ts.isIdentifier(expr.expression) && scope.fsmNamespaces.has(expr.expression.text))
+  if (tsc.isIdentifier(expr)) return scope.fsmAliases.get(expr.text) ?? expr.text;
+  if (tsc.isPropertyAccessExpression(expr) && tsc.isIdentifier(expr.expression) && scope.fsmNamespaces.has(expr.expression.text))
     return expr.name.text;
-  if (ts.isQualifiedName(expr) && ts.isIdentifier(expr.left) && scope.fsmNamespaces.has(expr.left.text)) return expr.right.text;
+  if (tsc.isQualifiedName(expr) && tsc.isIdentifier(expr.left) && scope.fsmNamespaces.has(expr.left.text)) return expr.right.text;
   return undefined;
 }

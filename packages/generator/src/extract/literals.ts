@@ -1,4 +1,5 @@
-import { ts } from 'ts-morph';
+import type { ts } from 'ts-morph';
+import { tsc } from './ts.js';
 import type { SourceLocation } from '../diagnostics.js';
 
 /**
@@ -23,26 +24,26 @@ export function locate(node: ts.Node, sourceFile: ts.SourceFile): SourceLocation
 export function readLiteral(node: ts.Expression, sourceFile: ts.SourceFile): LiteralValue {
   const loc = locate(node, sourceFile);
   const expr = unwrap(node);
-  if (ts.isStringLiteral(expr) || ts.isNoSubstitutionTemplateLiteral(expr)) return { kind: 'string', value: expr.text, loc };
-  if (ts.isNumericLiteral(expr)) return { kind: 'number', value: Number(expr.text), loc };
+  if (tsc.isStringLiteral(expr) || tsc.isNoSubstitutionTemplateLiteral(expr)) return { kind: 'string', value: expr.text, loc };
+  if (tsc.isNumericLiteral(expr)) return { kind: 'number', value: Number(expr.text), loc };
   if (
-    ts.isPrefixUnaryExpression(expr) &&
-    (expr.operator === ts.SyntaxKind.MinusToken || expr.operator === ts.SyntaxKind.PlusToken) &&
-    ts.isNumericLiteral(expr.operand)
+    tsc.isPrefixUnaryExpression(expr) &&
+    (expr.operator === tsc.SyntaxKind.MinusToken || expr.operator === tsc.SyntaxKind.PlusToken) &&
+    tsc.isNumericLiteral(expr.operand)
   ) {
     const value = Number(expr.operand.text);
-    return { kind: 'number', value: expr.operator === ts.SyntaxKind.MinusToken ? -value : value, loc };
+    return { kind: 'number', value: expr.operator === tsc.SyntaxKind.MinusToken ? -value : value, loc };
   }
-  if (expr.kind === ts.SyntaxKind.TrueKeyword) return { kind: 'boolean', value: true, loc };
-  if (expr.kind === ts.SyntaxKind.FalseKeyword) return { kind: 'boolean', value: false, loc };
-  if (ts.isObjectLiteralExpression(expr)) return readObject(expr, sourceFile, loc);
-  if (ts.isArrayLiteralExpression(expr)) {
+  if (expr.kind === tsc.SyntaxKind.TrueKeyword) return { kind: 'boolean', value: true, loc };
+  if (expr.kind === tsc.SyntaxKind.FalseKeyword) return { kind: 'boolean', value: false, loc };
+  if (tsc.isObjectLiteralExpression(expr)) return readObject(expr, sourceFile, loc);
+  if (tsc.isArrayLiteralExpression(expr)) {
     // A spread hides what the array holds.
-    if (expr.elements.some(ts.isSpreadElement)) return { kind: 'nonliteral', loc };
+    if (expr.elements.some(tsc.isSpreadElement)) return { kind: 'nonliteral', loc };
     return { kind: 'array', items: expr.elements.map((e) => readLiteral(e, sourceFile)), loc };
   }
-  if (ts.isIdentifier(expr)) return { kind: 'nonliteral', loc, reference: expr.text };
-  if (ts.isPropertyAccessExpression(expr) && ts.isIdentifier(expr.name)) return { kind: 'nonliteral', loc, reference: expr.name.text };
+  if (tsc.isIdentifier(expr)) return { kind: 'nonliteral', loc, reference: expr.text };
+  if (tsc.isPropertyAccessExpression(expr) && tsc.isIdentifier(expr.name)) return { kind: 'nonliteral', loc, reference: expr.name.text };
   return { kind: 'nonliteral', loc };
 }
 
@@ -54,14 +55,14 @@ function readObject(expr: ts.ObjectLiteralExpression, sourceFile: ts.SourceFile,
     // A spread or computed key hides which options are set: the whole object is not a literal.
     if (key === undefined) return { kind: 'nonliteral', loc };
     keys[key] = locate(prop.name!, sourceFile);
-    if (ts.isPropertyAssignment(prop)) properties[key] = readLiteral(prop.initializer, sourceFile);
+    if (tsc.isPropertyAssignment(prop)) properties[key] = readLiteral(prop.initializer, sourceFile);
     else properties[key] = { kind: 'nonliteral', loc: locate(prop, sourceFile) };
   }
   return { kind: 'object', properties, keys, loc };
 }
 
 function propertyKey(name: ts.PropertyName): string | undefined {
-  if (ts.isIdentifier(name) || ts.isStringLiteral(name) || ts.isNumericLiteral(name)) return name.text;
+  if (tsc.isIdentifier(name) || tsc.isStringLiteral(name) || tsc.isNumericLiteral(name)) return name.text;
   return undefined;
 }
 
@@ -69,11 +70,11 @@ function propertyKey(name: ts.PropertyName): string | undefined {
 function unwrap(node: ts.Expression): ts.Expression {
   let expr = node;
   while (
-    ts.isParenthesizedExpression(expr) ||
-    ts.isAsExpression(expr) ||
-    ts.isSatisfiesExpression(expr) ||
-    ts.isTypeAssertionExpression(expr) ||
-    ts.isNonNullExpression(expr)
+    tsc.isParenthesizedExpression(expr) ||
+    tsc.isAsExpression(expr) ||
+    tsc.isSatisfiesExpression(expr) ||
+    tsc.isTypeAssertionExpression(expr) ||
+    tsc.isNonNullExpression(expr)
   )
     expr = expr.expression;
   return expr;

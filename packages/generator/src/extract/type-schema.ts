@@ -1,4 +1,5 @@
-import { ts } from 'ts-morph';
+import type { ts } from 'ts-morph';
+import { tsc } from './ts.js';
 import type { JsonSchema } from './types.js';
 
 const MAX_DEPTH = 12;
@@ -20,24 +21,24 @@ class SchemaBuilder {
 
   build(type: ts.Type, depth: number): JsonSchema {
     const f = type.flags;
-    if (depth > MAX_DEPTH || f & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return {};
-    if (f & ts.TypeFlags.Boolean) return { type: 'boolean' };
-    if (f & ts.TypeFlags.String || f & ts.TypeFlags.TemplateLiteral) return { type: 'string' };
-    if (f & ts.TypeFlags.Number) return { type: 'number' };
-    if (f & ts.TypeFlags.BigInt) return { type: 'string' };
-    if (f & ts.TypeFlags.Null) return { type: 'null' };
+    if (depth > MAX_DEPTH || f & (tsc.TypeFlags.Any | tsc.TypeFlags.Unknown)) return {};
+    if (f & tsc.TypeFlags.Boolean) return { type: 'boolean' };
+    if (f & tsc.TypeFlags.String || f & tsc.TypeFlags.TemplateLiteral) return { type: 'string' };
+    if (f & tsc.TypeFlags.Number) return { type: 'number' };
+    if (f & tsc.TypeFlags.BigInt) return { type: 'string' };
+    if (f & tsc.TypeFlags.Null) return { type: 'null' };
     if (type.isStringLiteral() || type.isNumberLiteral()) return { const: type.value };
-    if (f & ts.TypeFlags.BigIntLiteral) return { const: bigintText((type as ts.BigIntLiteralType).value) };
-    if (f & ts.TypeFlags.BooleanLiteral) return { const: (type as { intrinsicName?: string }).intrinsicName === 'true' };
-    if (f & ts.TypeFlags.NonPrimitive) return { type: 'object' };
+    if (f & tsc.TypeFlags.BigIntLiteral) return { const: bigintText((type as ts.BigIntLiteralType).value) };
+    if (f & tsc.TypeFlags.BooleanLiteral) return { const: (type as { intrinsicName?: string }).intrinsicName === 'true' };
+    if (f & tsc.TypeFlags.NonPrimitive) return { type: 'object' };
     if (type.isUnion()) return this.union(type, depth);
-    if (f & ts.TypeFlags.Object || type.isIntersection()) return this.guarded(type, depth);
+    if (f & tsc.TypeFlags.Object || type.isIntersection()) return this.guarded(type, depth);
     return {};
   }
 
   private union(type: ts.UnionType, depth: number): JsonSchema {
     const members = type.types
-      .filter((t) => !(t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Void)))
+      .filter((t) => !(t.flags & (tsc.TypeFlags.Undefined | tsc.TypeFlags.Void)))
       .map((t) => this.build(t, depth + 1));
     // `boolean` inside a wider union arrives as `true | false`.
     const merged: JsonSchema[] = [];
@@ -89,21 +90,21 @@ class SchemaBuilder {
     const properties: Record<string, JsonSchema> = {};
     const required: string[] = [];
     for (const prop of checker.getPropertiesOfType(type)) {
-      if (prop.flags & ts.SymbolFlags.Method) continue;
+      if (prop.flags & tsc.SymbolFlags.Method) continue;
       const propType = checker.getTypeOfSymbol(prop);
       if (propType.getCallSignatures().length > 0) continue;
       properties[prop.getName()] = this.build(propType, depth + 1);
-      if (!(prop.flags & ts.SymbolFlags.Optional)) required.push(prop.getName());
+      if (!(prop.flags & tsc.SymbolFlags.Optional)) required.push(prop.getName());
     }
     const schema: JsonSchema = { type: 'object', properties };
     if (required.length > 0) schema.required = required;
-    const index = checker.getIndexInfosOfType(type).find((i) => i.keyType.flags & ts.TypeFlags.String);
+    const index = checker.getIndexInfosOfType(type).find((i) => i.keyType.flags & tsc.TypeFlags.String);
     if (index) schema.additionalProperties = this.build(index.type, depth + 1);
     return schema;
   }
 
   private typeArg(type: ts.Type, index: number, depth: number): JsonSchema {
-    const isReference = type.flags & ts.TypeFlags.Object && (type as ts.ObjectType).objectFlags & ts.ObjectFlags.Reference;
+    const isReference = type.flags & tsc.TypeFlags.Object && (type as ts.ObjectType).objectFlags & tsc.ObjectFlags.Reference;
     const args = isReference ? this.checker.getTypeArguments(type as ts.TypeReference) : [];
     const arg = args[index];
     return arg ? this.build(arg, depth + 1) : {};

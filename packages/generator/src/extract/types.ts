@@ -103,4 +103,17 @@ export interface Extraction {
   machines: ExtractedMachine[];
   /** Every file given to read, absolute (files of base classes they extend are read as well). */
   files: string[];
+  /**
+   * For each file read, the project files it imports that the extraction followed (relative
+   * imports, `paths` aliases, base classes), absolute, whether they exist or not: what a
+   * machine depends on besides its own file.
+   */
+  imports: Map<string, string[]>;
+}
+
+/** Where a generate run is: `read` counts files parsed, `types` data types derived, `write` is the rest. */
+export interface GenerateProgress {
+  stage: 'read' | 'types' | 'write';
+  done: number;
+  total: number;
 }

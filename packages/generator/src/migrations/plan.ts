@@ -15,6 +15,11 @@ export interface PlanOptions {
   /** Absolute project root: diagnostics name files relative to it. */
   root: string;
   tablePrefix: string;
+  /**
+   * Plan these machines alone (a watch's update of the ones that changed, gone ones among
+   * them); the other snapshots are not read. Default: every machine, and every snapshot on disk.
+   */
+  only?: ReadonlySet<string>;
 }
 
 export interface MigrationPlan {
@@ -45,13 +50,12 @@ export function planMigrations(machines: readonly EmitMachine[], options: PlanOp
     plan.migrations.push(path);
   };
 
-  const sorted = [...machines].sort((a, b) => compare(a.model.name, b.model.name));
-  const current = new Set(sorted.map((m) => m.model.name));
+  const current = new Map(machines.map((m) => [m.model.name, m]));
   // Machines in name order, gone ones among them, so the numbering is the same on every run.
-  const names = [...new Set([...current, ...previous.keys()])].sort(compare);
+  const names = [...(options.only ?? new Set([...current.keys(), ...previous.keys()]))].sort(compare);
   for (const name of names) {
     const before = previous.get(name);
-    const machine = sorted.find((m) => m.model.name === name);
+    const machine = current.get(name);
     if (machine === undefined) {
       add(name, 'drop', dropMigrationSql(before!));
       continue;
@@ -73,7 +77,8 @@ function readSnapshots(options: PlanOptions, diagnostics: Diagnostic[]): Map<str
   const dir = join(options.outDir, SNAPSHOT_DIR);
   const snapshots = new Map<string, MachineSnapshot>();
   if (!existsSync(dir)) return snapshots;
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.snapshot.json')).sort()) {
+  const listed = options.only ? [...options.only].map((name) => `${name}.snapshot.json`).filter((f) => existsSync(join(dir, f))) : readdirSync(dir);
+  for (const file of listed.filter((f) => f.endsWith('.snapshot.json')).sort()) {
     const path = join(dir, file);
     const text = readFileSync(path, 'utf8');
     try {
