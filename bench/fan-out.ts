@@ -48,7 +48,7 @@ const parent: MachineDefinition<Parent> = {
   }),
 };
 
-const store = createMysqlStore({ tablePrefix: prefix, poolSize: 40, queryTimeoutMs: 60_000 });
+const store = createMysqlStore({ tablePrefix: prefix, poolSize: 40, queryTimeoutMs: 60_000, ...(process.env.BENCH_GROUP_LANES ? { groupCommit: { lanes: Number(process.env.BENCH_GROUP_LANES) } } : {}) });
 await store.ensureSchema([{ name: 'kid' }, { name: 'fan' }]);
 const kids = createRunner(child, { store });
 const fans = createRunner(parent, { store, machines: [kids] });

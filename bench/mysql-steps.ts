@@ -30,7 +30,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32').split(',').map(Number);
 const prefix = `b${randomBytes(4).toString('hex')}_`;
 
-const store = createMysqlStore({ tablePrefix: prefix, poolSize: 32, queryTimeoutMs: Number(process.env.BENCH_TIMEOUT ?? 30000) });
+const store = createMysqlStore({ tablePrefix: prefix, poolSize: 32, queryTimeoutMs: Number(process.env.BENCH_TIMEOUT ?? 30000), ...(process.env.BENCH_GROUP_LANES ? { groupCommit: { lanes: Number(process.env.BENCH_GROUP_LANES) } } : {}) });
 await store.ensureSchema([{ name: 'engine' }, { name: 'store' }, { name: 'raw' }]);
 const rawPool: Pool = createPool({ poolSize: 32 });
 const runner = createRunner(stepsDefinition('engine'), { store, history: true, saveAfterStep: true });

@@ -16,6 +16,8 @@ const skip = await unavailable(`MariaDB at ${MYSQL_URL}`, 'table layout upgrade 
 });
 
 const INSTANCE_ID = '0190a5e2-7c4b-7c3e-8000-00000000a001';
+/** Stepped with `immediate: false` by the old release: waiting, with no due time (workers took it anyway then). */
+const STEPPED_ID = '0190a5e2-7c4b-7c3e-8000-00000000a002';
 const NEW_COLUMNS = {
   order: ['takeovers', 'priority', 'wait_message', 'wait_key', 'waiting_for', 'parent_machine', 'parent_id', 'chained_from'],
   order_history: ['transition', 'actor', 'result'],
@@ -92,6 +94,14 @@ describe.skipIf(skip !== null)('tables created by the previous release (table la
         0, 'awaiting payment', NULL, 0, NULL, NULL, NULL, 2, 3)`,
       [INSTANCE_ID, JSON.stringify({ json: { orderId: 'o-1' } }), new Date('2026-11-01T10:00:00Z'), new Date('2026-11-01T10:00:02Z')],
     );
+    await conn.query(
+      `INSERT INTO \`${prefix}order\` (id, name, user_id, current_state, direction, resume_from_step, save_after_step, kafka_event_topic,
+        serialized_state, created_at, updated_at, is_global_lock, is_local_lock, status, version, definition_hash, definition_version,
+        pause_requested, pause_reason, last_error, attempts, next_run_at, lease_owner, lease_expires_at, history_seq, event_seq)
+       VALUES (?, 'order', 'u-2', 'charge', 'forward', 2, 1, 'shop.orders', ?, ?, ?, 0, 1, 'waiting', 2, '0123456789abcdef', 1,
+        0, NULL, NULL, 0, NULL, NULL, NULL, 1, 2)`,
+      [STEPPED_ID, JSON.stringify({ json: { orderId: 'o-2' } }), new Date('2026-11-01T10:00:00Z'), new Date('2026-11-01T10:00:03Z')],
+    );
     for (const [seq, step, after] of [
       [1, 'reserveStock', 'charge'],
       [2, 'charge', 'charge'],
@@ -110,6 +120,8 @@ describe.skipIf(skip !== null)('tables created by the previous release (table la
     const store = createMysqlStore({ url: MYSQL_URL, tablePrefix: prefix });
     try {
       const record = await store.get('order', INSTANCE_ID);
+      // The stepped instance is due as it was before (a wait with no due time is never claimed now).
+      expect((await store.get('order', STEPPED_ID))?.nextRunAt).toEqual(new Date('2026-11-01T10:00:03Z'));
       expect(record).toMatchObject({
         currentState: 'charge', status: 'paused', pauseReason: 'awaiting payment', version: 3, takeovers: 0,
         priority: 0, waitMessage: null, waitKey: null, parentId: null, chainedFrom: null,

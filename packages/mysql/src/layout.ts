@@ -53,6 +53,18 @@ export const LAYOUT_INDEXES: Readonly<Record<number, readonly AddedIndex[]>> = {
   ],
 };
 
+/**
+ * Rows a layout's meaning changed for, brought up to date once its columns exist. Layout 3: a
+ * waiting instance with no due time is never claimed any more, so the step-at-a-time waits an
+ * earlier release left without one become due (as `MysqlStore.ensureSchema` does too).
+ */
+export const LAYOUT_DATA: Readonly<Record<number, ReadonlyArray<(tables: TableNames) => string>>> = {
+  3: [
+    (t) =>
+      `UPDATE ${quoteId(t.instances)} SET \`next_run_at\` = \`updated_at\` WHERE \`status\` = 'waiting' AND \`next_run_at\` IS NULL AND \`waiting_for\` IS NULL`,
+  ],
+};
+
 /** Indexes added after layout `from`, oldest layout first. */
 export function indexesAddedSince(from: number): AddedIndex[] {
   const added: AddedIndex[] = [];
@@ -97,6 +109,7 @@ export function layoutUpgradeSql(tables: TableNames, from: number): string[] {
       `AND TABLE_NAME = ${literal(tables[added.table])} AND INDEX_NAME = ${literal(added.index)}`;
     statements.push(...ifMissing(missing, addIndexSql(tables, added)));
   }
+  for (let layout = from + 1; layout <= TABLE_LAYOUT; layout++) for (const update of LAYOUT_DATA[layout] ?? []) statements.push(update(tables));
   return statements;
 }
 

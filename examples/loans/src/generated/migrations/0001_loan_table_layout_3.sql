@@ -55,3 +55,4 @@ SET @fsm_ddl = IF((SELECT COUNT(*) = 0 FROM information_schema.STATISTICS WHERE 
 PREPARE fsm_stmt FROM @fsm_ddl;
 EXECUTE fsm_stmt;
 DEALLOCATE PREPARE fsm_stmt;
+UPDATE `fsm_loan` SET `next_run_at` = `updated_at` WHERE `status` = 'waiting' AND `next_run_at` IS NULL AND `waiting_for` IS NULL;
