@@ -30,19 +30,8 @@ export interface PaymentMessage {
  */
 @Machine({ name: 'fulfilment', topic: 'shop.fulfilment.fsm' })
 export class FulfilmentMachine {
-  @Step(1, {
-    waitFor: {
-      message: 'payment',
-      key: 'orderId',
-      timeoutMs: 1_000,
-      onTimeout: 'cancel',
-      payload: {
-        type: 'object',
-        properties: { amountCents: { type: 'integer', minimum: 1 }, reference: { type: 'string' } },
-        required: ['amountCents', 'reference'],
-      },
-    },
-  })
+  // The payment's schema, which `deliver` checks, is derived from PaymentMessage by `fsm generate`.
+  @Step<PaymentMessage>(1, { waitFor: { message: 'payment', key: 'orderId', timeoutMs: 1_000, onTimeout: 'cancel' } })
   reserve(ctx: StepContext<FulfilmentData>) {
     ctx.annotate({ reserved: ctx.data.items.length });
   }

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '@fsmkit/runtime';
+import { createFulfilmentRunner } from '../src/generated/fulfilment.runner.js';
 import { shop } from '../src/main.js';
 
 describe('the fulfilment example', () => {
@@ -20,5 +22,13 @@ describe('the fulfilment example', () => {
     expect(children).toHaveLength(3);
     expect([a2.status, a2.data.parcels?.map((p) => p.tracking)]).toEqual(['done', ['TRK-A-2-kettle']]);
     expect([a3.status, a3.data.cancelled, a3.data.parcels]).toEqual(['done', 'no payment in time', undefined]);
+  });
+
+  it('refuses a payment whose payload does not fit the schema derived from PaymentMessage, storing nothing', async () => {
+    const orders = createFulfilmentRunner({ store: new MemoryStore() });
+    await expect(orders.deliver('payment', 'B-1', { amountCents: 'lots' })).rejects.toMatchObject({ code: 'FSM_INPUT_INVALID' });
+    // Nothing went to the inbox: a wait that begins now finds no message.
+    const order = await orders.start({ orderId: 'B-1', items: ['cup'] });
+    expect([order.status, order.data.paidCents]).toEqual(['waiting', undefined]);
   });
 });

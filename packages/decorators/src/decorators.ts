@@ -60,8 +60,13 @@ export function Lock(scope: 'global' | 'local', options?: LockOptions): ClassMar
   };
 }
 
-/** Marks a method as the step run at position `order` (a positive integer, unique per machine). */
-export function Step(order: number, options?: StepOptions): MethodMarker {
+/**
+ * Marks a method as the step run at position `order` (a positive integer, unique per machine).
+ * `TPayload`: the payload type of the step's message wait (`waitFor`), from which the generator
+ * derives the schema `deliver` checks; the runtime does not use it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- read from source by the generator only
+export function Step<TPayload = unknown>(order: number, options?: StepOptions): MethodMarker {
   const label = `@Step(${String(order)})`;
   assertOptionsObject(label, options);
   const recordedOptions = options === undefined ? undefined : { ...options };

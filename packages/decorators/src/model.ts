@@ -162,7 +162,10 @@ export interface StepOptions {
   waitFor?: MessageWaitOptions;
 }
 
-/** A message wait as `@Step`'s `waitFor` takes it. */
+/**
+ * A message wait as `@Step`'s `waitFor` takes it. Its payload's type is `@Step`'s type argument,
+ * `@Step<Payment>(n, { waitFor })`: the generator derives `payload`'s JSON Schema from it.
+ */
 export interface MessageWaitOptions {
   message: string;
   /** The data field holding the correlation key (absent: the handler calls `ctx.waitFor`). */

@@ -10,7 +10,7 @@ import { scopeOf } from './extract/file-scope.js';
 import { locate } from './extract/literals.js';
 import { SchemaCollector } from './extract/data-schema.js';
 import { parse } from './extract/parse.js';
-import type { DataTypeInfo, Extraction, ExtractedMachine, ExtractedTransition, GenerateProgress } from './extract/types.js';
+import type { DataTypeInfo, Extraction, ExtractedMachine, ExtractedStep, ExtractedTransition, GenerateProgress, JsonSchema } from './extract/types.js';
 
 export type { LiteralValue } from './extract/literals.js';
 export type * from './extract/types.js';
@@ -39,6 +39,7 @@ export function extract(options: ExtractOptions): Extraction {
   const pending: Array<{
     machine: Omit<ExtractedMachine, 'data' | 'transitions'>;
     transitions: Array<{ transition: Omit<ExtractedTransition, 'input'>; schema?: number }>;
+    payloads: Array<{ method: string; schema: number }>;
     data: Omit<DataTypeInfo, 'schema'>;
     schema?: number;
   }> = [];
@@ -50,19 +51,21 @@ export function extract(options: ExtractOptions): Extraction {
     if (!text.includes('Machine') && !text.includes('@fsmkit/')) continue;
     const scope = scopeOf(parse(file, text));
     // Everything needed from the tree is taken now, so it can be collected before the next file.
-    for (const { dataTypes, transitions: scanned, ...machine } of scanMachines(scope, bases)) {
+    for (const { dataTypes, transitions: scanned, payloads: typed, ...machine } of scanMachines(scope, bases)) {
       const transitions = scanned.map(({ transition, input }) =>
         input ? { transition, schema: schemas.add(input.scope.sourceFile, input.node) } : { transition },
       );
+      const payloads = typed.map(({ method, type }) => ({ method, schema: schemas.add(type.scope.sourceFile, type.node) }));
       const first = dataTypes[0];
       if (!first) {
-        pending.push({ machine, transitions, data: { ref: { kind: 'unknown', reason: 'none' }, conflicts: [] } });
+        pending.push({ machine, transitions, payloads, data: { ref: { kind: 'unknown', reason: 'none' }, conflicts: [] } });
         continue;
       }
       const written = normalized(first);
       pending.push({
         machine,
         transitions,
+        payloads,
         data: {
           ref: dataTypeRef(first.node, first.scope),
           loc: locate(first.node, first.scope.sourceFile),
@@ -73,14 +76,21 @@ export function extract(options: ExtractOptions): Extraction {
     }
   }
   const derived = schemas.derive(onProgress && ((done, total) => onProgress({ stage: 'types', done, total })));
-  const machines = pending.map(({ machine, transitions, data, schema }) => ({
+  const machines = pending.map(({ machine, transitions, payloads, data, schema }) => ({
     ...machine,
+    steps: payloads.length === 0 ? machine.steps : machine.steps.map((step) => withPayload(step, payloads, derived)),
     transitions: transitions.map(({ transition, schema: input }) =>
       input === undefined ? transition : { ...transition, input: derived[input]! },
     ),
     data: { ...data, schema: schema === undefined ? {} : derived[schema]! },
   }));
   return { machines, files, imports: new Map([...imports].map(([file, targets]) => [file, [...targets].sort()])) };
+}
+
+/** A step with the schema of its `@Step<Payload>` type argument, when it has one. */
+function withPayload(step: ExtractedStep, payloads: Array<{ method: string; schema: number }>, derived: JsonSchema[]): ExtractedStep {
+  const typed = payloads.find((p) => p.method === step.method);
+  return typed === undefined ? step : { ...step, payload: derived[typed.schema]! };
 }
 
 /** The type as written, without whitespace: steps agree on the data type when these are equal. */

@@ -245,6 +245,9 @@ function readStep(step: ExtractedStep): ReadStep {
       const schema = jsonOf(payload);
       if (schema !== undefined && typeof schema === 'object' && schema !== null && !Array.isArray(schema)) wait.payload = schema as JsonSchema;
       else reader.problem('FSM_E_OPTION_TYPE', 'option "waitFor.payload" must be a JSON Schema object literal', 'waitFor.payload', payload.loc);
+    } else if (step.payload !== undefined && Object.keys(step.payload).length > 0) {
+      // `@Step<Payment>(n, { waitFor })`: the payload's schema derived from the type.
+      wait.payload = step.payload;
     }
     options.waitFor = wait;
   } else if (waitFor) reader.problem('FSM_E_OPTION_TYPE', 'option "waitFor" must be an object literal such as { message, key, timeoutMs, onTimeout }', 'waitFor', waitFor.loc);

@@ -63,6 +63,37 @@ describe('buildModels', () => {
     ]);
   });
 
+  it("derives a message wait's payload schema from @Step's type argument, unless the decorator writes one", () => {
+    const file = join(tempDir(), 'till.machine.ts');
+    writeFileSync(
+      file,
+      [
+        "import { Machine, Step, type StepContext } from '@fsmkit/decorators';",
+        'interface Payment { amountCents: number; reference: string; note?: string }',
+        'interface Sale { saleId: string }',
+        "@Machine({ name: 'till' })",
+        'export class TillMachine {',
+        "  @Step<Payment>(1, { waitFor: { message: 'payment', key: 'saleId' } })",
+        '  open(_ctx: StepContext<Sale>) {}',
+        "  @Step<Payment>(2, { waitFor: { message: 'refund', key: 'saleId', payload: { type: 'object' } } })",
+        '  settle(_ctx: StepContext<Sale>) {}',
+        '  @Step(3)',
+        '  close(_ctx: StepContext<Sale>) {}',
+        '}',
+      ].join('\n'),
+    );
+    const [till] = buildModels(extract({ files: [file] }));
+    expect(till!.problems).toEqual([]);
+    const [open, settle] = till!.model.steps;
+    expect(open!.wait).toMatchObject({ kind: 'message', message: 'payment', key: 'saleId' });
+    expect((open!.wait as { payload?: unknown }).payload).toMatchObject({
+      type: 'object',
+      properties: { amountCents: { type: 'number' }, reference: { type: 'string' }, note: { type: 'string' } },
+      required: ['amountCents', 'reference'],
+    });
+    expect((settle!.wait as { payload?: unknown }).payload).toEqual({ type: 'object' });
+  });
+
   it('fills defaults, normalises names and sorts steps by order', () => {
     expect(entry('PaymentMachine').model).toEqual({
       modelVersion: MODEL_VERSION,

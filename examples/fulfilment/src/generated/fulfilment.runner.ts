@@ -33,7 +33,7 @@ export const fulfilmentModel = {
         onTimeout: 'cancel',
         payload: {
           type: 'object',
-          properties: { amountCents: { type: 'integer', minimum: 1 }, reference: { type: 'string' } },
+          properties: { amountCents: { type: 'number' }, reference: { type: 'string' } },
           required: ['amountCents', 'reference'],
         },
       },

@@ -14,12 +14,14 @@ interface ScannedMachine extends Omit<ExtractedMachine, 'data' | 'transitions'> 
   dataTypes: TypeInFile[];
   /** Transitions, each with the `Input` of its `TransitionContext<T, Input>` when written. */
   transitions: Array<{ transition: Omit<ExtractedTransition, 'input'>; input?: TypeInFile }>;
+  /** Steps written `@Step<Payload>(...)`: the message payload type of each, by method. */
+  payloads: Array<{ method: string; type: TypeInFile }>;
 }
 
 /** What one class declares itself: its decorators, steps, transitions and methods. */
 interface OwnMembers {
   decorators: ExtractedDecorator[];
-  steps: Array<{ step: ExtractedStep; data?: TypeInFile }>;
+  steps: Array<{ step: ExtractedStep; data?: TypeInFile; payload?: TypeInFile }>;
   transitions: Array<{ transition: Omit<ExtractedTransition, 'input'>; data?: TypeInFile; input?: TypeInFile }>;
   methods: string[];
 }
@@ -54,6 +56,7 @@ export function scanMachines(scope: FileScope, bases: BaseResolver): ScannedMach
       transitions: transitions.map(({ transition, input }) => (input ? { transition, input } : { transition })),
       methods: [...new Set(classes.flatMap((c) => c.methods))],
       dataTypes: [...steps, ...transitions].flatMap((s) => (s.data ? [s.data] : [])),
+      payloads: steps.flatMap((s) => (s.payload ? [{ method: s.step.method, type: s.payload }] : [])),
     };
     if (className !== undefined) result.className = className;
     if (exportName !== undefined) result.exportName = exportName;
@@ -77,8 +80,9 @@ function ownMembers(cls: ClassInFile, decorators = decoratorsOf(cls.node, cls.sc
       const loc = locate(member.name, sourceFile);
       if (decorator.name === 'Step') {
         const data = bound(contextTypeArg(member, cls.scope, 'StepContext', 0), cls);
+        const payload = bound(decorator.typeArgument, cls);
         const step: ExtractedStep = { method: name, loc, decorator, gotos: gotoCalls(member, sourceFile) };
-        own.steps.push({ step, ...(data ? { data } : {}) });
+        own.steps.push({ step, ...(data ? { data } : {}), ...(payload ? { payload } : {}) });
       } else if (decorator.name === 'Transition') {
         const data = bound(contextTypeArg(member, cls.scope, 'TransitionContext', 0), cls);
         const inputNode = contextTypeArg(member, cls.scope, 'TransitionContext', 1);
@@ -147,10 +151,12 @@ function decoratorsOf(node: ts.HasDecorators, scope: FileScope): ExtractedDecora
     const call = tsc.isCallExpression(decorator.expression) ? decorator.expression : undefined;
     const name = fsmNameOf(call ? call.expression : decorator.expression, scope);
     if (name === undefined || !DECORATORS.has(name)) continue;
+    const typeArgument = call?.typeArguments?.[0];
     found.push({
       name: name as DecoratorName,
       args: (call?.arguments ?? []).map((arg) => withClassNames(readLiteral(arg, scope.sourceFile), scope)),
       loc: locate(decorator, scope.sourceFile),
+      ...(typeArgument ? { typeArgument } : {}),
     });
   }
   return found;

@@ -1,3 +1,4 @@
+import type { ts } from 'ts-morph';
 import type { SourceLocation } from '../diagnostics.js';
 import type { LiteralValue } from './literals.js';
 
@@ -7,6 +8,8 @@ export interface ExtractedDecorator {
   name: DecoratorName;
   args: LiteralValue[];
   loc: SourceLocation;
+  /** The call's first type argument (`@Step<Payment>(...)`), read for its schema only. */
+  typeArgument?: ts.TypeNode;
 }
 
 export interface ExtractedStep {
@@ -16,6 +19,8 @@ export interface ExtractedStep {
   decorator: ExtractedDecorator;
   /** `ctx.goto('state')` calls with a literal state, in the step's body. */
   gotos: ExtractedGoto[];
+  /** JSON Schema derived from the decorator's type argument (`@Step<Payment>(...)`): its message wait's payload. */
+  payload?: JsonSchema;
 }
 
 export interface ExtractedGoto {
