@@ -179,38 +179,34 @@ export class MysqlStore implements Store {
 
   /**
    * Tables created by an earlier release keep their columns under CREATE TABLE IF NOT EXISTS:
-   * add the ones later layouts brought. Another process may add one at the same moment; its
-   * "duplicate column" is the outcome wanted.
+   * add the columns and indexes later layouts brought.
    */
   private async addMissingColumns(tables: TableNames): Promise<void> {
+    await this.addMissing(tables, 'COLUMNS', 'COLUMN_NAME', ER_DUP_FIELDNAME, columnsAddedSince(1).map((c) => ({ table: c.table, name: c.column, ddl: addColumnSql(tables, c) })));
+    await this.addMissing(tables, 'STATISTICS', 'INDEX_NAME', ER_DUP_KEYNAME, indexesAddedSince(1).map((i) => ({ table: i.table, name: i.index, ddl: addIndexSql(tables, i) })));
+  }
+
+  /** Runs the DDL of each column or index that information_schema does not list; one added meanwhile by another process is what was wanted. */
+  private async addMissing(
+    tables: TableNames,
+    view: 'COLUMNS' | 'STATISTICS',
+    nameColumn: 'COLUMN_NAME' | 'INDEX_NAME',
+    duplicate: number,
+    wanted: Array<{ table: keyof TableNames; name: string; ddl: string }>,
+  ): Promise<void> {
     const [rows] = await this.deadline(
       this.pool.query<RowDataPacket[]>(
-        'SELECT `TABLE_NAME` AS t, `COLUMN_NAME` AS c FROM information_schema.COLUMNS WHERE `TABLE_SCHEMA` = DATABASE() AND `TABLE_NAME` IN (?, ?)',
+        `SELECT DISTINCT \`TABLE_NAME\` AS t, \`${nameColumn}\` AS n FROM information_schema.${view} WHERE \`TABLE_SCHEMA\` = DATABASE() AND \`TABLE_NAME\` IN (?, ?)`,
         [tables.instances, tables.history],
       ),
     );
-    const present = new Set(rows.map((r) => `${String(r['t'])}.${String(r['c'])}`));
-    for (const added of columnsAddedSince(1)) {
-      if (present.has(`${tables[added.table]}.${added.column}`)) continue;
+    const present = new Set(rows.map((r) => `${String(r['t'])}.${String(r['n'])}`));
+    for (const added of wanted) {
+      if (present.has(`${tables[added.table]}.${added.name}`)) continue;
       try {
-        await this.deadline(this.pool.query(addColumnSql(tables, added)));
+        await this.deadline(this.pool.query(added.ddl));
       } catch (error) {
-        if ((error as { errno?: number }).errno !== ER_DUP_FIELDNAME) throw error;
-      }
-    }
-    const [indexRows] = await this.deadline(
-      this.pool.query<RowDataPacket[]>(
-        'SELECT DISTINCT `TABLE_NAME` AS t, `INDEX_NAME` AS i FROM information_schema.STATISTICS WHERE `TABLE_SCHEMA` = DATABASE() AND `TABLE_NAME` IN (?, ?)',
-        [tables.instances, tables.history],
-      ),
-    );
-    const indexed = new Set(indexRows.map((r) => `${String(r['t'])}.${String(r['i'])}`));
-    for (const added of indexesAddedSince(1)) {
-      if (indexed.has(`${tables[added.table]}.${added.index}`)) continue;
-      try {
-        await this.deadline(this.pool.query(addIndexSql(tables, added)));
-      } catch (error) {
-        if ((error as { errno?: number }).errno !== ER_DUP_KEYNAME) throw error;
+        if ((error as { errno?: number }).errno !== duplicate) throw error;
       }
     }
   }

@@ -65,12 +65,12 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
 
     /** Polls until the instance stops in one of `statuses` (workers run it meanwhile). */
     async function settled<T>(runner: MachineRunner<T>, id: string, statuses: ReadonlySet<string> = FINAL): Promise<Instance<T, string>> {
-      for (let i = 0; i < 3000; i++) {
+      // Bounded by the test's own timeout, not a count of polls: a loaded machine is slow, not wrong.
+      for (;;) {
         const got = await runner.get(id);
         if (statuses.has(got.status)) return got;
         await new Promise((r) => setTimeout(r, 10));
       }
-      throw new Error(`instance ${id} did not settle`);
     }
 
     /** A child of one step that doubles its number; `fail` makes it throw. */
@@ -291,7 +291,7 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
       const done = await settled(runner, started.id);
       expect(done.status).toBe('done');
       expect(done.data.results).toEqual(items.map((n) => n * 2));
-    }, 60_000);
+    }, 180_000);
 
     it('a step retried after a failed attempt spawns its children once', async () => {
       const child = doubler(unique('once'));
