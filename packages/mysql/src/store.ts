@@ -60,6 +60,10 @@ import { isConnectionError, QueryTimeoutError, storeError, type ErrorScope } fro
 
 /** MySQL's "duplicate entry" (a unique key). */
 const ER_DUP_ENTRY = 1062;
+/** MySQL's "deadlock found": the server rolled the victim's transaction back. */
+const ER_LOCK_DEADLOCK = 1213;
+/** Attempts of a delivery chosen as a deadlock's victim. */
+const DEADLOCK_RETRIES = 5;
 /** MySQL's "duplicate column name". */
 const ER_DUP_FIELDNAME = 1060;
 const ER_DUP_KEYNAME = 1061;
@@ -280,23 +284,28 @@ export class MysqlStore implements Store {
     const sql = this.sql(machine);
     const scope = { operation: 'deliver a message to', machine };
     await this.ensureInbox(scope);
-    try {
-      // On a pool of ours (multi-statement), the usual case in two round trips: the lookup, then the writes and COMMIT.
-      if (this.ownsPool) return await this.deliverBatched(scope, sql, d);
-      return await this.transaction(scope, async (conn) => {
-        if (d.messageId !== null) {
-          const seen = await this.duplicate(conn, d.messageId);
-          if (seen) return seen;
-        }
-        // Usually someone waits: the wait was committed, so its row lock alone orders deliveries.
-        const found = await conn.execute<Rows>(sql.selectWaiting, [d.message, d.key]);
-        const taken = await this.takeWaiting(conn, sql, scope, d, found[0][0]);
-        return taken ?? (await this.deliverLocked(conn, sql, scope, d));
-      });
-    } catch (error) {
-      // Two deliveries of one id for different keys at once: the second is the duplicate.
-      if (d.messageId !== null && hasErrno(error, ER_DUP_ENTRY)) return { kind: 'duplicate', instanceId: null };
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // On a pool of ours (multi-statement), the usual case in two round trips: the lookup, then the writes and COMMIT.
+        if (this.ownsPool) return await this.deliverBatched(scope, sql, d);
+        return await this.transaction(scope, async (conn) => {
+          if (d.messageId !== null) {
+            const seen = await this.duplicate(conn, d.messageId);
+            if (seen) return seen;
+          }
+          // Usually someone waits: the wait was committed, so its row lock alone orders deliveries.
+          const found = await conn.execute<Rows>(sql.selectWaiting, [d.message, d.key]);
+          const taken = await this.takeWaiting(conn, sql, scope, d, found[0][0]);
+          return taken ?? (await this.deliverLocked(conn, sql, scope, d));
+        });
+      } catch (error) {
+        // Two deliveries of one id for different keys at once: the second is the duplicate.
+        if (d.messageId !== null && hasErrno(error, ER_DUP_ENTRY)) return { kind: 'duplicate', instanceId: null };
+        // Chosen as a deadlock's victim (the lookup's index lock against a commit of the same
+        // instance, such as its timeout): rolled back whole, so it is delivered again from the start.
+        if (attempt < DEADLOCK_RETRIES && hasErrno(error, ER_LOCK_DEADLOCK)) continue;
+        throw error;
+      }
     }
   }
 
