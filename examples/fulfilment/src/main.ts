@@ -28,21 +28,21 @@ export async function shop(print: (line: string) => void = console.log) {
     const early = await orders.deliver('payment', 'A-1', { amountCents: 4_200, reference: 'PAY-1' }, { messageId: 'PAY-1' });
     print(`A-1: payment ${early.outcome} before the order exists`);
     const a1 = await orders.start(order('A-1', ['book', 'lamp', 'mug']));
-    print(`A-1: ${a1.status} at ${a1.state} for its ${a1.data.items.length} parcels`);
+    print(`A-1: paid at once from the inbox, ${a1.status} for its ${a1.data.items.length} parcels`);
 
     const a2 = await orders.start(order('A-2', ['kettle']));
-    print(`A-2: ${a2.status} at ${a2.state} for its payment`);
+    print(`A-2: ${a2.status} for its payment`);
     const paid = await orders.deliver('payment', 'A-2', { amountCents: 2_500, reference: 'PAY-2' }, { messageId: 'PAY-2' });
     const again = await orders.deliver('payment', 'A-2', { amountCents: 2_500, reference: 'PAY-2' }, { messageId: 'PAY-2' });
     print(`A-2: payment ${paid.outcome}, sent again: ${again.outcome}`);
 
     const a3 = await orders.start(order('A-3', ['vase']));
-    print(`A-3: ${a3.status} at ${a3.state} for its payment`);
+    print(`A-3: ${a3.status} for its payment`);
 
     const results = { a1: await settled(a1.id), a2: await settled(a2.id), a3: await settled(a3.id) };
-    for (const [name, r] of Object.entries(results)) {
+    for (const r of Object.values(results)) {
       const parcelsText = r.data.parcels?.map((p) => p.tracking).join(', ') ?? 'none';
-      print(`${name.toUpperCase()}: ${r.status} at ${r.state}; parcels ${parcelsText}${r.data.cancelled ? `; ${r.data.cancelled}` : ''}`);
+      print(`${r.data.orderId}: ${r.status}; parcels ${parcelsText}${r.data.cancelled ? `; ${r.data.cancelled}` : ''}`);
     }
     const children = await parcels.list({ parentId: a1.id });
     return { ...results, children };
