@@ -42,12 +42,12 @@ describe.skipIf(unavailable !== null)('MysqlStore.claim', () => {
     return rec;
   };
 
-  it('claims ready instances, due waiting ones and running ones whose lease expired; nothing else', async () => {
+  it('claims ready instances, due waiting ones and running ones whose lease expired; nothing else (a wait without a due time is never claimed)', async () => {
     const m = machine();
     const now = Date.now();
     const ready = await insert(m, { status: 'ready' });
     const dueWaiting = await insert(m, { status: 'waiting', nextRunAt: new Date(now - 1000) });
-    const idleWaiting = await insert(m, { status: 'waiting', nextRunAt: null });
+    const idleWaiting = await insert(m, { status: 'waiting', nextRunAt: null, waitMessage: 'payment', waitKey: 'k' });
     const orphan = await insert(m, { status: 'running', leaseOwner: 'dead', leaseExpiresAt: new Date(now - 1000) });
     const scheduled = await insert(m, { status: 'ready', nextRunAt: new Date(now + 60_000) });
     const notDue = await insert(m, { status: 'waiting', nextRunAt: new Date(now + 60_000) });
@@ -55,7 +55,8 @@ describe.skipIf(unavailable !== null)('MysqlStore.claim', () => {
     for (const status of ['paused', 'done', 'failed', 'compensated'] as const) await insert(m, { status });
 
     const claimed = await store.claim(m, { owner: 'w1', limit: 100, leaseMs: 5000 });
-    expect(new Set(claimed)).toEqual(new Set([ready.id, dueWaiting.id, idleWaiting.id, orphan.id]));
+    expect(new Set(claimed)).toEqual(new Set([ready.id, dueWaiting.id, orphan.id]));
+    expect(claimed).not.toContain(idleWaiting.id);
     // Instances already under way come before new ones.
     expect(claimed.at(-1)).toBe(ready.id);
     expect(claimed).not.toContain(scheduled.id);

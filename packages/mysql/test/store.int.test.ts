@@ -37,7 +37,7 @@ describe.skipIf(unavailable !== null)('MysqlStore', () => {
   it('ensureSchema creates the tables once and is idempotent', async () => {
     await store.ensureSchema([{ name: M }, { name: 'other' }]);
     expect(await tablesWithPrefix(prefix)).toEqual(
-      ['global_lock', 'local_lock', 'migrations', 'order', 'order_history', 'other', 'other_history', 'outbox'].map((t) => prefix + t),
+      ['global_lock', 'inbox', 'inbox_lock', 'local_lock', 'migrations', 'order', 'order_history', 'other', 'other_history', 'outbox'].map((t) => prefix + t),
     );
   });
 

@@ -19,6 +19,7 @@ export function asyncApiFile(machines: readonly EmitMachine[]): GeneratedFile {
   const operations: Record<string, unknown> = {};
   const messages: Record<string, unknown> = {};
   for (const { model } of machines) {
+    addWaitedMessages(model, channels, operations, messages);
     if (model.topic === undefined) continue;
     const message = `${camelCase(model.name)}Event`;
     channels[model.name] = {
@@ -65,4 +66,50 @@ export function asyncApiFile(machines: readonly EmitMachine[]): GeneratedFile {
     components: { messages },
   };
   return { path: 'asyncapi.json', content: jsonDocument(body, undefined, 'x-generated') };
+}
+
+/**
+ * The messages a machine's steps declare they wait for (`@Step` `waitFor`): one channel each,
+ * with no address (they arrive through `runner.deliver`, from any transport), the payload
+ * schema as declared, the correlation key, and the step and timeout edge in `x-fsm-waits`.
+ */
+function addWaitedMessages(
+  model: EmitMachine['model'],
+  channels: Record<string, unknown>,
+  operations: Record<string, unknown>,
+  messages: Record<string, unknown>,
+): void {
+  const byMessage = new Map<string, Array<{ step: string; key: string | null; timeoutMs: number | null; onTimeout: string | null }>>();
+  const payloads = new Map<string, unknown>();
+  for (const step of model.steps) {
+    const w = step.wait;
+    if (w?.kind !== 'message') continue;
+    const list = byMessage.get(w.message) ?? [];
+    list.push({ step: step.name, key: w.key ?? null, timeoutMs: w.timeoutMs ?? null, onTimeout: w.onTimeout ?? null });
+    byMessage.set(w.message, list);
+    if (w.payload !== undefined && !payloads.has(w.message)) payloads.set(w.message, w.payload);
+  }
+  for (const [name, waits] of byMessage) {
+    const id = camelCase(`${model.name}_${name.replace(/[^A-Za-z0-9]+/g, '_')}_message`);
+    const channel = `${model.name}.${name}`;
+    channels[channel] = {
+      address: null,
+      title: `message ${name} for ${model.name}`,
+      description: `Delivered with runner.deliver('${name}', key, payload) to the ${model.name} instance waiting for it by key.`,
+      messages: { [id]: { $ref: `#/components/messages/${id}` } },
+    };
+    operations[`receive${id[0]!.toUpperCase()}${id.slice(1)}`] = {
+      action: 'receive',
+      channel: { $ref: `#/channels/${channel}` },
+      summary: `A ${model.name} instance waiting for ${name} takes it and runs on.`,
+      messages: [{ $ref: `#/channels/${channel}/messages/${id}` }],
+      'x-fsm-waits': waits,
+    };
+    messages[id] = {
+      name: id,
+      title: `${name} (${model.name})`,
+      contentType: 'application/json',
+      payload: { schemaFormat: EVENT_SCHEMA_FORMAT, schema: payloads.get(name) ?? {} },
+    };
+  }
 }
