@@ -382,7 +382,13 @@ export class MysqlStore implements Store {
     const sql = this.sql(machine);
     const o = checkPruneOptions(options);
     const scope = { operation: 'prune', machine };
-    const total: PruneResult = { instances: 0, historyRows: 0 };
+    const total: PruneResult = { instances: 0, historyRows: 0, inboxRows: 0 };
+    await this.ensureInbox(scope);
+    for (;;) {
+      const deleted = await this.write(scope, this.inbox.prune, [machine, o.olderThan, o.batchSize]);
+      total.inboxRows += deleted.affectedRows;
+      if (deleted.affectedRows < o.batchSize) break;
+    }
     for (;;) {
       const batch = await this.transaction(scope, async (conn) => {
         const [rows] = await conn.query<Rows>(inlineValues(sql.pruneSelect(o.statuses.length, o.batchSize), [...o.statuses, o.olderThan]));
