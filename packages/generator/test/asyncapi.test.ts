@@ -118,3 +118,35 @@ describe('asyncapi.json', () => {
     expect(exampleDoc.channels['order']!.address).toBe('shop.orders.fsm');
   });
 });
+
+describe('asyncapi.json: messages machines wait for', () => {
+  const waiting: EmitMachine = {
+    source: '/project/src/pay.machine.ts',
+    model: buildModel({
+      className: 'M',
+      options: { name: 'pay' },
+      steps: [
+        { order: 1, method: 'reserve', options: { waitFor: { message: 'payment', key: 'orderId', timeoutMs: 1000, onTimeout: 'cancel', payload: { type: 'object', required: ['amount'] } } } },
+        { order: 2, method: 'charge' },
+        { order: 3, method: 'cancel' },
+      ],
+    }),
+    data: { ref: { kind: 'inline', text: '{}' }, schema: { type: 'object' } },
+  };
+  const doc = JSON.parse(emit([waiting], { root: '/project', outDir: '/project/src/generated' }).find((f) => f.path === 'asyncapi.json')!.content) as {
+    channels: Record<string, { address: unknown }>;
+    operations: Record<string, { action: string; 'x-fsm-waits': unknown }>;
+    components: { messages: Record<string, { payload: { schema: unknown } }> };
+  };
+
+  it('has a channel, a receive operation with the step and its timeout edge, and the declared payload schema; the document is valid AsyncAPI 3.0', () => {
+    expect(doc.channels['pay.payment']).toMatchObject({ address: null });
+    expect(doc.operations['receivePayPaymentMessage']).toMatchObject({
+      action: 'receive',
+      'x-fsm-waits': [{ step: 'reserve', key: 'orderId', timeoutMs: 1000, onTimeout: 'cancel' }],
+    });
+    expect(doc.components.messages['payPaymentMessage']!.payload.schema).toEqual({ type: 'object', required: ['amount'] });
+    const validate = asyncApiValidator();
+    expect(validate(doc), JSON.stringify(validate.errors)).toBe(true);
+  });
+});

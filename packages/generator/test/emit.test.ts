@@ -212,6 +212,24 @@ describe('emit: a machine graph', () => {
     ]);
   });
 
+  it('draws the timeout edge of a message wait, labelled with the message', () => {
+    const pay: EmitMachine = {
+      source: '/project/src/pay.machine.ts',
+      model: buildModel({
+        className: 'PayMachine',
+        options: { name: 'pay' },
+        steps: [
+          { order: 1, method: 'reserve', options: { waitFor: { message: 'payment', key: 'orderId', timeoutMs: 1000, onTimeout: 'cancel' } } },
+          { order: 2, method: 'charge', options: { end: true } },
+          { order: 3, method: 'cancel' },
+        ],
+      }),
+      data: { ref: { kind: 'inline', text: '{ orderId: string }' }, schema: { type: 'object' } },
+    };
+    const diagram = emit([pay], { root, outDir }).find((f) => f.path === 'pay.mmd')!.content;
+    expect(diagram).toContain('reserve --> cancel: payment timeout');
+  });
+
   it('types goto per step, input per transition, and derives the states from the model literal', () => {
     const runner = content('loan.runner.ts');
     expect(runner).toContain('} as const satisfies MachineModel;');

@@ -94,6 +94,32 @@ describe('buildModels', () => {
     expect((settle!.wait as { payload?: unknown }).payload).toEqual({ type: 'object' });
   });
 
+  it('reads sleep and waitFor from source as the decorators record them, and reports a waitFor that is not a literal', () => {
+    const file = join(tempDir(), 'pay.machine.ts');
+    writeFileSync(
+      file,
+      [
+        "import { Machine, Step } from '@fsmkit/decorators';",
+        "@Machine({ name: 'pay' })",
+        'export class PayMachine {',
+        "  @Step(1, { waitFor: { message: 'payment', key: 'orderId', timeoutMs: 1000, onTimeout: 'cancel', payload: { type: 'object', required: ['amount'] } } })",
+        '  reserve() {}',
+        '  @Step(2, { sleep: 500 })',
+        '  charge() {}',
+        '  @Step(3, { waitFor: SOMEWHERE })',
+        '  cancel() {}',
+        '}',
+      ].join('\n'),
+    );
+    const [pay] = buildModels(extract({ files: [file] }));
+    expect(pay!.model.steps.map((s) => s.wait)).toEqual([
+      { kind: 'message', message: 'payment', key: 'orderId', timeoutMs: 1000, onTimeout: 'cancel', payload: { type: 'object', required: ['amount'] } },
+      { kind: 'timer', ms: 500 },
+      undefined,
+    ]);
+    expect(pay!.problems).toEqual([expect.objectContaining({ code: 'FSM_E_OPTION_TYPE', loc: expect.objectContaining({ text: 'SOMEWHERE' }) })]);
+  });
+
   it('fills defaults, normalises names and sorts steps by order', () => {
     expect(entry('PaymentMachine').model).toEqual({
       modelVersion: MODEL_VERSION,

@@ -11,6 +11,8 @@ export class InboxSql {
   readonly take: string;
   /** A message row: taken already (`taken_by` given) or waiting for a wait, until `expires_at`. */
   readonly insert: string;
+  /** A batch of a machine's expired messages and those taken before a time (values: machine, time, limit). */
+  readonly prune: string;
 
   constructor(options: SchemaOptions) {
     const t = inboxTables(options);
@@ -25,5 +27,6 @@ export class InboxSql {
     this.insert =
       `INSERT INTO ${inbox} (\`machine\`, \`message\`, \`wait_key\`, \`message_id\`, \`payload\`, \`created_at\`, \`expires_at\`, \`taken_by\`, \`taken_at\`) ` +
       'VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND, ?, IF(? IS NULL, NULL, UTC_TIMESTAMP(3)))';
+    this.prune = `DELETE FROM ${inbox} WHERE \`machine\` = ? AND (\`expires_at\` <= UTC_TIMESTAMP(3) OR \`taken_at\` < ?) LIMIT ?`;
   }
 }

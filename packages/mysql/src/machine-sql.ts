@@ -77,7 +77,7 @@ export class MachineSql {
   /** Extends a running instance's lease while its owner holds it at the version it committed. */
   readonly renewLease: string;
   readonly selectHistory: string;
-  /** The instance waiting for a message and key (the `ix_wait` index, in id order), row-locked. */
+  /** The instance waiting for a message and key (the `ix_wait` index, in id order). */
   readonly selectWaiting: string;
   /** Due-now for waiting rows an earlier release left without a due time (claimed as before). */
   readonly dueUnmarkedWaits: string;
@@ -123,8 +123,9 @@ export class MachineSql {
     this.renewLease =
       `UPDATE ${table} SET \`lease_expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND ` +
       "WHERE `id` = ? AND `lease_owner` = ? AND `version` = ? AND `status` = 'running'";
-    this.selectWaiting =
-      `SELECT ${this.selectColumns} FROM ${table} WHERE \`wait_message\` = ? AND \`wait_key\` = ? AND \`status\` = 'waiting' ORDER BY \`id\` LIMIT 1 FOR UPDATE`;
+    // Read without locking: a delivery writes the row with a conditional UPDATE on its version,
+    // which locks the row before its index entries as every commit does, so none deadlock.
+    this.selectWaiting = `SELECT ${this.selectColumns} FROM ${table} WHERE \`wait_message\` = ? AND \`wait_key\` = ? AND \`status\` = 'waiting' ORDER BY \`id\` LIMIT 1`;
     this.dueUnmarkedWaits =
       `UPDATE ${table} SET \`next_run_at\` = \`updated_at\` WHERE \`status\` = 'waiting' AND \`next_run_at\` IS NULL AND \`waiting_for\` IS NULL`;
     this.selectHistory = `SELECT ${cols(HISTORY_COLUMNS)} FROM ${quoteId(t.history)} WHERE \`instance_id\` = ? ORDER BY \`seq\``;
@@ -175,6 +176,11 @@ export class MachineSql {
       if (cache.size < 256) cache.set(columns, text);
     }
     return text;
+  }
+
+  /** A commit's UPDATE of the columns in `columns` that keeps the pause flag as stored (values: columns, id, version). */
+  updateKeepingColumns(columns: number): string {
+    return `UPDATE ${quoteId(this.tables.instances)} SET ${this.setList(columns)} WHERE \`id\` = ? AND \`version\` = ?`;
   }
 
   private setList(columns: number): string {

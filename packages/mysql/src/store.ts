@@ -286,102 +286,90 @@ export class MysqlStore implements Store {
     await this.ensureInbox(scope);
     for (let attempt = 1; ; attempt++) {
       try {
-        // On a pool of ours (multi-statement), the usual case in two round trips: the lookup, then the writes and COMMIT.
-        if (this.ownsPool) return await this.deliverBatched(scope, sql, d);
-        return await this.transaction(scope, async (conn) => {
-          if (d.messageId !== null) {
-            const seen = await this.duplicate(conn, d.messageId);
-            if (seen) return seen;
-          }
-          // Usually someone waits: the wait was committed, so its row lock alone orders deliveries.
-          const found = await conn.execute<Rows>(sql.selectWaiting, [d.message, d.key]);
-          const taken = await this.takeWaiting(conn, sql, scope, d, found[0][0]);
-          return taken ?? (await this.deliverLocked(conn, sql, scope, d));
-        });
+        // Usually someone waits: the wait was committed, and a conditional UPDATE on its version takes it.
+        const taken = this.ownsPool ? await this.deliverBatched(scope, sql, d) : await this.transaction(scope, (conn) => this.deliverToWaiting(conn, sql, scope, d));
+        if (taken !== null) return taken;
+        return await this.transaction(scope, (conn) => this.deliverLocked(conn, sql, scope, d));
       } catch (error) {
-        // Two deliveries of one id for different keys at once: the second is the duplicate.
+        // Two deliveries of one id at once: the second is the duplicate.
         if (d.messageId !== null && hasErrno(error, ER_DUP_ENTRY)) return { kind: 'duplicate', instanceId: null };
-        // Chosen as a deadlock's victim (the lookup's index lock against a commit of the same
-        // instance, such as its timeout): rolled back whole, so it is delivered again from the start.
+        // Chosen as a deadlock's victim: rolled back whole, so it is delivered again from the start.
         if (attempt < DEADLOCK_RETRIES && hasErrno(error, ER_LOCK_DEADLOCK)) continue;
         throw error;
       }
     }
   }
 
-  /**
-   * Nobody waited when first looked: under the (message, key) lock, which a commit beginning such
-   * a wait takes too, look once more (a wait committed meanwhile is seen now), else keep the
-   * message in the inbox. Ends with the transaction still open.
-   */
-  private async deliverLocked(conn: PoolConnection, sql: MachineSql, scope: ErrorScope, d: Delivery): Promise<DeliveryOutcome> {
-    await this.run(conn, this.inbox.lockPair, [sql.machine, d.message, d.key]);
+  /** Within a transaction: the instance waiting now takes the message; null when none does (or another call took it first). */
+  private async deliverToWaiting(conn: PoolConnection, sql: MachineSql, scope: ErrorScope, d: Delivery): Promise<DeliveryOutcome | null> {
     if (d.messageId !== null) {
       const seen = await this.duplicate(conn, d.messageId);
       if (seen) return seen;
     }
-    const late = await this.takeWaiting(conn, sql, scope, d, (await conn.execute<Rows>(sql.selectWaiting, [d.message, d.key]))[0][0]);
-    if (late) return late;
+    const [rows] = await conn.execute<Rows>(sql.selectWaiting, [d.message, d.key]);
+    const take = this.takeUpdate(sql, scope, d, rows[0]);
+    if (take === null) return null;
+    if ((await conn.query<ResultSetHeader>(take.update))[0].affectedRows !== 1) return null;
+    if (take.insert !== null) await conn.query(take.insert);
+    return take.outcome;
+  }
+
+  /**
+   * Nobody waited when first looked: under the (message, key) lock, which a commit beginning such
+   * a wait takes too, look once more (a wait committed meanwhile is seen now), else keep the
+   * message in the inbox.
+   */
+  private async deliverLocked(conn: PoolConnection, sql: MachineSql, scope: ErrorScope, d: Delivery): Promise<DeliveryOutcome> {
+    await this.run(conn, this.inbox.lockPair, [sql.machine, d.message, d.key]);
+    const taken = await this.deliverToWaiting(conn, sql, scope, d);
+    if (taken) return taken;
     await this.run(conn, this.inbox.insert, [sql.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), null, null]);
     return { kind: 'inboxed' };
   }
 
-  private async deliverBatched(scope: ErrorScope, sql: MachineSql, d: Delivery): Promise<DeliveryOutcome> {
-    let conn: PoolConnection | undefined;
-    let expired = false;
-    const attempt = async (): Promise<DeliveryOutcome> => {
-      const acquired = await this.pool.getConnection();
-      if (expired) {
-        acquired.destroy();
-        throw new QueryTimeoutError(this.timeout);
-      }
-      conn = acquired;
-      const withId = d.messageId !== null;
-      const head = ['START TRANSACTION', ...(withId ? [this.inbox.byMessageId] : []), sql.selectWaiting].join(';\n');
-      const [sets] = await acquired.query<Rows[]>(inlineValues(head, [...(withId ? [d.messageId] : []), d.message, d.key]));
-      if (withId && sets[1]![0] !== undefined) {
-        await acquired.query('ROLLBACK');
-        return { kind: 'duplicate', instanceId: (sets[1]![0]['taken_by'] as string | null) ?? null };
-      }
-      const row = sets[sets.length - 1]![0];
-      const stored = row === undefined ? null : instanceFromRow(row as InstanceRow);
-      const record = stored === null ? null : d.take(stored, { payload: d.payload, messageId: d.messageId });
-      if (stored !== null && record !== null) {
-        const tail = [inlineValues(sql.updateKeeping, [...updateValues(this.encoder.instance(scope, record)), stored.id, stored.version])];
-        if (withId) tail.push(inlineValues(this.inbox.insert, [sql.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), stored.id, stored.id]));
-        await acquired.query([...tail, 'COMMIT'].join(';\n'));
-        return { kind: 'taken', record: { ...record, pauseRequested: stored.pauseRequested, pauseReason: stored.pauseReason } };
-      }
-      const outcome = await this.deliverLocked(acquired, sql, scope, d);
-      await acquired.query('COMMIT');
-      return outcome;
+  /** The UPDATE (on the version read) that hands the message to `row`, and the inbox row that keeps its id; null when it does not wait for it. */
+  private takeUpdate(sql: MachineSql, scope: ErrorScope, d: Delivery, row: RowDataPacket | undefined): { update: string; insert: string | null; outcome: DeliveryOutcome } | null {
+    if (row === undefined) return null;
+    const stored = instanceFromRow(row as InstanceRow);
+    const record = d.take(stored, { payload: d.payload, messageId: d.messageId });
+    if (record === null) return null;
+    // Only what the take changes (status, wait, lease, times): the data is not rewritten.
+    const columns = changedColumns(record, stored);
+    const values = pickColumns(updateValues(this.encoder.instance(scope, record)), columns);
+    return {
+      update: inlineValues(sql.updateKeepingColumns(columns), [...values, stored.id, stored.version]),
+      insert:
+        d.messageId === null
+          ? null
+          : inlineValues(this.inbox.insert, [sql.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), stored.id, stored.id]),
+      outcome: { kind: 'taken', record: { ...record, pauseRequested: stored.pauseRequested, pauseReason: stored.pauseReason } },
     };
-    try {
-      const result = await this.deadline(attempt(), () => (expired = true));
-      conn!.release();
-      return result;
-    } catch (error) {
-      if (conn !== undefined) await this.abandon(conn, error);
-      throw storeError(scope, error);
-    }
+  }
+
+  /**
+   * `deliverToWaiting` in as few round trips as a pool of ours allows: the reads, then the
+   * UPDATE alone (autocommit) or, with a message id, the UPDATE in a transaction and, once it
+   * matched, the inbox row and COMMIT.
+   */
+  private async deliverBatched(scope: ErrorScope, sql: MachineSql, d: Delivery): Promise<DeliveryOutcome | null> {
+    const withId = d.messageId !== null;
+    const reads = [...(withId ? [this.inbox.byMessageId] : []), sql.selectWaiting].join(';\n');
+    const sets = await this.read(scope, reads, [...(withId ? [d.messageId] : []), d.message, d.key], false);
+    const results = (withId ? sets : [sets]) as unknown as Rows[];
+    if (withId && results[0]![0] !== undefined) return { kind: 'duplicate', instanceId: (results[0]![0]['taken_by'] as string | null) ?? null };
+    const take = this.takeUpdate(sql, scope, d, results[results.length - 1]![0]);
+    if (take === null) return null;
+    if (take.insert === null) return (await this.writeText(scope, take.update)).affectedRows === 1 ? take.outcome : null;
+    return this.transaction(scope, async (conn) => {
+      if ((await conn.query<ResultSetHeader>(take.update))[0].affectedRows !== 1) return null;
+      await conn.query(take.insert!);
+      return take.outcome;
+    });
   }
 
   private async duplicate(conn: PoolConnection, messageId: string): Promise<DeliveryOutcome | null> {
     const [rows] = await conn.execute<Rows>(this.inbox.byMessageId, [messageId]);
     return rows[0] === undefined ? null : { kind: 'duplicate', instanceId: (rows[0]['taken_by'] as string | null) ?? null };
-  }
-
-  private async takeWaiting(conn: PoolConnection, sql: MachineSql, scope: ErrorScope, d: Delivery, row: RowDataPacket | undefined): Promise<DeliveryOutcome | null> {
-    if (row === undefined) return null;
-    const stored = instanceFromRow(row as InstanceRow);
-    const record = d.take(stored, { payload: d.payload, messageId: d.messageId });
-    if (record === null) return null;
-    const values = updateValues(this.encoder.instance(scope, record));
-    await this.run(conn, sql.updateKeeping, [...values, stored.id, stored.version]);
-    if (d.messageId !== null) {
-      await this.run(conn, this.inbox.insert, [sql.machine, d.message, d.key, d.messageId, d.payload, Math.round(d.inboxTtlMs * 1000), stored.id, stored.id]);
-    }
-    return { kind: 'taken', record: { ...record, pauseRequested: stored.pauseRequested, pauseReason: stored.pauseReason } };
   }
 
   /** Creates the inbox tables once per store when missing (a database made by an earlier release has none). */
@@ -503,7 +491,13 @@ export class MysqlStore implements Store {
     const sql = this.sql(machine);
     const o = checkPruneOptions(options);
     const scope = { operation: 'prune', machine };
-    const total: PruneResult = { instances: 0, historyRows: 0 };
+    const total: PruneResult = { instances: 0, historyRows: 0, inboxRows: 0 };
+    await this.ensureInbox(scope);
+    for (;;) {
+      const deleted = await this.write(scope, this.inbox.prune, [machine, o.olderThan, o.batchSize]);
+      total.inboxRows += deleted.affectedRows;
+      if (deleted.affectedRows < o.batchSize) break;
+    }
     for (;;) {
       const batch = await this.transaction(scope, async (conn) => {
         const [rows] = await conn.query<Rows>(inlineValues(sql.pruneSelect(o.statuses.length, o.batchSize), [...o.statuses, o.olderThan]));

@@ -12,7 +12,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunner, type MachineRunner } from '@fsmkit/runtime';
 import { createMysqlStore, type MysqlStore } from '../src/index.js';
-import { payMachine, type PayData } from './processes/wait-machine.js';
+import { payMachine, twoWaitsMachine, type PayData } from './processes/wait-machine.js';
 import { dropTablesWithPrefix, MYSQL_URL, mysqlUnavailable, rawConnection, uniquePrefix } from './support/db.js';
 
 const unavailable = await mysqlUnavailable();
@@ -67,6 +67,7 @@ describe.skipIf(unavailable !== null)('message races between two processes on Ma
   const machine = 'pay_race';
   let store: MysqlStore;
   let runner: MachineRunner<PayData>;
+  let twoWaits: MachineRunner<PayData>;
   let peers: Peer[] = [];
   const children: ChildProcess[] = [];
   let query: (sql: string, params?: unknown[]) => Promise<RowDataPacket[]>;
@@ -74,8 +75,9 @@ describe.skipIf(unavailable !== null)('message races between two processes on Ma
 
   beforeAll(async () => {
     store = createMysqlStore({ tablePrefix: prefix, poolSize: 4 });
-    await store.ensureSchema([{ name: machine }]);
+    await store.ensureSchema([{ name: machine }, { name: `${machine}_two` }]);
     runner = createRunner(payMachine(machine), { store });
+    twoWaits = createRunner(twoWaitsMachine(`${machine}_two`), { store });
     const raw = await rawConnection();
     query = async (sql, params = []) => (await raw.query<RowDataPacket[]>(sql.replaceAll('$', prefix), params))[0];
     closeRaw = () => raw.end();
@@ -126,7 +128,7 @@ describe.skipIf(unavailable !== null)('message races between two processes on Ma
       const [timeout, message] = await Promise.all([peers[0]!.send({ op: 'run', id: waiting.id }), peers[1]!.send({ op: 'deliver', key, payload: { amount: round } })]);
       const done = await settled(waiting.id);
       expect(done.status).toBe('done');
-      if (timeout.code !== undefined) expect(LOST).toContain(timeout.code);
+      if (timeout.code !== undefined) expect(LOST, timeout.detail).toContain(timeout.code);
       expect(message.code).toBeUndefined();
       if (message.result!['outcome'] === 'delivered') {
         wins.message++;
@@ -155,7 +157,7 @@ describe.skipIf(unavailable !== null)('message races between two processes on Ma
         const waiting = await runner.start({ orderId: key, timeoutMs: null, log: [] });
         const command = { op: 'deliver', key, payload: { amount: 1 }, ...(withId ? { messageId: `mid-${key}` } : {}) };
         const replies = await Promise.all(peers.map((p) => p.send(command)));
-        for (const r of replies) expect(r.code).toBeUndefined();
+        for (const r of replies) expect(r.code, r.detail).toBeUndefined();
         const outcomes = replies.map((r) => r.result!['outcome']).sort();
         expect(outcomes).toEqual(withId ? ['delivered', 'duplicate'] : ['delivered', 'inboxed']);
         if (withId) expect(replies.find((r) => r.result!['outcome'] === 'duplicate')!.result!['instanceId']).toBe(waiting.id);
@@ -187,5 +189,26 @@ describe.skipIf(unavailable !== null)('message races between two processes on Ma
       else ways.inbox++;
     }
     console.log(`message as the wait begins: ${JSON.stringify(ways)}`);
+  }, 240_000);
+
+  it(`two waits of one instance with the same key: each message goes to its own step, whichever arrives first (${ROUNDS} rounds)`, async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const key = `two-${round}`;
+      const waiting = await twoWaits.start({ orderId: key, timeoutMs: null, log: [] });
+      expect(waiting.state).toBe('approved');
+      const replies = await Promise.all([
+        peers[0]!.send({ op: 'deliver', two: true, message: 'payment', key, payload: 1 }),
+        peers[1]!.send({ op: 'deliver', two: true, message: 'approval', key, payload: 2 }),
+      ]);
+      for (const r of replies) expect(r.code, r.detail).toBeUndefined();
+      expect(replies[1]!.result!['outcome']).toBe('delivered');
+      let done = await twoWaits.get(waiting.id);
+      for (let i = 0; i < 300 && done.status !== 'done'; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        done = await twoWaits.get(waiting.id);
+      }
+      expect(done.data.log).toEqual(['open', 'approved:approval', 'paid:payment']);
+      expect(Number((await query('SELECT COUNT(*) AS n FROM `$inbox` WHERE wait_key = ? AND taken_by IS NULL', [key]))[0]!['n'])).toBe(0);
+    }
   }, 240_000);
 });

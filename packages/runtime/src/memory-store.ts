@@ -178,7 +178,8 @@ export class MemoryStore implements Store {
   }
 
   private keep(machine: string, d: Delivery, takenBy: string | null): void {
-    const row: InboxRow = { machine, message: d.message, key: d.key, payload: d.payload, messageId: d.messageId, expiresAt: Date.now() + d.inboxTtlMs, takenBy };
+    const now = Date.now();
+    const row: InboxRow = { machine, message: d.message, key: d.key, payload: d.payload, messageId: d.messageId, createdAt: now, expiresAt: now + d.inboxTtlMs, takenBy };
     if (takenBy === null) this.inbox.push(row);
     if (d.messageId !== null) this.messageIds.set(d.messageId, row);
   }
@@ -292,7 +293,7 @@ export class MemoryStore implements Store {
     const statuses = new Set<string>(o.statuses);
     const cutoff = o.olderThan.getTime();
     const table = this.instances.get(machine);
-    const result: PruneResult = { instances: 0, historyRows: 0 };
+    const result: PruneResult = { instances: 0, historyRows: 0, inboxRows: this.pruneInbox(machine, cutoff) };
     if (table === undefined) return result;
     for (const [id, r] of table) {
       if (!statuses.has(r.status) || r.updatedAt.getTime() >= cutoff) continue;
@@ -303,6 +304,23 @@ export class MemoryStore implements Store {
       this.historyRows.delete(id);
     }
     return result;
+  }
+
+  /** Deletes the machine's expired inbox messages, and those taken before `cutoff`; returns how many. */
+  private pruneInbox(machine: string, cutoff: number): number {
+    const now = Date.now();
+    const gone = new Set<InboxRow>();
+    const old = (row: InboxRow) => row.machine === machine && (row.expiresAt <= now || (row.takenBy !== null && row.createdAt < cutoff));
+    for (let i = this.inbox.length - 1; i >= 0; i--) {
+      if (old(this.inbox[i]!)) gone.add(this.inbox.splice(i, 1)[0]!);
+    }
+    for (const [id, row] of this.messageIds) {
+      if (old(row)) {
+        this.messageIds.delete(id);
+        gone.add(row);
+      }
+    }
+    return gone.size;
   }
 
   async requestPause(machine: string, id: string, reason: string | null): Promise<boolean> {
@@ -417,6 +435,7 @@ interface InboxRow {
   key: string;
   payload: string;
   messageId: string | null;
+  createdAt: number;
   expiresAt: number;
   takenBy: string | null;
 }

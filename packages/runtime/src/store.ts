@@ -245,6 +245,12 @@ export interface PruneOptions {
 export interface PruneResult {
   instances: number;
   historyRows: number;
+  /**
+   * Inbox messages of the machine deleted with them: expired ones nobody took, and those taken
+   * (or kept for their message id) before `olderThan`. A message id is known as a duplicate
+   * until then.
+   */
+  inboxRows: number;
 }
 
 export interface LeaseRenewal {

@@ -28,3 +28,21 @@ export function payMachine(name: string) {
     },
   });
 }
+
+/** Two waits of one instance with the same key: approval first, then payment. */
+export function twoWaitsMachine(name: string) {
+  return defineMachine<PayData>({
+    name,
+    topic: 'fsm-test-pay',
+    steps: {
+      open: { order: 1, waitFor: { message: 'approval', key: 'orderId' } },
+      approved: { order: 2, waitFor: { message: 'payment', key: 'orderId' } },
+      paid: { order: 3, end: true },
+    },
+    methods: {
+      open: (ctx) => void ctx.data.log.push('open'),
+      approved: (ctx) => void ctx.data.log.push(`approved:${ctx.message?.name ?? 'none'}`),
+      paid: (ctx) => void ctx.data.log.push(`paid:${ctx.message?.name ?? 'none'}`),
+    },
+  });
+}

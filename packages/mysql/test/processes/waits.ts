@@ -6,21 +6,22 @@
 import { createInterface } from 'node:readline';
 import { createRunner, isFsmError } from '@fsmkit/runtime';
 import { createMysqlStore } from '../../src/index.js';
-import { payMachine, type PayData } from './wait-machine.js';
+import { payMachine, twoWaitsMachine, type PayData } from './wait-machine.js';
 
 const config = JSON.parse(process.argv[2]!) as { url: string; prefix: string; machine: string };
 const store = createMysqlStore({ url: config.url, tablePrefix: config.prefix, poolSize: 8 });
 const runner = createRunner(payMachine(config.machine), { store, locker: store.locker() });
+const twoWaits = createRunner(twoWaitsMachine(`${config.machine}_two`), { store, locker: store.locker() });
 const print = (line: Record<string, unknown>) => console.log(JSON.stringify({ ...line, pid: process.pid }));
 
 type Command =
-  | { n: number; op: 'deliver'; key: string; payload: unknown; messageId?: string }
+  | { n: number; op: 'deliver'; key: string; payload: unknown; messageId?: string; message?: string; two?: boolean }
   | { n: number; op: 'start'; data: PayData }
   | { n: number; op: 'run'; id: string };
 
 async function perform(c: Command): Promise<unknown> {
   if (c.op === 'deliver') {
-    const r = await runner.deliver('payment', c.key, c.payload, c.messageId === undefined ? {} : { messageId: c.messageId });
+    const r = await (c.two ? twoWaits : runner).deliver(c.message ?? 'payment', c.key, c.payload, c.messageId === undefined ? {} : { messageId: c.messageId });
     return r.outcome === 'delivered' ? { outcome: r.outcome, instanceId: r.instanceId, status: r.instance?.status ?? null } : r;
   }
   const i = c.op === 'start' ? await runner.start(c.data) : await runner.run(c.id);

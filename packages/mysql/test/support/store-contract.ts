@@ -130,16 +130,16 @@ export function storeContract(label: string, fixture: () => ContractFixture): vo
 
       const refused = await store.prune!(M, { olderThan: new Date(Date.now() - 30 * DAY), statuses: ['done', 'running' as never] }).catch((e: unknown) => e);
       expect(refused).toMatchObject({ code: 'FSM_INPUT_INVALID' });
-      expect(await store.prune!(M, { olderThan: new Date(Date.now() - 30 * DAY), statuses: ['failed'] })).toEqual({ instances: 1, historyRows: 2 });
+      expect(await store.prune!(M, { olderThan: new Date(Date.now() - 30 * DAY), statuses: ['failed'] })).toEqual({ instances: 1, historyRows: 2, inboxRows: 0 });
       expect(await store.get(M, doomed[1]!.id)).toBeUndefined();
 
-      expect(await store.prune!(M, { olderThan: new Date(Date.now() - 30 * DAY) })).toEqual({ instances: 2, historyRows: 6 });
+      expect(await store.prune!(M, { olderThan: new Date(Date.now() - 30 * DAY) })).toEqual({ instances: 2, historyRows: 6, inboxRows: 0 });
       for (const r of doomed) {
         expect(await store.get(M, r.id)).toBeUndefined();
         expect(await store.history(M, r.id)).toEqual([]);
       }
       expect(await Promise.all(kept.map(async (r) => [await store.get(M, r.id), await store.history(M, r.id)]))).toEqual(before);
-      expect(await store.prune!(M, { olderThan: new Date(Date.now() - 30 * DAY) })).toEqual({ instances: 0, historyRows: 0 });
+      expect(await store.prune!(M, { olderThan: new Date(Date.now() - 30 * DAY) })).toEqual({ instances: 0, historyRows: 0, inboxRows: 0 });
     });
 
     it('prunes in batches until none is left', async () => {
@@ -148,7 +148,7 @@ export function storeContract(label: string, fixture: () => ContractFixture): vo
       const cutoff = new Date(Date.now() - 100 * DAY);
       const ids: string[] = [];
       for (let i = 0; i < 7; i++) ids.push((await withHistory(M, 1, { status: 'done', updatedAt: new Date(cutoff.getTime() - (i + 1) * 1000) })).id);
-      expect(await store.prune!(M, { olderThan: cutoff, batchSize: 2 })).toEqual({ instances: 7, historyRows: 7 });
+      expect(await store.prune!(M, { olderThan: cutoff, batchSize: 2 })).toEqual({ instances: 7, historyRows: 7, inboxRows: 0 });
       expect(await store.currentStates(M, ids)).toEqual(new Map());
       expect(await store.prune!(M, { olderThan: cutoff, batchSize: 0 }).catch((e: unknown) => e)).toMatchObject({ code: 'FSM_INPUT_INVALID' });
     });
@@ -200,6 +200,7 @@ export function storeContract(label: string, fixture: () => ContractFixture): vo
         expect(await store.prune!(M, { olderThan: new Date(Date.now() + DAY), statuses: ['done'] })).toEqual({
           instances: remaining.size,
           historyRows: remaining.size * steps,
+          inboxRows: 0,
         });
       }
       expect(await store.get(M, bystander.id)).toMatchObject({ status: 'running', version: bystander.version });

@@ -199,6 +199,22 @@ export function waitsSuite(label: string, factory: StoreFactory): void {
         expect((await runner.get(second.id)).status).toBe('waiting');
       });
 
+      it('prune deletes the expired inbox messages and those taken before olderThan; a pruned message id is new again', async () => {
+        const { runner, fixture } = await setup(paymentMachine(unique('pruneinbox')));
+        const name = runner.model.name;
+        await runner.start(order('o-p1'));
+        expect((await runner.deliver('payment', 'o-p1', { amount: 1 }, { messageId: 'p-1' })).outcome).toBe('delivered');
+        expect(await runner.deliver('payment', 'o-p2', { amount: 2 }, { messageId: 'p-2', inboxTtlMs: 1 })).toEqual({ outcome: 'inboxed' });
+        expect(await runner.deliver('payment', 'o-p3', { amount: 3 }, { messageId: 'p-3' })).toEqual({ outcome: 'inboxed' });
+        await new Promise((r) => setTimeout(r, 20));
+        // Taken after this cutoff: kept; expired: gone; waiting and unexpired: kept.
+        expect((await fixture.store.prune!(name, { olderThan: new Date(Date.now() - 3_600_000) })).inboxRows).toBe(1);
+        expect(await runner.deliver('payment', 'o-p1', { amount: 1 }, { messageId: 'p-1' })).toMatchObject({ outcome: 'duplicate' });
+        expect((await fixture.store.prune!(name, { olderThan: new Date(Date.now() + 3_600_000) })).inboxRows).toBe(1);
+        expect(await runner.deliver('payment', 'o-p1', { amount: 1 }, { messageId: 'p-1' })).toEqual({ outcome: 'inboxed' });
+        expect(await runner.deliver('payment', 'o-p3', { amount: 3 }, { messageId: 'p-3' })).toMatchObject({ outcome: 'duplicate' });
+      });
+
       it('an expired inbox message is not taken', async () => {
         const { runner } = await setup(paymentMachine(unique('expired')));
         expect(await runner.deliver('payment', 'o-x', { amount: 1 }, { inboxTtlMs: 1 })).toEqual({ outcome: 'inboxed' });
