@@ -19,6 +19,14 @@ import { isConnectionError, QueryTimeoutError } from './store-error.js';
  * - a connection lost before COMMIT was sent means nothing was written: the group is sent once
  *   more on a fresh connection; lost during COMMIT, the outcome is unknown and each caller gets
  *   the error, as a single commit would.
+ * A commit that goes alone is one packet, COMMIT included: each of its UPDATEs is followed by a
+ * check that stops the packet with an error unless that UPDATE matched one row (`onePacket`),
+ * so COMMIT is never reached and the transaction is rolled back: the commit is answered `null`
+ * as in a group. COMMIT goes with the first packet, so a connection lost under it is an unknown
+ * outcome; only a connection that was closed before anything was sent is tried again. One that
+ * runs out of time (an UPDATE waiting for a row lock, say) has its server session killed before
+ * its caller is told: the server would otherwise run the rest of the packet, COMMIT included,
+ * once the lock came free. It committed only if COMMIT had begun by then.
  * Per-instance order holds because an instance has one owner, which waits for its commit
  * before it writes again.
  */
@@ -31,17 +39,15 @@ export interface GroupCommitOptions {
 
 /** One commit, ready to send: its UPDATEs (which must each match one row) and its INSERTs, values inlined. */
 export interface PreparedCommit {
-  /** Fence UPDATEs and the instance UPDATE, `;`-separated. */
-  head: string;
-  /** How many statements `head` holds. */
-  statements: number;
+  /** Fence UPDATEs and the instance UPDATE, in order. */
+  updates: string[];
   /** The INSERTs (and other statements after the UPDATEs), `;`-separated; empty when none. */
   tail: string;
   /** How many statements `tail` holds. */
   tailStatements: number;
   /** Makes the commit's result from its tail statements' results, once committed; default `asWritten`. */
   finish?: (results: unknown[]) => CommitResult;
-  /** Bytes the two texts may take (an upper bound). */
+  /** Bytes the larger of the two packets (UPDATEs; the rest) may take (an upper bound). */
   bytes: number;
   asWritten: CommitResult;
 }
@@ -59,6 +65,8 @@ export interface GroupCommitHost {
   packetLimit(): Promise<number>;
   /** Rolls back and returns, or destroys, a connection a transaction failed on. */
   abandon(conn: PoolConnection, error: unknown): Promise<void>;
+  /** Ends the server's session of a connection (KILL CONNECTION), whatever it is running. */
+  kill(threadId: number): Promise<void>;
 }
 
 export class GroupCommitter {
@@ -100,8 +108,8 @@ export class GroupCommitter {
   private pump(): void {
     while (this.inFlight < this.lanes && this.queue.length > 0) {
       this.inFlight++;
-      void this.take().then((group) =>
-        this.flush(group).finally(() => {
+      void this.take().then(({ group, limit }) =>
+        this.flush(group, limit).finally(() => {
           this.inFlight--;
           this.pump();
         }),
@@ -110,7 +118,7 @@ export class GroupCommitter {
   }
 
   /** The next group: queued commits in arrival order, within the size limit and the packet limit. */
-  private async take(): Promise<Waiting[]> {
+  private async take(): Promise<{ group: Waiting[]; limit: number }> {
     const limit = await this.host.packetLimit().catch(() => 0);
     const group: Waiting[] = [];
     let bytes = 0;
@@ -120,14 +128,15 @@ export class GroupCommitter {
       group.push(this.queue.shift()!);
       bytes += next.bytes;
     }
-    return group;
+    return { group, limit };
   }
 
-  private async flush(group: Waiting[]): Promise<void> {
+  private async flush(group: Waiting[], limit: number): Promise<void> {
     if (group.length === 0) return;
     let conn: PoolConnection | undefined;
     let expired = false;
     let committing = false;
+    let alonePacket = false;
     const attempt = async (pending: Waiting[], retry: boolean): Promise<void> => {
       const acquired = await this.host.pool.getConnection();
       if (expired) {
@@ -137,9 +146,18 @@ export class GroupCommitter {
       }
       conn = acquired;
       for (;;) {
+        const alone = pending.length === 1 ? onePacket(pending[0]!, limit) : null;
+        if (alone !== null) {
+          committing = alonePacket = true;
+          return this.commitAlone(acquired, pending[0]!, alone, retry, () => {
+            conn = undefined;
+            acquired.destroy();
+            return attempt(pending, false);
+          });
+        }
         let results: ResultSetHeader[];
         try {
-          [results] = await acquired.query<ResultSetHeader[]>(`START TRANSACTION;\n${pending.map((c) => c.head).join(';\n')}`);
+          [results] = await acquired.query<ResultSetHeader[]>(`START TRANSACTION;\n${pending.flatMap((c) => c.updates).join(';\n')}`);
         } catch (error) {
           if (!retry || !isConnectionError(error) || error instanceof QueryTimeoutError) throw error;
           // Nothing was written: once more on a fresh connection.
@@ -150,8 +168,8 @@ export class GroupCommitter {
         const refused = new Set<Waiting>();
         let at = 1;
         for (const c of pending) {
-          for (let i = 0; i < c.statements; i++) if (results[at + i]?.affectedRows !== 1) refused.add(c);
-          at += c.statements;
+          for (let i = 0; i < c.updates.length; i++) if (results[at + i]?.affectedRows !== 1) refused.add(c);
+          at += c.updates.length;
         }
         if (refused.size > 0) {
           await acquired.query('ROLLBACK');
@@ -185,7 +203,9 @@ export class GroupCommitter {
       await withDeadline(attempt(group, true), this.host.timeoutMs, () => (expired = true));
       conn!.release();
     } catch (error) {
+      const stuck = alonePacket && error instanceof QueryTimeoutError ? conn?.threadId : undefined;
       if (conn !== undefined) await this.host.abandon(conn, error);
+      if (stuck !== undefined) await this.host.kill(stuck);
       const unanswered = group.filter((c) => !c.answered);
       if (group.length > 1 && !(committing && isConnectionError(error)) && !(error instanceof QueryTimeoutError)) {
         // Not a lost COMMIT: nothing of the group was written. Each goes alone on the full path.
@@ -195,4 +215,71 @@ export class GroupCommitter {
       }
     }
   }
+
+  /**
+   * A commit alone, in one packet (see `onePacket`). A check that stopped it means an UPDATE
+   * matched no row: COMMIT was never reached, so the transaction is rolled back and the answer
+   * is `null`. A connection mysql2 had seen close sent nothing: `resend` tries a fresh one.
+   */
+  private async commitAlone(
+    conn: PoolConnection,
+    c: Waiting,
+    text: string,
+    retry: boolean,
+    resend: () => Promise<void>,
+  ): Promise<void> {
+    let results: unknown[];
+    try {
+      [results] = (await conn.query(text)) as unknown as [unknown[]];
+    } catch (error) {
+      if (hasErrno(error, ER_TOO_MANY_ROWS)) {
+        await conn.query('ROLLBACK');
+        c.resolve(null);
+        return;
+      }
+      if (retry && isUnsent(error)) return resend();
+      throw error;
+    }
+    this.counts.transactions++;
+    this.counts.commits++;
+    this.counts.largest = Math.max(this.counts.largest, 1);
+    if (c.tail === '') return c.resolve(c.asWritten);
+    // START TRANSACTION, each UPDATE and its check, then the tail's statements.
+    const from = 1 + 2 * c.updates.length;
+    c.resolve(c.finish ? c.finish(results.slice(from, from + c.tailStatements)) : c.asWritten);
+  }
+
+}
+
+/**
+ * Stops a multi-statement packet with ER_TOO_MANY_ROWS unless the statement just before it
+ * changed (or, with the FOUND_ROWS flag of our pools, matched) exactly one row: the server runs
+ * none of the packet's statements after an error. `INTO` before `FROM`: the place both MySQL 8
+ * and MariaDB take without a deprecation warning.
+ */
+const MATCHED_ONE_ROW = 'SELECT 1 INTO @fsm_unmatched FROM (SELECT 1 UNION ALL SELECT 2) AS `two` WHERE ROW_COUNT() <> 1';
+const ER_TOO_MANY_ROWS = 1172;
+
+/**
+ * A commit as one packet: START TRANSACTION, each UPDATE followed by its check, the tail and
+ * COMMIT, so that nothing is written unless every UPDATE matched its row. Null when the text
+ * may not fit the server's packet limit: it then goes in two packets.
+ */
+export function onePacket(c: PreparedCommit, limit: number): string | null {
+  const parts = ['START TRANSACTION'];
+  for (const update of c.updates) parts.push(update, MATCHED_ONE_ROW);
+  if (c.tail !== '') parts.push(c.tail);
+  parts.push('COMMIT');
+  const text = parts.join(';\n');
+  // A UTF-16 unit is at most 3 bytes of UTF-8: count the bytes only when that bound is over.
+  return 3 * text.length <= limit || Buffer.byteLength(text) <= limit ? text : null;
+}
+
+/** A command mysql2 refused because it had seen the socket close: nothing reached the server. */
+function isUnsent(error: unknown): boolean {
+  return error instanceof Error && error.message.includes('closed state');
+}
+
+function hasErrno(error: unknown, errno: number): boolean {
+  return typeof error === 'object' && error !== null && (error as { errno?: unknown }).errno === errno;
 }

@@ -153,6 +153,12 @@ export class MysqlStore implements Store {
         timeoutMs: this.timeout,
         packetLimit: async () => (await this.maxPacket(scope)) - PACKET_MARGIN,
         abandon: (conn, error) => this.abandon(conn, error),
+        // Unknown thread: the session had already ended. Any other failure leaves the outcome unknown, as the timeout says.
+        kill: (threadId) =>
+          pooledStatement(this.pool, this.timeout, (conn) => conn.query(`KILL CONNECTION ${Math.floor(threadId)}`)).then(
+            () => undefined,
+            () => undefined,
+          ),
       },
       options.groupCommit === false ? { lanes: Number.MAX_SAFE_INTEGER, maxSize: 1 } : options.groupCommit,
     );
@@ -715,9 +721,10 @@ export class MysqlStore implements Store {
   /**
    * A commit in as few round trips as the pool allows, for the usual case where the fast UPDATE
    * matches: an unfenced instance-only commit is one autocommit UPDATE; otherwise, on a pool of
-   * ours (multi-statement), `START TRANSACTION`, the fence UPDATEs and the instance UPDATE go in
-   * one round trip and, once every one of them matched its row, the INSERTs and COMMIT in a
-   * second, where statement by statement takes four or more. On our pools the instance UPDATE
+   * ours (multi-statement), the group committer sends `START TRANSACTION`, the fence UPDATEs and
+   * the instance UPDATE, the INSERTs and COMMIT in one round trip when the commit goes alone
+   * (checked so that nothing is written unless every UPDATE matched), in two when it shares a
+   * transaction, where statement by statement takes four or more. On our pools the instance UPDATE
    * writes only the columns that changed since `previous`. Null when an UPDATE matched no row,
    * or the commit is too large to send at once: nothing was written, and the full path tells a
    * lost lock, a stale version, a pending pause and a missing row apart.
@@ -751,11 +758,11 @@ export class MysqlStore implements Store {
       const text = inlineValues(update.text, update.values);
       return (await this.writeText(scope, text)).affectedRows === 1 ? update.asWritten : null;
     }
-    const fenceText = fence.map((f) => this.shared.fenceUpdate(f.key === GLOBAL_KEY, c.releaseLocks === true));
-    const head = {
-      text: [...fenceText, update.text].join(';\n'),
-      values: [...fence.flatMap((f) => [storedLockKey(f.key), f.token]), ...update.values],
-    };
+    const release = c.releaseLocks === true;
+    const updates = [
+      ...fence.map((f) => inlineValues(this.shared.fenceUpdate(f.key === GLOBAL_KEY, release), [storedLockKey(f.key), f.token])),
+      inlineValues(update.text, update.values),
+    ];
     const inserts: string[] = [];
     const values: SqlValue[] = [];
     if (history.length > 0) {
@@ -767,9 +774,9 @@ export class MysqlStore implements Store {
       for (const e of events) values.push(...outboxValues(e, c.record.updatedAt));
     }
     let chars = 0;
-    for (const v of [...head.values, ...values]) if (typeof v === 'string') chars += v.length;
+    for (const v of [...update.values, ...values]) if (typeof v === 'string') chars += v.length;
     if (chars > BATCH_CHARS) return null;
-    const headText = inlineValues(head.text, head.values);
+    const headText = updates.join(';\n');
     const tailStatements = [...(inserts.length > 0 ? [inlineValues(inserts.join(';\n'), values)] : []), ...ended];
     const tailText = tailStatements.join(';\n');
     // A UTF-16 unit is at most 3 bytes of UTF-8: measure the texts only when that bound does not
@@ -782,8 +789,7 @@ export class MysqlStore implements Store {
     }
     try {
       return await this.grouper.submit({
-        head: headText,
-        statements: fence.length + 1,
+        updates,
         tail: tailText,
         tailStatements: inserts.length + ended.length,
         bytes,
