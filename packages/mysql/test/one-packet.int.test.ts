@@ -7,12 +7,12 @@
  * two stores racing one instance leave exactly one step per version.
  */
 import type { CommitResult, InstanceRecord } from '@fsmkit/runtime';
-import { createPool } from '../src/pool.js';
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter, onePacket, type PreparedCommit } from '../src/group-commit.js';
-import { createMysqlStore, type MysqlStore } from '../src/index.js';
-import { dropTablesWithPrefix, MYSQL_URL, mysqlUnavailable, rawConnection, uniquePrefix } from './support/db.js';
+import { createMysqlStore, createPool, type MysqlStore } from '../src/index.js';
+import { MYSQL_URL, mysqlUnavailable, rawConnection, uniquePrefix } from './support/db.js';
+import { storeWithRawConnection } from './support/fixture.js';
 import { event, historyRecord, instanceRecord, nextRecord } from './support/records.js';
 
 const unavailable = await mysqlUnavailable();
@@ -24,30 +24,18 @@ const RACES = 30;
 const code = (error: unknown) => (error as { code?: string }).code;
 
 describe.skipIf(unavailable !== null)('MysqlStore: a commit alone is one packet', () => {
-  const prefix = uniquePrefix();
-  let store: MysqlStore;
-  let raw: Connection;
-
-  beforeAll(async () => {
-    store = createMysqlStore({ tablePrefix: prefix, poolSize: 4, groupCommit: { lanes: 1 } });
-    await store.ensureSchema([{ name: M }]);
-    raw = await rawConnection();
-  });
-  afterAll(async () => {
-    await store?.close();
-    await raw?.end();
-    await dropTablesWithPrefix(prefix);
-  });
+  const tables = storeWithRawConnection([M], { poolSize: 4, groupCommit: { lanes: 1 } });
+  const { prefix } = tables;
 
   async function inserted(overrides: Partial<InstanceRecord> = {}): Promise<InstanceRecord> {
     const r = instanceRecord(M, overrides);
-    await store.insert(r, []);
+    await tables.store.insert(r, []);
     return r;
   }
 
   /** One step of `r` with a history row and an event, as a drive commits it. */
   function step(r: InstanceRecord, extra: { expectedVersion?: number; fence?: Array<{ key: string; token: number }>; releaseLocks?: boolean } = {}) {
-    return store.commit({
+    return tables.store.commit({
       record: nextRecord(r),
       expectedVersion: extra.expectedVersion ?? r.version,
       previous: r,
@@ -60,9 +48,9 @@ describe.skipIf(unavailable !== null)('MysqlStore: a commit alone is one packet'
 
   /** Everything a commit writes for `id`, without the columns that differ by id or by the server's clock. */
   async function written(id: string): Promise<unknown> {
-    const [[instance]] = await raw.query<RowDataPacket[]>(`SELECT * FROM \`${prefix}${M}\` WHERE id = ?`, [id]);
-    const [history] = await raw.query<RowDataPacket[]>(`SELECT * FROM \`${prefix}${M}_history\` WHERE instance_id = ? ORDER BY seq`, [id]);
-    const [outbox] = await raw.query<RowDataPacket[]>(`SELECT * FROM \`${prefix}outbox\` WHERE instance_id = ? ORDER BY sequence`, [id]);
+    const [[instance]] = await tables.raw.query<RowDataPacket[]>(`SELECT * FROM \`${prefix}${M}\` WHERE id = ?`, [id]);
+    const [history] = await tables.raw.query<RowDataPacket[]>(`SELECT * FROM \`${prefix}${M}_history\` WHERE instance_id = ? ORDER BY seq`, [id]);
+    const [outbox] = await tables.raw.query<RowDataPacket[]>(`SELECT * FROM \`${prefix}outbox\` WHERE instance_id = ? ORDER BY sequence`, [id]);
     const strip = (row: RowDataPacket | undefined, ...keys: string[]) =>
       row === undefined ? undefined : Object.fromEntries(Object.entries(row).filter(([k]) => !keys.includes(k)));
     return {
@@ -73,7 +61,7 @@ describe.skipIf(unavailable !== null)('MysqlStore: a commit alone is one packet'
   }
 
   async function counts(id: string): Promise<{ version: number; history: number; events: number }> {
-    const [rows] = await raw.query<RowDataPacket[]>(
+    const [rows] = await tables.raw.query<RowDataPacket[]>(
       `SELECT i.version,
          (SELECT COUNT(*) FROM \`${prefix}${M}_history\` h WHERE h.instance_id = i.id) AS history,
          (SELECT COUNT(*) FROM \`${prefix}outbox\` o WHERE o.instance_id = i.id) AS events
@@ -88,9 +76,9 @@ describe.skipIf(unavailable !== null)('MysqlStore: a commit alone is one packet'
     await step(alone);
     // With one lane, three at once share a transaction (two or all three of them): two packets.
     const three = [await inserted({ userId: 'same' }), await inserted({ userId: 'same' }), await inserted({ userId: 'same' })];
-    const before = store.groupCommits.transactions;
+    const before = tables.store.groupCommits.transactions;
     await Promise.all(three.map((r) => step(r)));
-    expect(store.groupCommits.transactions - before).toBeLessThan(3);
+    expect(tables.store.groupCommits.transactions - before).toBeLessThan(3);
     expect(await counts(alone.id)).toEqual({ version: 2, history: 1, events: 1 });
     for (const r of three) expect(await written(r.id)).toEqual(await written(alone.id));
   });
@@ -103,13 +91,13 @@ describe.skipIf(unavailable !== null)('MysqlStore: a commit alone is one packet'
 
   it('a stale version under live fences neither writes nor releases a lock', async () => {
     const r = await inserted({ userId: 'fenced-stale' });
-    const locker = store.locker();
+    const locker = tables.store.locker();
     const lease = (await locker.acquire(`user:${r.userId}`, 'test', { instanceId: r.id, machine: M, leaseMs: 30_000, mode: 'fail', timeoutMs: 0 }))!;
     // The fence UPDATE matches (and would end the lease) before the instance UPDATE fails.
     await expect(step(r, { expectedVersion: 9, fence: [{ key: lease.key, token: lease.token }], releaseLocks: true })).rejects.toMatchObject({
       code: 'FSM_STALE_VERSION',
     });
-    const [held] = await raw.query<RowDataPacket[]>(`SELECT owner, expires_at > UTC_TIMESTAMP(3) AS live FROM \`${prefix}local_lock\` WHERE lock_key = ?`, [lease.key]);
+    const [held] = await tables.raw.query<RowDataPacket[]>(`SELECT owner, expires_at > UTC_TIMESTAMP(3) AS live FROM \`${prefix}local_lock\` WHERE lock_key = ?`, [lease.key]);
     expect(held[0]).toMatchObject({ owner: 'test', live: 1 });
     expect(await counts(r.id)).toEqual({ version: 1, history: 0, events: 0 });
     // The same commit at the right version lands and ends the lease.
@@ -120,7 +108,7 @@ describe.skipIf(unavailable !== null)('MysqlStore: a commit alone is one packet'
 
   it('a lost lock writes nothing and is FSM_LOCK_LOST', async () => {
     const r = await inserted({ userId: 'fenced-lost' });
-    const locker = store.locker();
+    const locker = tables.store.locker();
     const lease = (await locker.acquire(`user:${r.userId}`, 'test', { instanceId: r.id, machine: M, leaseMs: 30_000, mode: 'fail', timeoutMs: 0 }))!;
     await locker.release(lease);
     const other = (await locker.acquire(`user:${r.userId}`, 'other', { instanceId: r.id, machine: M, leaseMs: 30_000, mode: 'fail', timeoutMs: 0 }))!;
@@ -131,7 +119,7 @@ describe.skipIf(unavailable !== null)('MysqlStore: a commit alone is one packet'
 
   it('a pause asked for meanwhile writes nothing in the packet; the full path keeps the flag and writes the step once', async () => {
     const r = await inserted();
-    await raw.query(`UPDATE \`${prefix}${M}\` SET pause_requested = 1, pause_reason = 'ops' WHERE id = ?`, [r.id]);
+    await tables.raw.query(`UPDATE \`${prefix}${M}\` SET pause_requested = 1, pause_reason = 'ops' WHERE id = ?`, [r.id]);
     const result = await step(r);
     expect(result).toMatchObject({ pauseRequested: true, pauseReason: 'ops' });
     expect(await counts(r.id)).toEqual({ version: 2, history: 1, events: 1 });
@@ -147,7 +135,7 @@ describe.skipIf(unavailable !== null)('MysqlStore: a commit alone is one packet'
     }
 
     function end(child: InstanceRecord, next: string, expectedVersion = child.version): Promise<CommitResult> {
-      return store.commit({
+      return tables.store.commit({
         record: nextRecord(child, { status: 'done', currentState: 'done' }),
         expectedVersion,
         previous: child,
@@ -158,7 +146,7 @@ describe.skipIf(unavailable !== null)('MysqlStore: a commit alone is one packet'
     }
 
     async function sibling(id: string) {
-      const [rows] = await raw.query<RowDataPacket[]>(`SELECT status, waiting_for, lease_owner, version FROM \`${prefix}${M}\` WHERE id = ?`, [id]);
+      const [rows] = await tables.raw.query<RowDataPacket[]>(`SELECT status, waiting_for, lease_owner, version FROM \`${prefix}${M}\` WHERE id = ?`, [id]);
       return rows[0];
     }
 
@@ -185,7 +173,7 @@ describe.skipIf(unavailable !== null)('MysqlStore: a commit alone is one packet'
         const next = nextRecord(r);
         const commit = (s: MysqlStore) =>
           s.commit({ record: next, expectedVersion: r.version, previous: r, history: [historyRecord(r, r.historySeq + 1)], events: [event(r, r.eventSeq + 1)] });
-        const results = await Promise.allSettled([commit(store), commit(rival)]);
+        const results = await Promise.allSettled([commit(tables.store), commit(rival)]);
         const won = results.filter((x) => x.status === 'fulfilled');
         expect(won).toHaveLength(1);
         // The loser's packet stopped at its UPDATE (before its history row could collide): the full path says why.
