@@ -1,5 +1,6 @@
 import type { CommitResult } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
+import { groupTail, type CommitTail } from './group-tail.js';
 import { withDeadline } from './pooled.js';
 import { isConnectionError, QueryTimeoutError } from './store-error.js';
 
@@ -29,8 +30,12 @@ export interface GroupCommitOptions {
   maxSize?: number;
 }
 
-/** One commit, ready to send: its UPDATEs (which must each match one row) and its INSERTs, values inlined. */
-export interface PreparedCommit {
+/**
+ * One commit, ready to send: its UPDATEs (which must each match one row) and its INSERTs, values
+ * inlined. Alone, it sends `tail`; in a group, its `rows` join the group's multi-row INSERTs
+ * and its `after` statements follow them (see `groupTail`).
+ */
+export interface PreparedCommit extends CommitTail {
   /** Fence UPDATEs and the instance UPDATE, `;`-separated. */
   head: string;
   /** How many statements `head` holds. */
@@ -39,7 +44,10 @@ export interface PreparedCommit {
   tail: string;
   /** How many statements `tail` holds. */
   tailStatements: number;
-  /** Makes the commit's result from its tail statements' results, once committed; default `asWritten`. */
+  /**
+   * Makes the commit's result, once committed, from the results of its statements: alone, those
+   * of `tail`; in a group, those of `after`. Default `asWritten`.
+   */
   finish?: (results: unknown[]) => CommitResult;
   /** Bytes the two texts may take (an upper bound). */
   bytes: number;
@@ -64,6 +72,8 @@ export interface GroupCommitHost {
 export class GroupCommitter {
   private readonly queue: Waiting[] = [];
   private inFlight = 0;
+  /** Lanes started that have not taken their group yet. */
+  private taking = 0;
   private readonly lanes: number;
   private readonly maxSize: number;
   /** Transactions sent, and commits they held: for statistics and tests. */
@@ -98,8 +108,11 @@ export class GroupCommitter {
   }
 
   private pump(): void {
-    while (this.inFlight < this.lanes && this.queue.length > 0) {
+    // A lane takes its group only once the packet limit is known: one lane per queued commit at
+    // most, or with unbounded lanes (`groupCommit: false`) this loop would never end.
+    while (this.inFlight < this.lanes && this.queue.length > this.taking) {
       this.inFlight++;
+      this.taking++;
       void this.take().then((group) =>
         this.flush(group).finally(() => {
           this.inFlight--;
@@ -112,6 +125,7 @@ export class GroupCommitter {
   /** The next group: queued commits in arrival order, within the size limit and the packet limit. */
   private async take(): Promise<Waiting[]> {
     const limit = await this.host.packetLimit().catch(() => 0);
+    this.taking--;
     const group: Waiting[] = [];
     let bytes = 0;
     while (this.queue.length > 0 && group.length < this.maxSize) {
@@ -160,14 +174,23 @@ export class GroupCommitter {
           if (pending.length === 0) return;
           continue;
         }
-        const tails = pending.map((c) => c.tail).filter((t) => t !== '');
+        // Several commits: their rows share one INSERT per table.
+        const merged = pending.length > 1 ? groupTail(pending) : undefined;
+        const tails = merged?.statements ?? pending.map((c) => c.tail).filter((t) => t !== '');
         committing = true;
         const [tailResults] = await acquired.query([...tails, 'COMMIT'].join(';\n'));
         this.counts.transactions++;
         this.counts.commits += pending.length;
         this.counts.largest = Math.max(this.counts.largest, pending.length);
-        // One result per statement, the commits' tails in order, then COMMIT's.
+        // One result per statement, the tail's in order, then COMMIT's.
         const perStatement = Array.isArray(tailResults) && tails.length > 0 ? (tailResults as unknown[]) : [];
+        if (merged !== undefined) {
+          pending.forEach((c, i) => {
+            const at = merged.afterAt[i]!;
+            c.resolve(c.finish ? c.finish(perStatement.slice(at, at + c.after.length)) : c.asWritten);
+          });
+          return;
+        }
         let from = 0;
         for (const c of pending) {
           if (c.tail === '') {

@@ -13,6 +13,12 @@ function tuples(rows: number, width: number): string {
   return new Array<string>(rows).fill(one).join(', ');
 }
 
+/** A multi-row INSERT in parts: its text up to and including `VALUES `, and one row's tuple of placeholders. */
+export interface RowsInsert {
+  into: string;
+  row: string;
+}
+
 /**
  * Multi-row INSERT text by row count, kept for the usual small counts so the hot path reuses
  * one string (mysql2 keys its prepared statements by the text).
@@ -26,6 +32,11 @@ class InsertText {
     /** One row's tuple, when its placeholders are not all `?`. */
     private readonly row?: string,
   ) {}
+
+  /** The statement's parts, for rows inlined one by one and joined later (a group's INSERT). */
+  get parts(): RowsInsert {
+    return { into: this.prefix, row: this.row ?? tuple(this.width) };
+  }
 
   rows(n: number): string {
     const cached = this.cache[n];
@@ -102,6 +113,8 @@ export class MachineSql {
   readonly countEnded: string;
   /** Makes an instance due now. */
   readonly dueNow: string;
+  /** `insertHistory` in parts. */
+  readonly historyRows: RowsInsert;
   private readonly historyInsert: InsertText;
   private readonly insertIgnore: InsertText;
   /** UPDATE texts by pause handling, then by column set. */
@@ -130,6 +143,7 @@ export class MachineSql {
       `UPDATE ${table} SET \`next_run_at\` = \`updated_at\` WHERE \`status\` = 'waiting' AND \`next_run_at\` IS NULL AND \`waiting_for\` IS NULL`;
     this.selectHistory = `SELECT ${cols(HISTORY_COLUMNS)} FROM ${quoteId(t.history)} WHERE \`instance_id\` = ? ORDER BY \`seq\``;
     this.historyInsert = new InsertText(`INSERT INTO ${quoteId(t.history)} (${cols(HISTORY_COLUMNS)}) VALUES `, HISTORY_COLUMNS.length);
+    this.historyRows = this.historyInsert.parts;
     this.insertIgnore = new InsertText(`INSERT IGNORE INTO ${table} (${this.selectColumns}) VALUES `, 0, `(${INSTANCE_COLUMNS.map(placeholder).join(', ')})`);
     this.children = `SELECT \`id\`, \`status\` FROM ${table} WHERE \`parent_id\` = ?`;
     this.startQueued =
@@ -255,10 +269,13 @@ export class MachineSql {
 export class SharedSql {
   readonly tables: SharedTableNames;
   private readonly outboxInsert: InsertText;
+  /** `insertOutbox` in parts. */
+  readonly outboxRows: RowsInsert;
 
   constructor(options: SchemaOptions) {
     this.tables = checkedSharedTables(options);
     this.outboxInsert = new InsertText(`INSERT INTO ${quoteId(this.tables.outbox)} (${cols(OUTBOX_COLUMNS)}) VALUES `, OUTBOX_COLUMNS.length);
+    this.outboxRows = this.outboxInsert.parts;
   }
 
   insertOutbox(rows: number): string {

@@ -53,6 +53,7 @@ import {
 } from './rows.js';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
+import { groupTail } from './group-tail.js';
 import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './locker.js';
 import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince } from './layout.js';
 import { machineDdl, machineTables, sharedDdl, type SchemaOptions, type TableNames } from './schema.js';
@@ -756,21 +757,14 @@ export class MysqlStore implements Store {
       text: [...fenceText, update.text].join(';\n'),
       values: [...fence.flatMap((f) => [storedLockKey(f.key), f.token]), ...update.values],
     };
-    const inserts: string[] = [];
-    const values: SqlValue[] = [];
-    if (history.length > 0) {
-      inserts.push(sql.insertHistory(history.length));
-      for (const h of history) values.push(...historyValues(h));
-    }
-    if (events.length > 0) {
-      inserts.push(this.shared.insertOutbox(events.length));
-      for (const e of events) values.push(...outboxValues(e, c.record.updatedAt));
-    }
+    const rowValues = [history.map(historyValues), events.map((e) => outboxValues(e, c.record.updatedAt))];
     let chars = 0;
-    for (const v of [...head.values, ...values]) if (typeof v === 'string') chars += v.length;
+    for (const v of [...head.values, ...rowValues.flat(2)]) if (typeof v === 'string') chars += v.length;
     if (chars > BATCH_CHARS) return null;
     const headText = inlineValues(head.text, head.values);
-    const tailStatements = [...(inserts.length > 0 ? [inlineValues(inserts.join(';\n'), values)] : []), ...ended];
+    // Rows inlined one by one, so that a group can put them in its own multi-row INSERTs.
+    const rows = [sql.historyRows, this.shared.outboxRows].map((insert, i) => ({ into: insert.into, tuples: rowValues[i]!.map((v) => inlineValues(insert.row, v)) }));
+    const tailStatements = groupTail([{ rows, after: ended }]).statements;
     const tailText = tailStatements.join(';\n');
     // A UTF-16 unit is at most 3 bytes of UTF-8: measure the texts only when that bound does not
     // fit the packet limit. Too large: the full path, whose INSERTs are split to fit.
@@ -785,7 +779,9 @@ export class MysqlStore implements Store {
         head: headText,
         statements: fence.length + 1,
         tail: tailText,
-        tailStatements: inserts.length + ended.length,
+        tailStatements: tailStatements.length,
+        rows,
+        after: ended,
         bytes,
         asWritten: update.asWritten,
         // A child's end that started its sibling leased to the writer reads it back last (see `withStarted`).
