@@ -1,5 +1,6 @@
 import type { CommitResult } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
+import { groupHead, type CommitHead } from './group-head.js';
 import { groupTail, type CommitTail } from './group-tail.js';
 import { withDeadline } from './pooled.js';
 import { isConnectionError, QueryTimeoutError } from './store-error.js';
@@ -35,11 +36,7 @@ export interface GroupCommitOptions {
  * inlined. Alone, it sends `tail`; in a group, its `rows` join the group's multi-row INSERTs
  * and its `after` statements follow them (see `groupTail`).
  */
-export interface PreparedCommit extends CommitTail {
-  /** Fence UPDATEs and the instance UPDATE, `;`-separated. */
-  head: string;
-  /** How many statements `head` holds. */
-  statements: number;
+export interface PreparedCommit extends CommitHead, CommitTail {
   /** The INSERTs (and other statements after the UPDATEs), `;`-separated; empty when none. */
   tail: string;
   /** How many statements `tail` holds. */
@@ -150,10 +147,13 @@ export class GroupCommitter {
         throw new QueryTimeoutError(this.host.timeoutMs);
       }
       conn = acquired;
+      // Instance UPDATEs merged by table, until a merged one leaves unknown which commit it refused.
+      let merge = true;
       for (;;) {
+        const heads = groupHead(pending, merge && pending.length > 1);
         let results: ResultSetHeader[];
         try {
-          [results] = await acquired.query<ResultSetHeader[]>(`START TRANSACTION;\n${pending.map((c) => c.head).join(';\n')}`);
+          [results] = await acquired.query<ResultSetHeader[]>(`START TRANSACTION;\n${heads.map((h) => h.text).join(';\n')}`);
         } catch (error) {
           if (!retry || !isConnectionError(error) || error instanceof QueryTimeoutError) throw error;
           // Nothing was written: once more on a fresh connection.
@@ -162,13 +162,19 @@ export class GroupCommitter {
           return attempt(pending, false);
         }
         const refused = new Set<Waiting>();
+        let unknown = false;
         let at = 1;
-        for (const c of pending) {
-          for (let i = 0; i < c.statements; i++) if (results[at + i]?.affectedRows !== 1) refused.add(c);
-          at += c.statements;
+        for (const h of heads) {
+          for (let i = 0; i < h.statements; i++) {
+            if (results[at + i]?.affectedRows === h.commits.length) continue;
+            if (h.commits.length === 1) refused.add(pending[h.commits[0]!]!);
+            else unknown = true;
+          }
+          at += h.statements;
         }
-        if (refused.size > 0) {
+        if (refused.size > 0 || unknown) {
           await acquired.query('ROLLBACK');
+          merge = false;
           for (const c of refused) c.resolve(null);
           pending = pending.filter((c) => !refused.has(c));
           if (pending.length === 0) return;

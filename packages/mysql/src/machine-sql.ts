@@ -1,6 +1,8 @@
 import { FsmError, type LockModel } from '@fsmkit/runtime';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
-import { ALL_UPDATE_COLUMNS, HISTORY_COLUMNS, INSTANCE_COLUMNS, OUTBOX_COLUMNS, PLACEHOLDERS, UPDATE_COLUMNS } from './rows.js';
+import type { RowUpdate } from './group-head.js';
+import { inlineValues, sqlLiteral } from './inline-values.js';
+import { ALL_UPDATE_COLUMNS, HISTORY_COLUMNS, INSTANCE_COLUMNS, OUTBOX_COLUMNS, PLACEHOLDERS, UPDATE_COLUMNS, type SqlValue } from './rows.js';
 import { machineTables, quoteId, sharedTables, type SchemaOptions, type SharedTableNames, type TableNames } from './schema.js';
 
 const cols = (names: readonly string[]): string => names.map(quoteId).join(', ');
@@ -190,6 +192,19 @@ export class MachineSql {
       if (cache.size < 256) cache.set(columns, text);
     }
     return text;
+  }
+
+  /** `update(pause, columns)` in parts, with its values (in the same order) inlined: for a group to merge with others. */
+  updateRow(pause: 'unpaused' | 'clearing', columns: number, values: readonly SqlValue[]): RowUpdate {
+    const set: Array<[string, string]> = [];
+    let at = 0;
+    for (let i = 0; i < UPDATE_COLUMNS.length; i++) {
+      if (!(columns & (1 << i))) continue;
+      const column = UPDATE_COLUMNS[i]!;
+      set.push([quoteId(column), inlineValues(placeholder(column), [values[at++] as SqlValue])]);
+    }
+    set.push(['`pause_requested`', pause === 'unpaused' ? sqlLiteral(values[at++]) : '0'], ['`pause_reason`', sqlLiteral(values[at++])]);
+    return { table: quoteId(this.tables.instances), id: sqlLiteral(values[at]), version: sqlLiteral(values[at + 1]), set, unpaused: pause === 'unpaused' };
   }
 
   /** A commit's UPDATE of the columns in `columns` that keeps the pause flag as stored (values: columns, id, version). */

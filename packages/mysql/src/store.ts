@@ -53,6 +53,7 @@ import {
 } from './rows.js';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
+import { mergeOverhead } from './group-head.js';
 import { groupTail } from './group-tail.js';
 import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './locker.js';
 import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince } from './layout.js';
@@ -774,6 +775,9 @@ export class MysqlStore implements Store {
       bytes = Math.max(Buffer.byteLength(headText), Buffer.byteLength(tailText)) + COMMIT_OVERHEAD;
       if (bytes > limit) return null;
     }
+    // Unfenced, its head is the instance UPDATE alone, which a group merges with others on its table.
+    const row = fence.length === 0 ? sql.updateRow(c.clearPauseRequest ? 'clearing' : 'unpaused', columns, update.values) : undefined;
+    if (row !== undefined) bytes += mergeOverhead(row);
     try {
       return await this.grouper.submit({
         head: headText,
@@ -782,6 +786,7 @@ export class MysqlStore implements Store {
         tailStatements: tailStatements.length,
         rows,
         after: ended,
+        ...(row !== undefined ? { row } : {}),
         bytes,
         asWritten: update.asWritten,
         // A child's end that started its sibling leased to the writer reads it back last (see `withStarted`).
