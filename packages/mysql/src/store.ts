@@ -107,6 +107,9 @@ const DEFAULT_MAX_PACKET = 4_194_304;
 /** Ids per `IN (...)` list in `currentStates`. */
 const IDS_PER_QUERY = 500;
 
+/** What the group committer answers for a take that was written (a take has no commit result of its own). */
+const TAKEN: CommitResult = { pauseRequested: false, pauseReason: null };
+
 /**
  * Id columns are ASCII (ids are UUIDs); comparing one with other text is an error in MySQL, not "no
  * match", so such ids are answered as absent without asking.
@@ -349,9 +352,10 @@ export class MysqlStore implements Store {
   }
 
   /**
-   * `deliverToWaiting` in as few round trips as a pool of ours allows: the reads, then the
-   * UPDATE alone (autocommit) or, with a message id, the UPDATE in a transaction and, once it
-   * matched, the inbox row and COMMIT.
+   * `deliverToWaiting` in as few round trips as a pool of ours allows: the reads, then the take
+   * through the group committer (the UPDATE, and with a message id the inbox row once it
+   * matched), so that deliveries arriving together share one transaction and one log flush with
+   * each other and with the steps committing meanwhile.
    */
   private async deliverBatched(scope: ErrorScope, sql: MachineSql, d: Delivery): Promise<DeliveryOutcome | null> {
     const withId = d.messageId !== null;
@@ -361,6 +365,22 @@ export class MysqlStore implements Store {
     if (withId && results[0]![0] !== undefined) return { kind: 'duplicate', instanceId: (results[0]![0]['taken_by'] as string | null) ?? null };
     const take = this.takeUpdate(sql, scope, d, results[results.length - 1]![0]);
     if (take === null) return null;
+    if (Math.max(take.update.length, take.insert?.length ?? 0) <= BATCH_CHARS) {
+      const grouped = await this.grouper
+        .submit({
+          head: take.update,
+          statements: 1,
+          tail: take.insert ?? '',
+          tailStatements: take.insert === null ? 0 : 1,
+          bytes: 3 * (take.update.length + (take.insert?.length ?? 0)) + COMMIT_OVERHEAD,
+          asWritten: TAKEN,
+        })
+        .catch((error: unknown) => {
+          throw storeError(scope, error);
+        });
+      if (grouped !== null) return take.outcome;
+      // Not written: another call took it first, or the group failed as a whole. Alone, it tells which.
+    }
     if (take.insert === null) return (await this.writeText(scope, take.update)).affectedRows === 1 ? take.outcome : null;
     return this.transaction(scope, async (conn) => {
       if ((await conn.query<ResultSetHeader>(take.update))[0].affectedRows !== 1) return null;

@@ -412,7 +412,7 @@ export class Drive<TData> {
     let spawned: Array<{ record: InstanceRecord; events: FsmEvent[] }> = [];
     if (outcome.kind === 'completed') {
       try {
-        if (!backward) outcome.wait = requestedWait(step, ctx.wait ?? childrenWait(step.name, ctx as RunningStepContext<unknown>), ctx.data);
+        if (!backward) outcome.wait = requestedWait(step, ctx.wait ?? childrenWait(step, ctx as RunningStepContext<unknown>), ctx.data);
         afterText = await (serialized ?? serializeNow(e.serializer, ctx.data, this.ctxInfo));
         spawned = await this.childRecords(ctx.spawns);
       } catch (error) {
@@ -1024,13 +1024,13 @@ function spanName(step: string): string {
   return name;
 }
 
-/** The wait a step's `ctx.join()` asked for, over the children it spawned; null without a join or children. */
-function childrenWait(step: string, ctx: RunningStepContext<unknown>): ChildrenWait | null {
-  const join = ctx.joinRequest;
+/** The join the handler asked for with `ctx.join`, else the one its `@Step` declares; null without children. */
+function childrenWait(step: StepModel, ctx: RunningStepContext<unknown>): ChildrenWait | null {
+  const join = ctx.joinRequest ?? step.join ?? null;
   if (join === null || ctx.spawns.length === 0) return null;
   return {
     kind: 'children',
-    step,
+    step: step.name,
     visit: ctx.spawnScope!.visit,
     runs: runsOf(ctx.spawns),
     into: join.into ?? null,

@@ -170,6 +170,31 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
       expect(seen.peak).toBeGreaterThanOrEqual(2);
     });
 
+    it('a join declared on the step waits as ctx.join does; a visit that spawns nothing goes straight on', async () => {
+      const child = doubler(unique('declared'));
+      const parent = machine<Parent>(
+        { name: unique('declarer') },
+        { fan: { order: 1, join: { into: 'results', field: 'doubled' } }, after: { order: 2 } },
+        {
+          fan(ctx) {
+            ctx.map(child.model.name, ctx.data.items.map((n) => ({ n })), { concurrency: 2 });
+          },
+          after: (ctx) => void ctx.data.log.push(`after ${JSON.stringify(ctx.data.results ?? null)}`),
+        },
+      );
+      expect(parent.model.steps[0]!.join).toEqual({ into: 'results', field: 'doubled' });
+      const { runner, childRunners } = await setup(parent, [child as never]);
+      const started = await runner.start({ items: [1, 2, 3], log: [] });
+      expect(started.status).toBe('waiting');
+      work(runner, ...childRunners);
+      const done = await settled(runner, started.id);
+      expect(done.status).toBe('done');
+      expect(done.data.log).toEqual(['after [2,4,6]']);
+      // No items, no children: nothing to wait for.
+      const empty = await runner.start({ items: [], log: [] });
+      expect(await settled(runner, empty.id)).toMatchObject({ status: 'done', data: { log: ['after null'] } });
+    });
+
     it("fails the parent at the first failed child and pauses the others' further steps", async () => {
       const hold = gate();
       const bad = machine<Item>({ name: unique('bad') }, { boom: { order: 1 } }, { boom: () => Promise.reject(new Error('bad child')) });
