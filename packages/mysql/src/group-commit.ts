@@ -34,9 +34,10 @@ export interface GroupCommitOptions {
 /**
  * One commit, ready to send: its UPDATEs (which must each match one row) and its INSERTs, values
  * inlined. Alone, it sends `tail`; in a group, its `rows` join the group's multi-row INSERTs
- * and its `after` statements follow them (see `groupTail`).
+ * and its `after` statements follow them (see `groupTail`); without `rows`, its whole `tail`
+ * follows them.
  */
-export interface PreparedCommit extends CommitHead, CommitTail {
+export interface PreparedCommit extends CommitHead, Partial<CommitTail> {
   /** The INSERTs (and other statements after the UPDATEs), `;`-separated; empty when none. */
   tail: string;
   /** How many statements `tail` holds. */
@@ -181,7 +182,7 @@ export class GroupCommitter {
           continue;
         }
         // Several commits: their rows share one INSERT per table.
-        const merged = pending.length > 1 ? groupTail(pending) : undefined;
+        const merged = pending.length > 1 ? groupTail(pending.map(tailOf)) : undefined;
         const tails = merged?.statements ?? pending.map((c) => c.tail).filter((t) => t !== '');
         committing = true;
         const [tailResults] = await acquired.query([...tails, 'COMMIT'].join(';\n'));
@@ -193,7 +194,7 @@ export class GroupCommitter {
         if (merged !== undefined) {
           pending.forEach((c, i) => {
             const at = merged.afterAt[i]!;
-            c.resolve(c.finish ? c.finish(perStatement.slice(at, at + c.after.length)) : c.asWritten);
+            c.resolve(c.finish ? c.finish(perStatement.slice(at, merged.afterAt[i + 1] ?? perStatement.length - 1)) : c.asWritten);
           });
           return;
         }
@@ -224,4 +225,10 @@ export class GroupCommitter {
       }
     }
   }
+}
+
+/** A commit's part of a group's tail: its rows and statements after them, or its whole tail when it gave no rows. */
+function tailOf(c: PreparedCommit): CommitTail {
+  if (c.rows !== undefined) return { rows: c.rows, after: c.after ?? [] };
+  return { rows: [], after: c.tail === '' ? [] : [c.tail], afterStatements: c.tailStatements };
 }

@@ -17,11 +17,13 @@ export interface CommitTail {
   rows: InsertedRows[];
   /** Its statements after its INSERTs (a child's end), in order; each commit's stay together. */
   after: string[];
+  /** How many statements `after` holds, when an entry holds several; default one each. */
+  afterStatements?: number;
 }
 
 export interface GroupTail {
   statements: string[];
-  /** Where each commit's `after` statements (and so their results) start in `statements`. */
+  /** Where each commit's `after` statements' results start among the results of `statements`. */
   afterAt: number[];
 }
 
@@ -43,9 +45,11 @@ export function groupTail(commits: readonly CommitTail[]): GroupTail {
   const statements: string[] = [];
   for (const [into, tuples] of byTarget) statements.push(into + tuples.join(', '));
   const afterAt: number[] = [];
+  let at = 0;
   for (const c of commits) {
-    afterAt.push(statements.length);
+    afterAt.push(statements.length + at);
     statements.push(...c.after);
+    at += (c.afterStatements ?? c.after.length) - c.after.length;
   }
   return { statements, afterAt };
 }

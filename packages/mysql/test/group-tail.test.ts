@@ -23,6 +23,15 @@ describe('groupTail', () => {
     expect(groupTail([{ rows: [{ into: H, tuples: ['(1)', '(2)'] }], after: ['DO 1'] }]).statements).toEqual([`${H}(1), (2)`, 'DO 1']);
   });
 
+  it('counts an entry that holds several statements as that many results', () => {
+    const tail = groupTail([
+      { rows: [], after: ['DO 1;\nDO 2'], afterStatements: 2 },
+      { rows: [{ into: H, tuples: ['(1)'] }], after: ['DO 3'] },
+    ]);
+    expect(tail.statements).toEqual([`${H}(1)`, 'DO 1;\nDO 2', 'DO 3']);
+    expect(tail.afterAt).toEqual([1, 3]);
+  });
+
   it('does not change the commits it merges', () => {
     const rows = [{ into: H, tuples: ['(1)'] }];
     groupTail([{ rows, after: [] }, { rows: [{ into: H, tuples: ['(2)'] }], after: [] }]);
