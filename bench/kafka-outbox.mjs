@@ -88,7 +88,6 @@ async function outboxRun() {
       for (const e of events) {
         await outbox.enqueue([e]);
         committedAt.set(e.eventId, performance.now());
-        relay.notify();
       }
     }),
   );

@@ -81,6 +81,12 @@ export interface Outbox {
   reject?(owner: string, id: OutboxId, error: ErrorInfo, options: RejectOptions): Promise<RejectOutcome>;
   /** Deletes up to `limit` rows sent more than `olderThanMs` ago; returns how many went. */
   purgeSent?(olderThanMs: number, limit: number): Promise<number>;
+  /**
+   * Calls `listener` whenever rows committed in this process became claimable, so a running
+   * relay claims them at once instead of at its next poll; returns what stops the calls. Rows
+   * committed by other processes are found by polling.
+   */
+  watch?(listener: () => void): () => void;
 }
 
 /** The delay before a refused row is tried again, after its `failures`-th refusal. */
