@@ -94,7 +94,7 @@ export class MemoryOutbox implements Outbox, EventSink {
       this.entries.set(row.id as number, { row, claimedBy: null, claimedUntil: 0, attempts: 0, lastError: null });
       return { ...row };
     });
-    if (rows.length > 0) for (const listener of this.watchers) listener();
+    if (rows.length > 0) this.wakeWatchers();
     return rows;
   }
 
@@ -103,6 +103,16 @@ export class MemoryOutbox implements Outbox, EventSink {
     const own = () => listener();
     this.watchers.add(own);
     return () => void this.watchers.delete(own);
+  }
+
+  private wakeWatchers(): void {
+    for (const listener of this.watchers) {
+      try {
+        listener();
+      } catch {
+        // The rows are stored: a watcher's failure is not the enqueue's, and a poll finds them.
+      }
+    }
   }
 
   /** Unsent rows, oldest first. */
