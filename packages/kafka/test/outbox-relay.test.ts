@@ -3,6 +3,7 @@ import { MemoryStore } from '@fsmkit/runtime';
 import { MemoryOutbox, OutboxRelay, orderBatch, type Outbox, type OutboxRow } from '../src/index.js';
 import { idleAfter } from '../src/outbox-relay.js';
 import { event, interleaved, perInstanceSequences, range } from './support/events.js';
+import { countingClaims } from './support/counting-outbox.js';
 import { RecordingPublisher } from './support/recording-publisher.js';
 
 const until = async (check: () => boolean, timeoutMs = 5000): Promise<void> => {
@@ -124,20 +125,10 @@ describe('OutboxRelay over a MemoryOutbox', () => {
   it('an enqueue wakes a running relay at once, without notify', async () => {
     const outbox = new MemoryOutbox();
     const publisher = new RecordingPublisher();
-    let claims = 0;
-    const counted: Outbox = {
-      claim: async (...a) => {
-        const rows = await outbox.claim(...a);
-        claims++;
-        return rows;
-      },
-      markSent: (...a) => outbox.markSent(...a),
-      markFailed: (...a) => outbox.markFailed(...a),
-      watch: (listener) => outbox.watch(listener),
-    };
-    const relay = new OutboxRelay({ outbox: counted, publisher, pollIntervalMs: 3_600_000 });
+    const counted = countingClaims(outbox);
+    const relay = new OutboxRelay({ outbox: counted.outbox, publisher, pollIntervalMs: 3_600_000 });
     relay.start();
-    await until(() => claims >= 1); // an empty claim: the relay would now sleep an hour
+    await until(() => counted.claims() >= 1); // an empty claim: the relay would now sleep an hour
     for (let seq = 1; seq <= 3; seq++) {
       outbox.enqueue([event('a', seq)]);
       await until(() => publisher.delivered.length === seq);

@@ -5,11 +5,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRunner } from '@fsmkit/runtime';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OutboxRelay, type Outbox } from '../src/index.js';
+import { OutboxRelay } from '../src/index.js';
+import { countingClaims } from './support/counting-outbox.js';
 import { event, perInstanceSequences, range } from './support/events.js';
 import { BROKERS, createTopics, deleteTopics, kafkaUnavailable, readAll, uniqueTopic } from './support/kafka.js';
-import { MYSQL_URL, mysqlUnavailable, testStore, type TestStore } from './support/mysql.js';
+import { MYSQL_URL, mysqlUnavailable, testOutbox, testStore, type TestOutbox, type TestStore } from './support/mysql.js';
 import { begin, EXPECTED_TYPES, finish, parcels } from './support/parcels.js';
+import { until } from './support/until.js';
 
 const unavailable = (await kafkaUnavailable()) ?? (await mysqlUnavailable());
 const here = dirname(fileURLToPath(import.meta.url));
@@ -19,35 +21,8 @@ const NEVER_MS = 3_600_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** The outbox, counting the claims a relay made through it. */
-function counting(outbox: Outbox): { outbox: Outbox; claims: () => number } {
-  let claims = 0;
-  return {
-    outbox: {
-      claim: async (...args) => {
-        const rows = await outbox.claim(...args);
-        claims++;
-        return rows;
-      },
-      markSent: (...args) => outbox.markSent(...args),
-      markFailed: (...args) => outbox.markFailed(...args),
-      reject: (...args) => outbox.reject!(...args),
-      watch: (listener) => outbox.watch!(listener),
-    },
-    claims: () => claims,
-  };
-}
-
 describe.skipIf(unavailable !== null)('relays woken by the commits of their process, against a real broker', () => {
-  let db: TestStore | undefined;
+  let db: TestOutbox | TestStore | undefined;
   const topics: string[] = [];
   const relays: OutboxRelay[] = [];
   const children = new Set<ChildProcess>();
@@ -73,10 +48,11 @@ describe.skipIf(unavailable !== null)('relays woken by the commits of their proc
   });
 
   it("a store's commits reach the broker without waiting for the relay's poll", async () => {
-    db = await testStore([parcels.model]);
+    const store = await testStore([parcels.model]);
+    db = store;
     const topic = await newTopic('wake', 1);
-    const runner = createRunner(parcels, { store: db.store, topic });
-    const watched = counting(db.outbox);
+    const runner = createRunner(parcels, { store: store.store, topic });
+    const watched = countingClaims(db.outbox);
     const relay = new OutboxRelay({ outbox: watched.outbox, brokers: BROKERS, pollIntervalMs: NEVER_MS });
     relays.push(relay);
     relay.start();
@@ -94,9 +70,9 @@ describe.skipIf(unavailable !== null)('relays woken by the commits of their proc
   });
 
   it('an enqueue outside a transaction wakes the relay too', async () => {
-    db = await testStore([parcels.model]);
+    db = await testOutbox();
     const topic = await newTopic('wake-enqueue', 1);
-    const watched = counting(db.outbox);
+    const watched = countingClaims(db.outbox);
     const relay = new OutboxRelay({ outbox: watched.outbox, brokers: BROKERS, pollIntervalMs: NEVER_MS });
     relays.push(relay);
     relay.start();
@@ -108,9 +84,9 @@ describe.skipIf(unavailable !== null)('relays woken by the commits of their proc
   });
 
   it('relays in two other processes, polling, and one here, woken by its commits, deliver each event once, in order per instance', async () => {
-    db = await testStore([parcels.model]);
+    db = await testOutbox();
     const topic = await newTopic('processes', 3);
-    const tablePrefix = db.prefix;
+    const tablePrefix = db.table.slice(0, -'outbox'.length);
     const owners: string[] = [];
     for (let i = 0; i < 2; i++) {
       const config = { brokers: BROKERS, mysqlUrl: MYSQL_URL, tablePrefix, batchSize: 5, pollIntervalMs: 10 };
