@@ -77,6 +77,15 @@ describe.skipIf(unavailable !== null)('OutboxRelay over the MySQL outbox and a r
     ]);
   });
 
+  it("never hands out a row while the claiming relay's own earlier claim holds one of its instance", async () => {
+    db = await testOutbox();
+    const [a, b] = [randomUUID(), randomUUID()];
+    await db.outbox.enqueue([event(a, 1)]);
+    await db.outbox.claim('r1', 10, 60_000);
+    await db.outbox.enqueue([event(a, 2), event(b, 1)]);
+    expect((await db.outbox.claim('r1', 10, 60_000)).map((r) => [r.instanceId === a ? 'a' : 'b', r.sequence])).toEqual([['b', 1]]);
+  });
+
   it('hands out rows again once their lease expired', async () => {
     db = await testOutbox();
     const a = randomUUID();

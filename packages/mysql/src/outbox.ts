@@ -66,9 +66,10 @@ const CLAIM_COLUMNS = ['id', 'event_id', 'topic', 'message_key', 'instance_id', 
  * hosts claim them with `FOR UPDATE SKIP LOCKED` under READ COMMITTED.
  *
  * A claim never contains a row whose instance has an earlier unsent row outside the claim
- * (claimed by another relay, locked by a concurrent claim, or past the limit): so a relay
- * that publishes a claim in sequence order and marks it sent before claiming again keeps
- * every instance's events in order, with no coordination between relays but these rows.
+ * (claimed by any relay, this one's earlier claims included, locked by a concurrent claim, or
+ * past the limit): so a relay that publishes each claim in sequence order keeps every
+ * instance's events in order, even when it claims again while a claim is in flight, with no
+ * coordination between relays but these rows.
  */
 export class MysqlOutbox {
   readonly table: string;
