@@ -22,8 +22,11 @@ export function syntaxSchema(node: ts.TypeNode, file: FileTypes): JsonSchema | u
 
 /** What the top level of a file says about type names. */
 export interface FileTypes {
-  /** Top-level declarations by name (more than one: merged, left to the checker). */
-  declarations: Map<string, ts.Node[]>;
+  /**
+   * Top-level declarations by name (more than one: merged, left to the checker); classes and
+   * enums only counted, so that holding this does not hold their syntax trees.
+   */
+  declarations: Map<string, Array<ts.InterfaceDeclaration | ts.TypeAliasDeclaration | undefined>>;
   imported: Set<string>;
   /** False when the file augments or declares modules or globals: left to the checker. */
   usable: boolean;
@@ -31,7 +34,7 @@ export interface FileTypes {
 
 export function fileTypes(sourceFile: ts.SourceFile): FileTypes {
   const file: FileTypes = { declarations: new Map(), imported: new Set(), usable: true };
-  const declare = (name: string, node: ts.Node) => {
+  const declare = (name: string, node: ts.InterfaceDeclaration | ts.TypeAliasDeclaration | undefined) => {
     const list = file.declarations.get(name);
     if (list) list.push(node);
     else file.declarations.set(name, [node]);
@@ -45,14 +48,8 @@ export function fileTypes(sourceFile: ts.SourceFile): FileTypes {
       if (bindings && tsc.isNamespaceImport(bindings)) file.imported.add(bindings.name.text);
       else if (bindings) for (const el of bindings.elements) file.imported.add(el.name.text);
     } else if (tsc.isImportEqualsDeclaration(statement)) file.imported.add(statement.name.text);
-    else if (
-      (tsc.isInterfaceDeclaration(statement) ||
-        tsc.isTypeAliasDeclaration(statement) ||
-        tsc.isClassDeclaration(statement) ||
-        tsc.isEnumDeclaration(statement)) &&
-      statement.name
-    )
-      declare(statement.name.text, statement);
+    else if (tsc.isInterfaceDeclaration(statement) || tsc.isTypeAliasDeclaration(statement)) declare(statement.name.text, statement);
+    else if ((tsc.isClassDeclaration(statement) || tsc.isEnumDeclaration(statement)) && statement.name) declare(statement.name.text, undefined);
   }
   return file;
 }
@@ -117,9 +114,9 @@ class SyntaxSchemaBuilder {
       if (this.file.imported.has(name) || GLOBALS.get(name) !== (node.typeArguments?.length ?? 0)) unsure();
       return node;
     }
-    const declaration = declarations[0]!;
+    const declaration = declarations[0];
     // The checker's walk reads some globals by name, whatever declares them.
-    if (declarations.length > 1 || node.typeArguments || GLOBALS.has(name)) unsure();
+    if (declaration === undefined || declarations.length > 1 || node.typeArguments || GLOBALS.has(name)) unsure();
     if (tsc.isInterfaceDeclaration(declaration) && !declaration.typeParameters && !declaration.heritageClauses) return declaration;
     if (!tsc.isTypeAliasDeclaration(declaration) || declaration.typeParameters || seen.has(declaration)) unsure();
     seen.add(declaration);
