@@ -6,12 +6,15 @@ import { Listings, removeUnwanted, type StaleFile, type WriteOptions, type Write
  * What `writeFiles` does to each file (compare with the file on disk, write it when it
  * differs, or in check mode name it), on a worker thread, so that a full run's thousands of
  * writes happen while the main thread still emits. Plain JavaScript evaluated by the worker:
- * it has no module to load, whether the generator runs built or from its sources.
+ * it has no module to load, whether the generator runs built or from its sources. It takes
+ * node's modules with `import()`, which works whether the worker evaluates it as a script or
+ * (under `--input-type=module`, which workers inherit) as a module.
  */
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } = require('node:fs');
-const { join } = require('node:path');
+Promise.all([import('node:worker_threads'), import('node:fs'), import('node:path')]).then(([threads, fs, path]) => {
+const { parentPort, workerData } = threads;
+const { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } = fs;
+const { join } = path;
 const { outDir, check } = workerData;
 const listings = new Map();
 const made = new Set();
@@ -53,6 +56,7 @@ parentPort.on('message', (files) => {
     parentPort.postMessage({ error: error instanceof Error ? error.message : String(error) });
     parentPort.close();
   }
+});
 });
 `;
 

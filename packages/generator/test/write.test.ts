@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { headerText } from '../src/header.js';
 import { BackgroundWriter } from '../src/write-background.js';
@@ -131,4 +133,17 @@ describe('BackgroundWriter', () => {
     writer.add(files);
     await writer.abort();
   });
+
+  it('works in a process started with --input-type=module, whose settings its worker inherits', () => {
+    const outDir = tempDir();
+    const source = fileURLToPath(new URL('../src/write-background.ts', import.meta.url));
+    const script = `import { BackgroundWriter } from ${JSON.stringify(source)};
+const files = [{ path: 'a.sql', content: 'x' }];
+const writer = new BackgroundWriter({ outDir: ${JSON.stringify(outDir)} });
+writer.add(files);
+console.log((await writer.finish(files)).written.length);`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(out.trim()).toBe('1');
+    expect(readFileSync(join(outDir, 'a.sql'), 'utf8')).toBe('x');
+  }, 60_000);
 });
