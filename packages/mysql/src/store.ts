@@ -59,6 +59,7 @@ import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './
 import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince } from './layout.js';
 import { machineDdl, machineTables, sharedDdl, type SchemaOptions, type TableNames } from './schema.js';
 import { isConnectionError, QueryTimeoutError, storeError, type ErrorScope } from './store-error.js';
+import { outboxCommitted } from './outbox-signal.js';
 
 /** MySQL's "duplicate entry" (a unique key). */
 const ER_DUP_ENTRY = 1062;
@@ -235,6 +236,7 @@ export class MysqlStore implements Store {
       if (rows.length > 0) await this.insertRows(conn, scope, (n) => sql.insertHistory(n), rows.map(historyValues));
       if (encoded.length > 0) await this.insertOutbox(conn, scope, encoded, record.updatedAt);
     });
+    if (encoded.length > 0) outboxCommitted(this.shared.tables.outbox);
   }
 
   async commit(c: Commit): Promise<CommitResult> {
@@ -715,6 +717,7 @@ export class MysqlStore implements Store {
    */
   /** Wakes this store's lockers' waiters on keys a commit released, and says it released them. */
   private afterRelease(c: Commit, result: CommitResult): CommitResult {
+    if (c.events.length > 0 || c.spawn?.some((child) => child.events.length > 0)) outboxCommitted(this.shared.tables.outbox);
     if (!c.releaseLocks || c.fence === undefined || c.fence.length === 0) return result;
     for (const { key } of c.fence) for (const locker of this.lockers) locker.released(key);
     return { ...result, locksReleased: true };
