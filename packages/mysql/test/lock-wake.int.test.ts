@@ -1,0 +1,157 @@
+/**
+ * Waiters and holders in different processes: a release wakes the waiter through the lease's
+ * announcement (not by polling), a holder killed frees the lock only when its lease runs out,
+ * and two processes racing for one key never hold it at once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createMysqlStore, type MysqlStore } from '../src/index.js';
+import { announcementName, RACE_MACHINE, type LockWorkerConfig } from './processes/lock-config.js';
+import { dropTablesWithPrefix, MYSQL_URL, mysqlUnavailable, uniquePrefix } from './support/db.js';
+
+const unavailable = await mysqlUnavailable();
+const here = dirname(fileURLToPath(import.meta.url));
+const tsx = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist', 'loader.mjs')).href;
+const script = join(here, 'processes', 'lock-worker.ts');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const preciseNow = () => performance.timeOrigin + performance.now();
+
+type Line = { event: string; pid: number; token?: number; at?: number; overlaps?: number; tokens?: number[] };
+
+const running = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+});
+
+function startWorker(config: LockWorkerConfig) {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', tsx, script, JSON.stringify(config)], {
+    cwd: join(here, '..'),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  const lines: Line[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    try {
+      lines.push(JSON.parse(text) as Line);
+    } catch {
+      // not a line of ours
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => (running.delete(child), resolve())));
+  return {
+    child,
+    exited,
+    send: (command: string) => child.stdin!.write(`${command}\n`),
+    /** The `nth` line (from 1) of `event`. */
+    async waitFor(event: string, nth = 1, ms = 60_000): Promise<Line> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const line = lines.filter((l) => l.event === event)[nth - 1];
+        if (line) return line;
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${event} line ${nth} from worker ${child.pid}; stderr:\n${stderr}`);
+        await sleep(10);
+      }
+    },
+  };
+}
+
+describe.skipIf(unavailable !== null)('locks across processes', () => {
+  const prefix = uniquePrefix();
+  let store: MysqlStore;
+
+  beforeAll(async () => {
+    store = createMysqlStore({ tablePrefix: prefix, poolSize: 4 });
+    await store.ensureSchema([{ name: RACE_MACHINE }]);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await dropTablesWithPrefix(prefix);
+  });
+
+  /** Resolves once a session blocks on the announcement of `key` (state "User lock"). */
+  async function blockedOn(key: string): Promise<void> {
+    const name = announcementName(MYSQL_URL, prefix, key);
+    for (;;) {
+      const [rows] = await store.pool.query<RowDataPacket[]>(
+        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE = 'User lock' AND INFO LIKE ?",
+        [`%${name}%`],
+      );
+      if (Number(rows[0]!['n']) > 0) return;
+      await sleep(5);
+    }
+  }
+
+  it('a release in another process wakes the waiter, which polls too seldom to have seen it (five times)', async () => {
+    const key = 'user:wake';
+    const holder = startWorker({ url: MYSQL_URL, prefix, key, mode: 'hold', leaseMs: 60_000, pollMs: 5 });
+    // Its first pause would be a minute or more: only the release's announcement can wake it in time.
+    const waiter = store.locker({ pollMs: 120_000, maxPollMs: 120_000 });
+    const latencies: number[] = [];
+    const tokens: number[] = [];
+    for (let round = 1; round <= 5; round++) {
+      holder.send('acquire');
+      const held = await holder.waitFor('held', round);
+      const acquiring = waiter.acquire(key, 'waiter', { instanceId: 'w', leaseMs: 60_000, mode: 'wait', timeoutMs: 60_000 });
+      await blockedOn(key);
+      holder.send('release');
+      const lease = (await acquiring)!;
+      const acquiredAt = preciseNow();
+      const released = await holder.waitFor('released', round);
+      latencies.push(acquiredAt - released.at!);
+      expect(lease.token).toBeGreaterThan(held.token!);
+      tokens.push(held.token!, lease.token);
+      await waiter.release(lease);
+    }
+    holder.send('exit');
+    await holder.exited;
+    expect([...tokens].sort((a, b) => a - b)).toEqual(tokens);
+    // A minute's pause did not pass: each waiter was woken by the release.
+    for (const ms of latencies) expect(ms).toBeLessThan(10_000);
+    expect([...latencies].sort((a, b) => a - b)[2]).toBeLessThan(100);
+  });
+
+  it('a holder killed takes its announcement with it; the waiter gets the lock once the lease ran out, not before', async () => {
+    const key = 'user:killed';
+    const holder = startWorker({ url: MYSQL_URL, prefix, key, mode: 'hold', leaseMs: 1500, pollMs: 5 });
+    holder.send('acquire');
+    const held = await holder.waitFor('held');
+    const waiter = store.locker();
+    const before = (await waiter.holder(key))!;
+    expect(before).toMatchObject({ token: held.token, live: true });
+    const acquiring = waiter.acquire(key, 'waiter', { instanceId: 'w', leaseMs: 60_000, mode: 'wait', timeoutMs: 60_000 });
+    await blockedOn(key);
+    holder.child.kill('SIGKILL');
+    await holder.exited;
+    const lease = (await acquiring)!;
+    const after = (await waiter.holder(key))!;
+    expect(lease.token).toBeGreaterThan(held.token!);
+    expect(after).toMatchObject({ token: lease.token, owner: 'waiter', live: true });
+    // Taken over by the database clock only when the killed holder's lease had ended.
+    expect(after.lockedAt.getTime()).toBeGreaterThanOrEqual(before.expiresAt.getTime());
+    await waiter.release(lease);
+  });
+
+  it.each([1, 2, 3])('two processes racing for one key never hold it at once (run %i)', async (run) => {
+    const key = `user:race-${run}`;
+    const probe = `${prefix}probe_${run}`;
+    await store.pool.query(`CREATE TABLE \`${probe}\` (id INT PRIMARY KEY, inside INT NOT NULL)`);
+    await store.pool.query(`INSERT INTO \`${probe}\` VALUES (1, 0)`);
+    const config: LockWorkerConfig = { url: MYSQL_URL, prefix, key, mode: 'race', leaseMs: 30_000, pollMs: 5, cycles: 40, probe };
+    const racers = [startWorker(config), startWorker(config)];
+    await Promise.all(racers.map((r) => r.waitFor('ready')));
+    for (const r of racers) r.send('go');
+    const done = await Promise.all(racers.map((r) => r.waitFor('done', 1, 120_000)));
+    await Promise.all(racers.map((r) => r.exited));
+    expect(done.map((d) => d.overlaps)).toEqual([0, 0]);
+    const tokens = done.flatMap((d) => d.tokens!);
+    expect(new Set(tokens).size).toBe(80);
+  });
+});
