@@ -7,7 +7,11 @@ export interface Announcement {
   token: number;
   /** By the local clock: past it, the lease is over whatever the row says, and so is its announcement. */
   expiresAt: number;
-  /** A `GET_LOCK` that found the name taken (a waiter checking it) is tried again from then. */
+  /**
+   * Not announced before then: at first one interval after the acquire (a lease that ends
+   * sooner never costs a statement), later when a `GET_LOCK` found the name taken (a waiter
+   * checking it) and is tried again.
+   */
   retryAt: number;
 }
 
@@ -42,7 +46,10 @@ export function planAnnouncements(live: ReadonlyMap<string, Announcement>, held:
  * blocks on; giving it back after the lease ended wakes the waiter at once. A hint only: the
  * lease row and its token decide who holds a lock, and a process that dies frees its names
  * with its connections. The statements run beside the acquire and the commit, never before
- * them, each session sending everything that piled up while its last statement ran.
+ * them, and cost little: a session sends at most one statement per interval (`everyMs`),
+ * with everything that piled up meanwhile, and announces only leases older than an interval,
+ * so that the short leases of an uncontended system cost nothing. A waiter that comes while
+ * a lease is not announced yet polls until it is (see LockWatch).
  */
 export class LockAnnouncer {
   private readonly sessions: AnnounceSession[];
@@ -50,15 +57,15 @@ export class LockAnnouncer {
   constructor(
     settings: SessionSettings,
     sessions: number,
-    retryMs: number,
+    private readonly everyMs: number,
     timeoutMs: number,
   ) {
-    this.sessions = Array.from({ length: sessions }, () => new AnnounceSession(settings, retryMs, timeoutMs));
+    this.sessions = Array.from({ length: sessions }, () => new AnnounceSession(settings, everyMs, timeoutMs));
   }
 
   announce(name: string, token: number, expiresAt: number): void {
     const session = this.sessionOf(name);
-    session.live.set(name, { token, expiresAt, retryAt: 0 });
+    session.live.set(name, { token, expiresAt, retryAt: Date.now() + this.everyMs });
     session.kick();
   }
 
@@ -101,10 +108,11 @@ class AnnounceSession {
   private closed = false;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
+  private lastSent = 0;
 
   constructor(
     private readonly settings: SessionSettings,
-    private readonly retryMs: number,
+    private readonly everyMs: number,
     private readonly timeoutMs: number,
   ) {}
 
@@ -132,6 +140,13 @@ class AnnounceSession {
         const plan = planAnnouncements(this.live, this.held, Date.now());
         for (const name of plan.expired) this.live.delete(name);
         if (plan.take.length === 0 && plan.give.length === 0) break;
+        const wait = this.lastSent + this.everyMs - Date.now();
+        if (wait > 0) {
+          // What comes meanwhile joins this statement.
+          await new Promise((resolve) => setTimeout(resolve, wait));
+          continue;
+        }
+        this.lastSent = Date.now();
         await this.send(plan);
         this.failures = 0;
       }
@@ -141,7 +156,7 @@ class AnnounceSession {
       this.conn = null;
       this.held.clear();
       this.failures++;
-      pauseMs = Math.min(1000, this.retryMs * 2 ** this.failures);
+      pauseMs = Math.min(1000, this.everyMs * 2 ** this.failures);
     } finally {
       this.running = false;
       if (!this.closed) this.wakeLater(pauseMs);
@@ -187,7 +202,7 @@ class AnnounceSession {
     plan.take.forEach((name, i) => {
       if (Number(row[i]) === 1) this.held.add(name);
       // A waiter holds it for an instant, to see whether anyone announces the lease.
-      else if (this.live.has(name)) this.live.get(name)!.retryAt = now + this.retryMs;
+      else if (this.live.has(name)) this.live.get(name)!.retryAt = now + this.everyMs;
     });
     for (const name of plan.give) this.held.delete(name);
   }

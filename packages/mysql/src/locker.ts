@@ -26,9 +26,15 @@ export interface MysqlLockerOptions extends PoolSettings {
   /**
    * Sessions of their own (outside the pool) on which this locker announces the leases it
    * holds, so that waiters in other processes learn of a release at once (see LockAnnouncer).
-   * Default 2; 0: announce nothing. Needs `url`: with a pool given and no `url`, nothing is announced.
+   * Default 1; 0: announce nothing. Needs `url`: with a pool given and no `url`, nothing is announced.
    */
   announceSessions?: number;
+  /**
+   * A session sends at most one statement per interval, and announces leases older than one:
+   * what a waiter elsewhere may wait beyond a release (up to twice this when the lease was
+   * younger). Default 20.
+   */
+  announceEveryMs?: number;
   /**
    * Sessions of their own on which `wait` mode blocks until a lease announced by another
    * process ends (one per key waited for); a waiter finding none free polls. Default 4; 0: poll.
@@ -117,10 +123,10 @@ export class MysqlLocker implements Locker {
     this.pool = options.pool ?? createPool(options);
     const url = options.url ?? (this.ownsPool ? defaultUrl() : undefined);
     const session = url === undefined ? null : { url, connectTimeoutMs: options.connectTimeoutMs ?? 10_000 };
-    const announceSessions = options.announceSessions ?? 2;
+    const announceSessions = options.announceSessions ?? 1;
     const waitSessions = options.waitSessions ?? 4;
     this.scope = url === undefined ? null : notifyScope(url, tables.localLock);
-    this.announcer = session && announceSessions > 0 ? new LockAnnouncer(session, announceSessions, this.pollMs, this.timeout) : null;
+    this.announcer = session && announceSessions > 0 ? new LockAnnouncer(session, announceSessions, Math.max(1, options.announceEveryMs ?? 20), this.timeout) : null;
     this.watch = session && waitSessions > 0 ? new LockWatch(session, waitSessions, this.timeout) : null;
   }
 
