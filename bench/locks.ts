@@ -33,7 +33,7 @@ const owner = `bench:${process.pid}`;
 
 const store = createMysqlStore({ tablePrefix: prefix, poolSize: CONCURRENCY });
 await store.ensureSchema([{ name: 'ours' }, { name: 'raw' }]);
-const locker = store.locker();
+const locker = process.env.BENCH_ANNOUNCE_EVERY_MS ? store.locker({ announceEveryMs: Number(process.env.BENCH_ANNOUNCE_EVERY_MS) }) : store.locker();
 const silentLocker = store.locker({ announceSessions: 0, waitSessions: 0 });
 const WAKE_ROUNDS = Number(process.env.BENCH_WAKE_ROUNDS ?? 50);
 // GET_LOCK belongs to a session: each cycle holds one of these connections from lock to unlock.

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import mysql, { type Connection } from 'mysql2/promise';
+import { SESSION_SQL_MODE } from './pool.js';
 
 /** What a connection of its own needs, besides the pool's connections. */
 export interface SessionSettings {
@@ -15,6 +16,11 @@ export async function openSession(settings: SessionSettings, onLost: () => void)
   const conn = await mysql.createConnection({ uri: settings.url, connectTimeout: settings.connectTimeoutMs, enableKeepAlive: true });
   // An idle connection that dies emits an error: without a listener it would end the process.
   conn.on('error', onLost);
+  // As on the pool's sessions: mysql2's escaping of the caller's key text is right only without it.
+  await conn.query(SESSION_SQL_MODE).catch((error: unknown) => {
+    conn.destroy();
+    throw error;
+  });
   holdProcess(conn, false);
   return conn;
 }

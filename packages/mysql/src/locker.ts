@@ -151,13 +151,19 @@ export class MysqlLocker implements Locker {
       if (options.mode === 'skip') return null;
       const now = Date.now();
       if (options.mode === 'fail' || now >= deadline) throw await this.refusal(key, options);
-      const waited = await this.waitForRelease(table, stored, name, deadline - now, options.signal);
-      if (waited === 'released' || waited === 'lapsed') {
-        tryNow = true;
-        pause = this.pollMs;
-        continue;
+      // Another process's lease: block until it ends (or this process's release comes first).
+      const watch = this.watchFor(table, stored, name);
+      if (watch !== null) {
+        const waited = await this.pauseFor(key, deadline - now, options.signal, watch);
+        // Nobody announces the lease: it ended before the watch began (try now), or its holder
+        // has not announced it yet, or cannot (poll).
+        if (waited === 'released' || waited === 'lapsed' || (waited === 'unannounced' && !(await this.holder(key))?.live)) {
+          tryNow = true;
+          pause = this.pollMs;
+          continue;
+        }
       }
-      tryNow = await this.pauseFor(key, Math.min(pause * (0.5 + Math.random()), deadline - now), options.signal);
+      tryNow = (await this.pauseFor(key, Math.min(pause * (0.5 + Math.random()), deadline - now), options.signal)) === 'released';
       pause = Math.min(pause * 2, this.maxPollMs);
     }
   }
@@ -253,51 +259,42 @@ export class MysqlLocker implements Locker {
   }
 
   /**
-   * Blocks until another process ends the lease it announced, when this process does not hold
-   * the key itself (its own release wakes the waiters here) and a waiting session is free.
+   * A watch on the lease's announcement when another process may hold it (this process's
+   * own release wakes the waiters here) and a waiting session is free; else null.
    */
-  private async waitForRelease(
-    table: string,
-    stored: string,
-    name: string | null,
-    ms: number,
-    signal: AbortSignal | undefined,
-  ): Promise<WatchOutcome | 'local'> {
-    if (this.watch === null || name === null || this.announcer?.holds(name) === true) return 'local';
-    let timer: NodeJS.Timeout | undefined;
-    let aborted: (() => void) | undefined;
-    const gaveUp = new Promise<WatchOutcome>((resolve) => {
-      timer = setTimeout(() => resolve('lapsed'), Math.max(1, ms));
-      aborted = () => resolve('lapsed');
-      signal?.addEventListener('abort', aborted, { once: true });
-    });
-    try {
-      return await Promise.race([this.watch.watch(name, table, stored), gaveUp]);
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', aborted!);
-    }
+  private watchFor(table: string, stored: string, name: string | null): Promise<WatchOutcome> | null {
+    if (this.watch === null || name === null || this.announcer?.holds(name) === true) return null;
+    return this.watch.watch(name, table, stored);
   }
 
-  /** Sleeps until the next poll, an abort, or a release of `key` in this process (then true). */
-  private pauseFor(key: string, ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  /**
+   * Sleeps until the next poll or an abort (`lapsed`), a release of `key` in this process
+   * (`released`), or the end of `watch` (its outcome), whichever comes first.
+   */
+  private pauseFor(key: string, ms: number, signal: AbortSignal | undefined, watch?: Promise<WatchOutcome>): Promise<WatchOutcome> {
     return new Promise((resolve) => {
       let queue = this.waiters.get(key);
       if (!queue) this.waiters.set(key, (queue = new Set()));
       const timer = setTimeout(done, Math.max(1, ms));
       const aborted = () => done();
       signal?.addEventListener('abort', aborted, { once: true });
-      queue.add(done);
+      const wake = (released: boolean) => done(released ? 'released' : 'lapsed');
+      queue.add(wake);
+      void watch?.then(done);
       const waiters = this.waiters;
-      function done(released = false) {
+      let settled = false;
+      function done(outcome: WatchOutcome = 'lapsed') {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', aborted);
-        queue!.delete(done);
+        queue!.delete(wake);
         if (queue!.size === 0 && waiters.get(key) === queue) waiters.delete(key);
-        resolve(released);
+        resolve(outcome);
       }
     });
   }
+
 
   /** The user-level lock that announces a lease of the key (see LockAnnouncer). */
   private nameOf(storedKey: string): string | null {

@@ -118,6 +118,26 @@ describe.skipIf(unavailable !== null)('locks across processes', () => {
     expect([...latencies].sort((a, b) => a - b)[2]).toBeLessThan(100);
   });
 
+  it("a waiter on another store's locker is woken by the release, whatever the key's text", async () => {
+    const key = "user:o'brien\\' OR 1=1 -- ü";
+    const other = createMysqlStore({ tablePrefix: prefix, poolSize: 2 });
+    try {
+      const holder = store.locker();
+      const waiter = other.locker({ pollMs: 120_000, maxPollMs: 120_000 });
+      const held = (await holder.acquire(key, 'holder', { instanceId: 'h', leaseMs: 60_000, mode: 'fail', timeoutMs: 0 }))!;
+      const name = announcementName(MYSQL_URL, prefix, key);
+      while ((await store.pool.query<RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS h', [name]))[0][0]!['h'] === null) await sleep(5);
+      const acquiring = waiter.acquire(key, 'waiter', { instanceId: 'w', leaseMs: 60_000, mode: 'wait', timeoutMs: 60_000 });
+      await blockedOn(key);
+      await holder.release(held);
+      const lease = (await acquiring)!;
+      expect(lease.token).toBeGreaterThan(held.token);
+      await waiter.release(lease);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('a holder killed takes its announcement with it; the waiter gets the lock once the lease ran out, not before', async () => {
     const key = 'user:killed';
     const holder = startWorker({ url: MYSQL_URL, prefix, key, mode: 'hold', leaseMs: 1500, pollMs: 5 });
