@@ -32,7 +32,7 @@ export interface MysqlLockerOptions extends PoolSettings {
   /**
    * A session sends at most one statement per interval, and announces leases older than one:
    * what a waiter elsewhere may wait beyond a release (up to twice this when the lease was
-   * younger). Default 20.
+   * younger). Default 50.
    */
   announceEveryMs?: number;
   /**
@@ -126,7 +126,7 @@ export class MysqlLocker implements Locker {
     const announceSessions = options.announceSessions ?? 1;
     const waitSessions = options.waitSessions ?? 4;
     this.scope = url === undefined ? null : notifyScope(url, tables.localLock);
-    this.announcer = session && announceSessions > 0 ? new LockAnnouncer(session, announceSessions, Math.max(1, options.announceEveryMs ?? 20), this.timeout) : null;
+    this.announcer = session && announceSessions > 0 ? new LockAnnouncer(session, announceSessions, Math.max(1, options.announceEveryMs ?? 50), this.timeout) : null;
     this.watch = session && waitSessions > 0 ? new LockWatch(session, waitSessions, this.timeout) : null;
   }
 
