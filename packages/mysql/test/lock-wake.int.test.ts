@@ -3,65 +3,21 @@
  * announcement (not by polling), a holder killed frees the lock only when its lease runs out,
  * and two processes racing for one key never hold it at once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMysqlStore, type MysqlStore } from '../src/index.js';
 import { announcementName, RACE_MACHINE, type LockWorkerConfig } from './processes/lock-config.js';
 import { dropTablesWithPrefix, MYSQL_URL, mysqlUnavailable, uniquePrefix } from './support/db.js';
+import { killTestProcesses, startTestProcess } from './support/process.js';
 
 const unavailable = await mysqlUnavailable();
-const here = dirname(fileURLToPath(import.meta.url));
-const tsx = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist', 'loader.mjs')).href;
-const script = join(here, 'processes', 'lock-worker.ts');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const preciseNow = () => performance.timeOrigin + performance.now();
 
 type Line = { event: string; pid: number; token?: number; at?: number; overlaps?: number; tokens?: number[] };
 
-const running = new Set<ChildProcess>();
-afterEach(() => {
-  for (const child of running) child.kill('SIGKILL');
-  running.clear();
-});
-
-function startWorker(config: LockWorkerConfig) {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', tsx, script, JSON.stringify(config)], {
-    cwd: join(here, '..'),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  running.add(child);
-  const lines: Line[] = [];
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    try {
-      lines.push(JSON.parse(text) as Line);
-    } catch {
-      // not a line of ours
-    }
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => (running.delete(child), resolve())));
-  return {
-    child,
-    exited,
-    send: (command: string) => child.stdin!.write(`${command}\n`),
-    /** The `nth` line (from 1) of `event`. */
-    async waitFor(event: string, nth = 1, ms = 60_000): Promise<Line> {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const line = lines.filter((l) => l.event === event)[nth - 1];
-        if (line) return line;
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${event} line ${nth} from worker ${child.pid}; stderr:\n${stderr}`);
-        await sleep(10);
-      }
-    },
-  };
-}
+afterEach(killTestProcesses);
+const startWorker = (config: LockWorkerConfig) => startTestProcess<Line>('lock-worker.ts', config);
 
 describe.skipIf(unavailable !== null)('locks across processes', () => {
   const prefix = uniquePrefix();
