@@ -26,16 +26,27 @@ export interface AnnouncePlan {
 
 const MOST_PER_STATEMENT = 200;
 
-/** What a session does next, from the leases live here and the names it holds. */
-export function planAnnouncements(live: ReadonlyMap<string, Announcement>, held: ReadonlySet<string>, now: number): AnnouncePlan {
+/**
+ * What a session does next, from the leases live here, the names it holds, and those whose
+ * lease ended since its last statement (`ended`): a name is given back after every lease, even
+ * when the next lease of the key here came meanwhile, and then taken again at once, so that a
+ * waiter elsewhere wakes at each release rather than only when this process lets the key go.
+ */
+export function planAnnouncements(
+  live: ReadonlyMap<string, Announcement>,
+  held: ReadonlySet<string>,
+  ended: ReadonlySet<string>,
+  now: number,
+): AnnouncePlan {
   const plan: AnnouncePlan = { take: [], give: [], expired: [] };
-  for (const [name, a] of live) {
-    if (a.expiresAt <= now) plan.expired.push(name);
-    else if (!held.has(name) && a.retryAt <= now && plan.take.length < MOST_PER_STATEMENT) plan.take.push(name);
-  }
   for (const name of held) {
     const a = live.get(name);
-    if ((a === undefined || a.expiresAt <= now) && plan.give.length < MOST_PER_STATEMENT) plan.give.push(name);
+    if ((a === undefined || a.expiresAt <= now || ended.has(name)) && plan.give.length < MOST_PER_STATEMENT) plan.give.push(name);
+  }
+  const given = new Set(plan.give);
+  for (const [name, a] of live) {
+    if (a.expiresAt <= now) plan.expired.push(name);
+    else if ((given.has(name) || (!held.has(name) && a.retryAt <= now)) && plan.take.length < MOST_PER_STATEMENT) plan.take.push(name);
   }
   return plan;
 }
@@ -81,6 +92,7 @@ export class LockAnnouncer {
     const a = session.live.get(name);
     if (a === undefined || (token !== undefined && a.token !== token)) return;
     session.live.delete(name);
+    session.ended(name);
     session.kick();
   }
 
@@ -103,6 +115,8 @@ export class LockAnnouncer {
 class AnnounceSession {
   readonly live = new Map<string, Announcement>();
   private readonly held = new Set<string>();
+  /** Held names whose lease ended since the last statement. */
+  private readonly endedSince = new Set<string>();
   private conn: Connection | null = null;
   private running = false;
   private closed = false;
@@ -115,6 +129,10 @@ class AnnounceSession {
     private readonly everyMs: number,
     private readonly timeoutMs: number,
   ) {}
+
+  ended(name: string): void {
+    if (this.held.has(name)) this.endedSince.add(name);
+  }
 
   kick(): void {
     if (this.running || this.closed) return;
@@ -129,6 +147,7 @@ class AnnounceSession {
     const conn = this.conn;
     this.conn = null;
     this.held.clear();
+    this.endedSince.clear();
     // Ending the session gives its names back.
     if (conn) await conn.end().catch(() => conn.destroy());
   }
@@ -137,7 +156,7 @@ class AnnounceSession {
     let pauseMs = 0;
     try {
       for (;;) {
-        const plan = planAnnouncements(this.live, this.held, Date.now());
+        const plan = planAnnouncements(this.live, this.held, this.endedSince, Date.now());
         for (const name of plan.expired) this.live.delete(name);
         if (plan.take.length === 0 && plan.give.length === 0) break;
         const wait = this.lastSent + this.everyMs - Date.now();
@@ -155,6 +174,7 @@ class AnnounceSession {
       this.conn?.destroy();
       this.conn = null;
       this.held.clear();
+      this.endedSince.clear();
       this.failures++;
       pauseMs = Math.min(1000, this.everyMs * 2 ** this.failures);
     } finally {
@@ -193,17 +213,21 @@ class AnnounceSession {
 
   private async send(plan: AnnouncePlan): Promise<void> {
     const conn = (this.conn ??= await this.open());
-    const calls = [...plan.take.map(() => 'GET_LOCK(?, 0)'), ...plan.give.map(() => 'RELEASE_LOCK(?)')];
-    const [rows] = await withDeadline(conn.query({ sql: `SELECT ${calls.join(', ')}`, rowsAsArray: true }, [...plan.take, ...plan.give]), this.timeoutMs, () =>
+    // Given back before taken again: a waiter blocked on the name is woken in between.
+    const calls = [...plan.give.map(() => 'RELEASE_LOCK(?)'), ...plan.take.map(() => 'GET_LOCK(?, 0)')];
+    const [rows] = await withDeadline(conn.query({ sql: `SELECT ${calls.join(', ')}`, rowsAsArray: true }, [...plan.give, ...plan.take]), this.timeoutMs, () =>
       conn.destroy(),
     );
     const row = (rows as unknown[][])[0]!;
     const now = Date.now();
+    for (const name of plan.give) {
+      this.held.delete(name);
+      this.endedSince.delete(name);
+    }
     plan.take.forEach((name, i) => {
-      if (Number(row[i]) === 1) this.held.add(name);
+      if (Number(row[plan.give.length + i]) === 1) this.held.add(name);
       // A waiter holds it for an instant, to see whether anyone announces the lease.
       else if (this.live.has(name)) this.live.get(name)!.retryAt = now + this.everyMs;
     });
-    for (const name of plan.give) this.held.delete(name);
   }
 }

@@ -12,16 +12,18 @@ describe('planAnnouncements', () => {
       ['b', lease({ retryAt: 600 })],
       ['c', lease()],
     ]);
-    expect(planAnnouncements(live, new Set(['c', 'gone']), 500)).toEqual({ take: ['a'], give: ['gone'], expired: [] });
+    expect(planAnnouncements(live, new Set(['c', 'gone']), new Set(), 500)).toEqual({ take: ['a'], give: ['gone'], expired: [] });
   });
 
   it('a lease that ran out by the local clock is forgotten and its name given back', () => {
     const live = new Map([['a', lease({ expiresAt: 400 })]]);
-    expect(planAnnouncements(live, new Set(['a']), 500)).toEqual({ take: [], give: ['a'], expired: ['a'] });
+    expect(planAnnouncements(live, new Set(['a']), new Set(), 500)).toEqual({ take: [], give: ['a'], expired: ['a'] });
   });
 
-  it('a name announced for one lease stays held for the next lease of the key: nothing to send', () => {
-    expect(planAnnouncements(new Map([['a', lease({ token: 2, retryAt: 900 })]]), new Set(['a']), 500)).toEqual({ take: [], give: [], expired: [] });
+  it('a name whose lease ended is given back and taken again for the next lease of the key here, at once', () => {
+    const next = new Map([['a', lease({ token: 2, retryAt: 900 })]]);
+    expect(planAnnouncements(next, new Set(['a']), new Set(['a']), 500)).toEqual({ take: ['a'], give: ['a'], expired: [] });
+    expect(planAnnouncements(next, new Set(['a']), new Set(), 500)).toEqual({ take: [], give: [], expired: [] });
   });
 });
 
