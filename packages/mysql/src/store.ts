@@ -30,7 +30,7 @@ import { inlineValues } from './inline-values.js';
 import { listQuery } from './list-query.js';
 import { statsFromRows, statsQueries } from './stats-query.js';
 import { MachineSql, SharedSql } from './machine-sql.js';
-import { createPool, type PoolSettings } from './pool.js';
+import { createPool, defaultUrl, type PoolSettings } from './pool.js';
 import { PACKET_MARGIN, splitRows } from './packet-split.js';
 import { pooledStatement, withDeadline } from './pooled.js';
 import {
@@ -138,6 +138,7 @@ export class MysqlStore implements Store {
   private readonly timeout: number;
   /** Lockers made by `locker()`: told when a commit releases a key, to wake their waiters. */
   private readonly lockers = new Set<MysqlLocker>();
+  private readonly sessionSettings: Pick<PoolSettings, 'url' | 'connectTimeoutMs'>;
   private sharedLocker: MysqlLocker | undefined;
   private packetLimit: Promise<number> | undefined;
   private readonly grouper: GroupCommitter;
@@ -151,6 +152,8 @@ export class MysqlStore implements Store {
     this.timeout = options.queryTimeoutMs ?? 30_000;
     this.ownsPool = options.pool === undefined;
     this.pool = options.pool ?? createPool(options);
+    // Lockers open sessions of their own on the same database; a caller's pool names none.
+    this.sessionSettings = this.ownsPool ? { url: options.url ?? defaultUrl(), ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }) } : {};
     this.inbox = new InboxSql(this.schema);
     const scope = { operation: 'commit' };
     this.grouper = new GroupCommitter(
@@ -645,7 +648,7 @@ export class MysqlStore implements Store {
   locker(options: Omit<MysqlLockerOptions, 'pool' | 'tablePrefix' | keyof PoolSettings> = {}): MysqlLocker {
     const shared = Object.keys(options).length === 0;
     if (shared && this.sharedLocker !== undefined) return this.sharedLocker;
-    const locker = createMysqlLocker({ queryTimeoutMs: this.timeout, ...options, ...this.schema, pool: this.pool });
+    const locker = createMysqlLocker({ queryTimeoutMs: this.timeout, ...options, ...this.sessionSettings, ...this.schema, pool: this.pool });
     this.lockers.add(locker);
     if (shared) this.sharedLocker = locker;
     return locker;
@@ -660,6 +663,8 @@ export class MysqlStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Its lockers' own sessions first (they leave the shared pool open).
+    await Promise.all([...this.lockers].map((locker) => locker.close()));
     if (this.ownsPool) await this.pool.end();
   }
 
@@ -719,7 +724,7 @@ export class MysqlStore implements Store {
   private afterRelease(c: Commit, result: CommitResult): CommitResult {
     if (c.events.length > 0 || c.spawn?.some((child) => child.events.length > 0)) outboxCommitted(this.shared.tables.outbox);
     if (!c.releaseLocks || c.fence === undefined || c.fence.length === 0) return result;
-    for (const { key } of c.fence) for (const locker of this.lockers) locker.released(key);
+    for (const { key, token } of c.fence) for (const locker of this.lockers) locker.released(key, token);
     return { ...result, locksReleased: true };
   }
 
