@@ -430,13 +430,19 @@ export class MysqlStore implements Store {
     if (link === undefined || !storableId(link.parentId)) return [];
     const parent = this.sql(link.parentMachine);
     const own = this.sql(c.record.machine);
-    const wake = inlineValues(parent.wakeParent, [link.wake ? 1 : 0, link.parentId, `${CHILDREN_WAIT}%`]);
-    if (link.next === null || !storableId(link.next)) return ['SET @fsm_started = 0', wake];
-    // The started sibling's own end wakes the parent: only a child that started none (the last of its chain) or failed does.
-    if (!link.lease) return [inlineValues(own.startQueued, [link.next, QUEUED_CHILD]), 'SET @fsm_started = ROW_COUNT()', wake];
-    const lease = [link.lease.owner.slice(0, LEASE_OWNER_CHARS), Math.round(link.lease.leaseMs * 1000), link.next, QUEUED_CHILD];
+    const wakeValues = [link.wake ? 1 : 0, link.parentId, `${CHILDREN_WAIT}%`];
+    if (link.next === null || !storableId(link.next)) return ['SET @fsm_started = 0', inlineValues(parent.wakeParent, wakeValues)];
+    const start = link.lease
+      ? inlineValues(own.startQueuedLeased, [link.lease.owner.slice(0, LEASE_OWNER_CHARS), Math.round(link.lease.leaseMs * 1000), link.next, QUEUED_CHILD])
+      : inlineValues(own.startQueued, [link.next, QUEUED_CHILD]);
+    // The started sibling's own end wakes the parent: only a child that started none (the last of its chain) or failed does;
+    // of a map's chains, only the last to end (each counts its visit's children left under the parent's row lock).
+    const wake =
+      link.siblings === undefined || !storableId(link.siblings)
+        ? [inlineValues(parent.wakeParent, wakeValues)]
+        : [inlineValues(parent.lockForWake, [link.parentId]), inlineValues(parent.wakeParentLast(own), [...wakeValues, link.wake ? 1 : 0, link.parentId, `${link.siblings}%`])];
     // The sibling as stored, read back last (see `withStarted`): its new owner drives it without reading it again.
-    return [inlineValues(own.startQueuedLeased, lease), 'SET @fsm_started = ROW_COUNT()', wake, inlineValues(own.selectStarted, [link.next])];
+    return [start, 'SET @fsm_started = ROW_COUNT()', ...wake, ...(link.lease ? [inlineValues(own.selectStarted, [link.next])] : [])];
   }
 
   /**

@@ -23,7 +23,7 @@ import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
 import type { Worker } from '../worker.js';
 import { incompatibility } from './compatibility.js';
-import { childrenOf, ENDED, joinState, runsOf, successorOf } from './children.js';
+import { childrenOf, ENDED, joinState, runsOf, siblingsPrefix, successorOf } from './children.js';
 import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type DecideOptions, type Outcome } from './decide.js';
 import { historyRow, pushEvent } from './factories.js';
 import { inSpan } from './tracing.js';
@@ -726,6 +726,8 @@ export class Drive<TData> {
     if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) {
       const next = successorOf(rec.id);
       commit.childEnded = { parentMachine: rec.parentMachine, parentId: rec.parentId, next, wake: status !== 'done' };
+      const siblings = siblingsPrefix(rec.id);
+      if (siblings !== null) commit.childEnded.siblings = siblings;
       // A worker drives the sibling its child started next, in the same slot: no claim, no commit to mark it running.
       if (next !== null && this.intent.worker) {
         commit.childEnded.lease = { owner: e.owner, leaseMs: e.instanceLeaseMs };

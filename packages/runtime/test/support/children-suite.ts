@@ -170,6 +170,55 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
       expect(seen.peak).toBeGreaterThanOrEqual(2);
     });
 
+    it("a map's parent is woken once, by the last of its chains to end, not at each chain's end", async () => {
+      const child = doubler(unique('chained'));
+      const parent = machine<Parent>(
+        { name: unique('woken') },
+        { fan: { order: 1 } },
+        {
+          fan(ctx) {
+            ctx.map(child.model.name, ctx.data.items.map((n) => ({ n })), { concurrency: 4 });
+            ctx.join({ into: 'results', field: 'doubled' });
+          },
+        },
+      );
+      const { runner, childRunners } = await setup(parent, [child as never]);
+      const items = Array.from({ length: 22 }, (_, i) => i);
+      const started = await runner.start({ items, log: [] });
+      const parentWorker = runner.work({ concurrency: 1, pollMs: 5 });
+      workers.push(parentWorker);
+      work(...childRunners);
+      const done = await settled(runner, started.id);
+      expect(done.data.results).toEqual(items.map((n) => n * 2));
+      // Each drive of the parent by a worker is a wake: one, when no child was left (counted once
+      // the drive returned: stopping the worker waits for that).
+      await parentWorker.stop();
+      expect(parentWorker.stats.driven).toBe(1);
+    });
+
+    it('chains of a map that end at once in two processes still wake their parent (repeated)', async () => {
+      const child = doubler(unique('racing'));
+      const parent = machine<Parent>(
+        { name: unique('raced') },
+        { fan: { order: 1 } },
+        {
+          fan(ctx) {
+            ctx.map(child.model.name, ctx.data.items.map((n) => ({ n })), { concurrency: 2 });
+            ctx.join({ into: 'results', field: 'doubled' });
+          },
+        },
+      );
+      const { runner, childRunners, fixture } = await setup(parent, [child as never]);
+      // A second runner of the children, as another process: each chain's end may commit on either.
+      const other = createRunner(child, { store: fixture.store, locker: new MemoryLocker() });
+      work(runner, childRunners[0]!, other as never);
+      for (let round = 0; round < 8; round++) {
+        const started = await runner.start({ items: [1, 2, 3, 4], log: [] });
+        const done = await settled(runner, started.id);
+        expect(done.data.results).toEqual([2, 4, 6, 8]);
+      }
+    });
+
     it("fails the parent at the first failed child and pauses the others' further steps", async () => {
       const hold = gate();
       const bad = machine<Item>({ name: unique('bad') }, { boom: { order: 1 } }, { boom: () => Promise.reject(new Error('bad child')) });
