@@ -812,7 +812,10 @@ export class Drive<TData> {
     const machines = [...new Set(wait.runs.map((r) => r.machine))];
     const statuses = new Map<string, InstanceStatus>();
     let ended = 0;
-    for (const machine of machines) {
+    // Children this commit stores are not stored yet (or, run again after a crash, were stored
+    // by the same commit before): none to read; the commit's join check counts those that ended.
+    const stored = first && this.spawns.length > 0 ? [] : machines;
+    for (const machine of stored) {
       for (const child of await e.store.children!(machine, rec.id)) {
         statuses.set(child.id, child.status);
         if (ENDED.has(child.status)) ended++;
