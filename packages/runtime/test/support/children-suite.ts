@@ -93,6 +93,19 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
         },
       );
 
+    /** A parent of one step that maps its items to `child` and joins their doubled numbers. */
+    const mapper = (name: string, child: string, concurrency: number) =>
+      machine<Parent>(
+        { name: unique(name) },
+        { fan: { order: 1 } },
+        {
+          fan(ctx) {
+            ctx.map(child, ctx.data.items.map((n) => ({ n })), { concurrency });
+            ctx.join({ into: 'results', field: 'doubled' });
+          },
+        },
+      );
+
     it('runs parallel children of two machines and reads their results, in spawn order, once all ended', async () => {
       const a = doubler(unique('child_a'));
       const b = machine<{ word: string; upper?: string }>(
@@ -172,16 +185,7 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
 
     it("a map's parent is woken once, by the last of its chains to end, not at each chain's end", async () => {
       const child = doubler(unique('chained'));
-      const parent = machine<Parent>(
-        { name: unique('woken') },
-        { fan: { order: 1 } },
-        {
-          fan(ctx) {
-            ctx.map(child.model.name, ctx.data.items.map((n) => ({ n })), { concurrency: 4 });
-            ctx.join({ into: 'results', field: 'doubled' });
-          },
-        },
-      );
+      const parent = mapper('woken', child.model.name, 4);
       const { runner, childRunners } = await setup(parent, [child as never]);
       const items = Array.from({ length: 22 }, (_, i) => i);
       const started = await runner.start({ items, log: [] });
@@ -198,16 +202,7 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
 
     it('chains of a map that end at once in two processes still wake their parent (repeated)', async () => {
       const child = doubler(unique('racing'));
-      const parent = machine<Parent>(
-        { name: unique('raced') },
-        { fan: { order: 1 } },
-        {
-          fan(ctx) {
-            ctx.map(child.model.name, ctx.data.items.map((n) => ({ n })), { concurrency: 2 });
-            ctx.join({ into: 'results', field: 'doubled' });
-          },
-        },
-      );
+      const parent = mapper('raced', child.model.name, 2);
       const { runner, childRunners, fixture } = await setup(parent, [child as never]);
       // A second runner of the children, as another process: each chain's end may commit on either.
       const other = createRunner(child, { store: fixture.store, locker: new MemoryLocker() });
@@ -321,16 +316,7 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
 
     it('a map of 2,000 items names its children in a few bytes: the wait and the history row fit their columns', async () => {
       const child = doubler(unique('many'));
-      const parent = machine<Parent>(
-        { name: unique('big_map') },
-        { fan: { order: 1 } },
-        {
-          fan(ctx) {
-            ctx.map(child.model.name, ctx.data.items.map((n) => ({ n })), { concurrency: 64 });
-            ctx.join({ into: 'results', field: 'doubled' });
-          },
-        },
-      );
+      const parent = mapper('big_map', child.model.name, 64);
       const { runner, childRunners, fixture } = await setup(parent, [child as never]);
       const items = Array.from({ length: 2000 }, (_, i) => i);
       const started = await runner.start({ items, log: [] });
