@@ -239,34 +239,12 @@ export class MysqlStore implements Store {
     const instance = this.encoder.instance(scope, record);
     const history = c.history.map((h) => this.encoder.history(scope, h));
     const events = c.events.map((e) => this.encoder.event(scope, e));
+    const fenced = c.fence !== undefined && c.fence.length > 0;
     // A commit that begins a message wait looks in the inbox in its own transaction.
     const quick = c.wait ? null : await this.quickCommit(scope, sql, c, instance, history, events);
     if (quick !== null) return this.afterRelease(c, quick);
     if (c.wait) await this.ensureInbox(scope);
-    const result = await this.retryDeadlock(() => this.fullCommit(scope, sql, c, instance, history, events));
-    return this.afterRelease(c, result);
-  }
-
-  /**
-   * A transaction chosen as a deadlock's victim was rolled back whole, nothing of it written: it
-   * runs again, a few times, rather than failing a drive that would then wait for its lease to run
-   * out (a parent's join check against its children's grouped commits, say).
-   */
-  private async retryDeadlock<T>(work: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await work();
-      } catch (error) {
-        if (attempt >= DEADLOCK_RETRIES || !hasErrno(error, ER_LOCK_DEADLOCK)) throw error;
-      }
-    }
-  }
-
-  /** A commit as one transaction, statement by statement (see `commit`). */
-  private fullCommit(scope: ErrorScope, sql: MachineSql, c: Commit, instance: EncodedInstance, history: EncodedHistory[], events: EncodedEvent[]): Promise<CommitResult> {
-    const { record } = c;
-    const fenced = c.fence !== undefined && c.fence.length > 0;
-    return this.transaction(scope, async (conn) => {
+    const result = await this.retryDeadlock(() => this.transaction(scope, async (conn) => {
       let received: InstanceRecord | null = null;
       if (c.wait) {
         // The (message, key) lock first, as `deliver` takes it: one of the two sees the other.
@@ -292,7 +270,23 @@ export class MysqlStore implements Store {
       for (const statement of this.childEnded(c)) [started] = await conn.query<Rows>(statement);
       if (ended !== null && ended !== c.joinCheck!.ended) await conn.execute(sql.dueNow, [record.id]);
       return c.childEnded?.lease && started !== undefined ? withStarted(written, [started]) : written;
-    });
+    }));
+    return this.afterRelease(c, result);
+  }
+
+  /**
+   * A transaction chosen as a deadlock's victim was rolled back whole, nothing of it written: it
+   * runs again, a few times, rather than failing a drive that would then wait for its lease to run
+   * out (a parent's join check against its children's grouped commits, say).
+   */
+  private async retryDeadlock<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (attempt >= DEADLOCK_RETRIES || !hasErrno(error, ER_LOCK_DEADLOCK)) throw error;
+      }
+    }
   }
 
   /**
