@@ -105,6 +105,12 @@ export class MachineSql {
    * in any case, its id, the wait's prefix); unless `@fsm_started` says a sibling was started.
    */
   readonly wakeParent: string;
+  /**
+   * The end of a map's chain (`@fsm_started` = 0) locks its parent's row (values: parent id)
+   * before `wakeParentLast` looks for the children left: chain ends of one parent then look one
+   * after another, each seeing the ends before it committed, so the last one wakes the parent.
+   */
+  readonly lockForWake: string;
   /** The sibling `startQueuedLeased` started, if it did. */
   readonly selectStarted: string;
   /**
@@ -118,6 +124,8 @@ export class MachineSql {
   /** `insertHistory` in parts. */
   readonly historyRows: RowsInsert;
   private readonly historyInsert: InsertText;
+  /** `wakeParentLast` texts by child machine. */
+  private readonly wakeLast = new Map<string, string>();
   private readonly insertIgnore: InsertText;
   /** UPDATE texts by pause handling, then by column set. */
   private readonly updates = { unpaused: new Map<number, string>(), clearing: new Map<number, string>() };
@@ -158,6 +166,7 @@ export class MachineSql {
       `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) ` +
       // Matched by id only when no sibling was started: otherwise no row is read, so none is locked.
       "WHERE `id` = IF(@fsm_started = 0 OR ? = 1, ?, NULL) AND `status` = 'waiting' AND `next_run_at` IS NULL AND `waiting_for` LIKE ?";
+    this.lockForWake = `UPDATE ${table} SET \`next_run_at\` = \`next_run_at\` WHERE \`id\` = IF(@fsm_started = 0, ?, NULL)`;
     this.selectStarted = `SELECT ${this.selectColumns} FROM ${table} WHERE \`id\` = IF(@fsm_started = 1, ?, NULL)`;
     // Queued children are not locked (they have not run, so have not ended): a sibling's SKIP LOCKED pick must find them.
     this.countEnded =
@@ -165,6 +174,26 @@ export class MachineSql {
       'AND (`waiting_for` IS NULL OR `waiting_for` <> ?) LOCK IN SHARE MODE) AS `c` ' +
       "WHERE `status` IN ('done', 'failed', 'compensated')";
     this.dueNow = `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) WHERE \`id\` = ?`;
+  }
+
+  /**
+   * `wakeParent` for the end of a child of a map of `children`'s machine (values: 1 to wake it
+   * in any case, its id, the wait's prefix, 1 again, its id again, the id prefix of the children
+   * of the map's visit): at the end of a chain, only when none of those children is left that
+   * has not ended, read after `lockForWake` so that it sees every earlier chain's end. In READ
+   * COMMITTED an UPDATE's subquery is a plain read and locks no child (a `SET @v = (SELECT ...)`
+   * would share-lock them, and deadlock with the siblings' commits).
+   */
+  wakeParentLast(children: MachineSql): string {
+    let text = this.wakeLast.get(children.machine);
+    if (text === undefined) {
+      const left =
+        `SELECT 1 FROM ${quoteId(children.tables.instances)} WHERE \`parent_id\` = ? AND \`id\` LIKE ? ` +
+        "AND `status` NOT IN ('done', 'failed', 'compensated')";
+      text = `${this.wakeParent} AND (? = 1 OR NOT EXISTS (${left}))`;
+      this.wakeLast.set(children.machine, text);
+    }
+    return text;
   }
 
   /** INSERT IGNORE of `rows` instances: one whose id exists is left as it is. */

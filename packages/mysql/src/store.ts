@@ -254,7 +254,7 @@ export class MysqlStore implements Store {
     const quick = c.wait ? null : await this.quickCommit(scope, sql, c, instance, history, events);
     if (quick !== null) return this.afterRelease(c, quick);
     if (c.wait) await this.ensureInbox(scope);
-    const result = await this.transaction(scope, async (conn) => {
+    const result = await this.retryDeadlock(() => this.transaction(scope, async (conn) => {
       let received: InstanceRecord | null = null;
       if (c.wait) {
         // The (message, key) lock first, as `deliver` takes it: one of the two sees the other.
@@ -280,8 +280,23 @@ export class MysqlStore implements Store {
       for (const statement of this.childEnded(c)) [started] = await conn.query<Rows>(statement);
       if (ended !== null && ended !== c.joinCheck!.ended) await conn.execute(sql.dueNow, [record.id]);
       return c.childEnded?.lease && started !== undefined ? withStarted(written, [started]) : written;
-    });
+    }));
     return this.afterRelease(c, result);
+  }
+
+  /**
+   * A transaction chosen as a deadlock's victim was rolled back whole, nothing of it written: it
+   * runs again, a few times, rather than failing a drive that would then wait for its lease to run
+   * out (a parent's join check against its children's grouped commits, say).
+   */
+  private async retryDeadlock<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (attempt >= DEADLOCK_RETRIES || !hasErrno(error, ER_LOCK_DEADLOCK)) throw error;
+      }
+    }
   }
 
   /**
@@ -434,12 +449,10 @@ export class MysqlStore implements Store {
       const budget = (await this.maxPacket(scope, conn)) - PACKET_MARGIN;
       let inserted = 0;
       const values = encoded.map(insertValues);
-      // A prepared statement holds at most 65,535 placeholders.
-      const most = Math.floor(65_535 / (values[0]?.length ?? 1));
-      for (let at = 0; at < values.length; at += most) {
-        for (const chunk of splitRows(values.slice(at, at + most), budget)) {
-          inserted += (await this.run(conn, sql.insertInstances(chunk.length), chunk.flat())).affectedRows;
-        }
+      // As text with the values inlined: a statement of thousands of placeholders costs far more
+      // to prepare (and to bind) than to parse once.
+      for (const chunk of splitRows(values, budget)) {
+        inserted += (await conn.query<ResultSetHeader>(inlineValues(sql.insertInstances(chunk.length), chunk.flat())))[0].affectedRows;
       }
       // A visit's children are stored all together or not at all: some existed, so all did, with their events.
       if (inserted < children.length) continue;
@@ -457,13 +470,19 @@ export class MysqlStore implements Store {
     if (link === undefined || !storableId(link.parentId)) return [];
     const parent = this.sql(link.parentMachine);
     const own = this.sql(c.record.machine);
-    const wake = inlineValues(parent.wakeParent, [link.wake ? 1 : 0, link.parentId, `${CHILDREN_WAIT}%`]);
-    if (link.next === null || !storableId(link.next)) return ['SET @fsm_started = 0', wake];
-    // The started sibling's own end wakes the parent: only a child that started none (the last of its chain) or failed does.
-    if (!link.lease) return [inlineValues(own.startQueued, [link.next, QUEUED_CHILD]), 'SET @fsm_started = ROW_COUNT()', wake];
-    const lease = [link.lease.owner.slice(0, LEASE_OWNER_CHARS), Math.round(link.lease.leaseMs * 1000), link.next, QUEUED_CHILD];
+    const wakeValues = [link.wake ? 1 : 0, link.parentId, `${CHILDREN_WAIT}%`];
+    if (link.next === null || !storableId(link.next)) return ['SET @fsm_started = 0', inlineValues(parent.wakeParent, wakeValues)];
+    const start = link.lease
+      ? inlineValues(own.startQueuedLeased, [link.lease.owner.slice(0, LEASE_OWNER_CHARS), Math.round(link.lease.leaseMs * 1000), link.next, QUEUED_CHILD])
+      : inlineValues(own.startQueued, [link.next, QUEUED_CHILD]);
+    // The started sibling's own end wakes the parent: only a child that started none (the last of its chain) or failed does;
+    // of a map's chains, only the last to end (each counts its visit's children left under the parent's row lock).
+    const wake =
+      link.siblings === undefined || !storableId(link.siblings)
+        ? [inlineValues(parent.wakeParent, wakeValues)]
+        : [inlineValues(parent.lockForWake, [link.parentId]), inlineValues(parent.wakeParentLast(own), [...wakeValues, link.wake ? 1 : 0, link.parentId, `${link.siblings}%`])];
     // The sibling as stored, read back last (see `withStarted`): its new owner drives it without reading it again.
-    return [inlineValues(own.startQueuedLeased, lease), 'SET @fsm_started = ROW_COUNT()', wake, inlineValues(own.selectStarted, [link.next])];
+    return [start, 'SET @fsm_started = ROW_COUNT()', ...wake, ...(link.lease ? [inlineValues(own.selectStarted, [link.next])] : [])];
   }
 
   /**
