@@ -14,42 +14,12 @@
  * rounds and the ratio the median of the per-round ratios. Last line: the JSON result (DESIGN.md
  * section 10). ratio = map / direct children per second; higher is better.
  */
-import { randomBytes } from 'node:crypto';
-import { buildModel, createRunner, type MachineDefinition, type StepContext } from '@fsmkit/runtime';
-import { createMysqlStore } from '@fsmkit/mysql';
+import { createRunner } from '@fsmkit/runtime';
+import { child, CONCURRENCY, fanOutStore, ITEMS, parent, POLL_MS } from './support/fan-out.js';
 import { median } from './support/rounds.js';
 
-const ITEMS = Number(process.env.BENCH_ITEMS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const CONCURRENCY = 32;
-const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 20);
-const prefix = `b${randomBytes(4).toString('hex')}_`;
-
-interface Item {
-  n: number;
-  doubled?: number;
-}
-interface Parent {
-  items: number[];
-  results?: number[];
-}
-
-const child: MachineDefinition<Item> = {
-  model: buildModel({ className: 'Kid', options: { name: 'kid' }, steps: [{ order: 1, method: 'double' }] }),
-  create: () => ({ double: (ctx: StepContext<Item>) => void (ctx.data.doubled = ctx.data.n * 2) }),
-};
-const parent: MachineDefinition<Parent> = {
-  model: buildModel({ className: 'Fan', options: { name: 'fan' }, steps: [{ order: 1, method: 'fan' }] }),
-  create: () => ({
-    fan(ctx: StepContext<Parent>) {
-      ctx.map('kid', ctx.data.items.map((n) => ({ n })), { concurrency: CONCURRENCY });
-      ctx.join({ into: 'results', field: 'doubled' });
-    },
-  }),
-};
-
-const store = createMysqlStore({ tablePrefix: prefix, poolSize: 40, queryTimeoutMs: 60_000, ...(process.env.BENCH_GROUP_LANES ? { groupCommit: { lanes: Number(process.env.BENCH_GROUP_LANES) } } : {}) });
-await store.ensureSchema([{ name: 'kid' }, { name: 'fan' }]);
+const { store, dropTables } = await fanOutStore();
 const kids = createRunner(child, { store });
 const fans = createRunner(parent, { store, machines: [kids] });
 const workers = [kids.work({ concurrency: CONCURRENCY, pollMs: POLL_MS }), fans.work({ concurrency: 1, pollMs: POLL_MS })];
@@ -125,13 +95,6 @@ try {
   );
 } finally {
   await Promise.all(workers.map((w) => w.stop()));
-  const conn = await store.pool.getConnection();
-  try {
-    const [rows] = await conn.query(`SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE '${prefix}%'`);
-    const tables = (rows as Array<{ t: string }>).map((r) => `\`${r.t}\``);
-    if (tables.length > 0) await conn.query(`DROP TABLE ${tables.join(', ')}`);
-  } finally {
-    conn.release();
-  }
+  await dropTables();
   await store.close();
 }

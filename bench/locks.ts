@@ -6,9 +6,16 @@
  *   the lease's token and ending the lease in the same transaction (`releaseLocks`);
  * - baseline: SELECT GET_LOCK on a connection held for the cycle, the same MysqlStore.commit
  *   (without a fence: GET_LOCK has no token to check), SELECT RELEASE_LOCK.
- * Both run in the same process against the same server, in alternating rounds; the ratio is the
+ * - silent: ours with a locker that announces nothing and never blocks on an announcement
+ *   (`announceSessions: 0, waitSessions: 0`): the code path before announcements, whose ratio
+ *   tells what announcing leases costs.
+ * All run in the same process against the same server, in alternating rounds; the ratio is the
  * median of the per-round ratios, which shared, noisy machines disturb least. Then the contended
- * case: the same 32 loops all on one user, for ours and for GET_LOCK.
+ * case: the same 32 loops all on one user, for ours and for GET_LOCK. Then the wake latency: a
+ * holder and a waiter on lockers of two stores (their own pools and sessions, as two processes
+ * have), the waiter polling once a minute, so that only the release's announcement wakes it:
+ * from the holder's release to the waiter's acquire, median and 99th percentile of WAKE_ROUNDS
+ * (default 50), each after a step of 200 ms.
  * Last line: the JSON result (DESIGN.md section 10).
  */
 import { randomBytes } from 'node:crypto';
@@ -26,7 +33,9 @@ const owner = `bench:${process.pid}`;
 
 const store = createMysqlStore({ tablePrefix: prefix, poolSize: CONCURRENCY });
 await store.ensureSchema([{ name: 'ours' }, { name: 'raw' }]);
-const locker = store.locker();
+const locker = process.env.BENCH_ANNOUNCE_EVERY_MS ? store.locker({ announceEveryMs: Number(process.env.BENCH_ANNOUNCE_EVERY_MS) }) : store.locker();
+const silentLocker = store.locker({ announceSessions: 0, waitSessions: 0 });
+const WAKE_ROUNDS = Number(process.env.BENCH_WAKE_ROUNDS ?? 50);
 // GET_LOCK belongs to a session: each cycle holds one of these connections from lock to unlock.
 const lockPool = createPool({ poolSize: CONCURRENCY });
 
@@ -45,15 +54,17 @@ async function step(r: InstanceRecord, lease?: Lease): Promise<boolean> {
   return result.locksReleased === true;
 }
 
-async function ours(r: InstanceRecord): Promise<void> {
-  const lease = await locker.acquire(`user:${r.userId}`, owner, { instanceId: r.id, machine: r.machine, leaseMs: 30_000, mode: 'wait', timeoutMs: 60_000 });
+async function ours(r: InstanceRecord, by = locker): Promise<void> {
+  const lease = await by.acquire(`user:${r.userId}`, owner, { instanceId: r.id, machine: r.machine, leaseMs: 30_000, mode: 'wait', timeoutMs: 60_000 });
   let released = false;
   try {
     released = await step(r, lease!);
   } finally {
-    if (!released) await locker.release(lease!);
+    if (!released) await by.release(lease!);
   }
 }
+
+const silent = (r: InstanceRecord) => ours(r, silentLocker);
 
 async function raw(r: InstanceRecord): Promise<void> {
   const name = `${prefix}user:${r.userId}`;
@@ -94,31 +105,62 @@ const fmt = (xs: number[]) => xs.map((v) => v.toFixed(0)).join(', ');
 
 async function alternate(contended: boolean, rounds: number) {
   await measure(ours, 'ours', contended); // warm-up: connections, prepared statements
+  await measure(silent, 'ours', contended);
   await measure(raw, 'raw', contended);
-  const oursRuns: number[] = [];
-  const rawRuns: number[] = [];
+  const sides = { ours: [] as number[], silent: [] as number[], raw: [] as number[] };
   const ratios: number[] = [];
+  const silentRatios: number[] = [];
+  const cycles = { ours, silent, raw };
   for (let round = 0; round < rounds; round++) {
-    // Alternate (and swap who goes first) so that machine noise hits both sides alike.
-    const rawFirst = round % 2 === 0;
-    const a = rawFirst ? await measure(raw, 'raw', contended) : await measure(ours, 'ours', contended);
-    const b = rawFirst ? await measure(ours, 'ours', contended) : await measure(raw, 'raw', contended);
-    const [r, o] = rawFirst ? [a, b] : [b, a];
-    rawRuns.push(r);
-    oursRuns.push(o);
-    ratios.push(o / r);
+    // Rotate who goes first so that machine noise hits every side alike.
+    const order = (['raw', 'ours', 'silent'] as const).map((_, i, all) => all[(i + round) % 3]!);
+    const got: Record<string, number> = {};
+    for (const side of order) got[side] = await measure(cycles[side], side === 'raw' ? 'raw' : 'ours', contended);
+    for (const side of order) sides[side].push(got[side]!);
+    ratios.push(got['ours']! / got['raw']!);
+    silentRatios.push(got['silent']! / got['raw']!);
   }
   console.log(
-    `${contended ? 'contended (one user)' : 'distinct users'}, concurrency ${CONCURRENCY}: ours ${fmt(oursRuns)} cycles/s; GET_LOCK ${fmt(rawRuns)} cycles/s; median ratio ${median(ratios).toFixed(3)}`,
+    `${contended ? 'contended (one user)' : 'distinct users'}, concurrency ${CONCURRENCY}: ours ${fmt(sides.ours)} cycles/s; silent ${fmt(sides.silent)}; GET_LOCK ${fmt(sides.raw)} cycles/s; median ratio ${median(ratios).toFixed(3)} (silent ${median(silentRatios).toFixed(3)})`,
   );
-  return { ours: median(oursRuns), raw: median(rawRuns), ratio: median(ratios) };
+  return { ours: median(sides.ours), raw: median(sides.raw), ratio: median(ratios), silentRatio: median(silentRatios) };
 }
 
-let distinct: { ours: number; raw: number; ratio: number };
-let contended: { ours: number; raw: number; ratio: number };
+/** Milliseconds from a release to the acquire of a waiter on another store's locker, WAKE_ROUNDS times. */
+async function wakeLatency(): Promise<number[]> {
+  const other = createMysqlStore({ tablePrefix: prefix, poolSize: 2 });
+  const waiter = other.locker({ pollMs: 60_000, maxPollMs: 60_000 });
+  const options = { instanceId: 'wake', leaseMs: 30_000, mode: 'wait' as const, timeoutMs: 60_000 };
+  const latencies: number[] = [];
+  try {
+    for (let round = 0; round < WAKE_ROUNDS; round++) {
+      const held = (await locker.acquire('user:wake', owner, options))!;
+      // A step of 200 ms: the lease is announced by then (a waiter that found it not yet
+      // announced would poll, here once a minute, and show as the maximum).
+      await new Promise((r) => setTimeout(r, 200));
+      const acquiring = waiter.acquire('user:wake', 'waiter', options);
+      await new Promise((r) => setTimeout(r, 20));
+      await locker.release(held);
+      const releasedAt = performance.now();
+      const lease = (await acquiring)!;
+      latencies.push(performance.now() - releasedAt);
+      await waiter.release(lease);
+    }
+  } finally {
+    await other.close();
+  }
+  return latencies.sort((a, b) => a - b);
+}
+
+let distinct: Awaited<ReturnType<typeof alternate>>;
+let contended: Awaited<ReturnType<typeof alternate>>;
+let wake: number[];
 try {
   distinct = await alternate(false, ROUNDS);
   contended = await alternate(true, Math.max(2, Math.floor(ROUNDS / 2)));
+  wake = await wakeLatency();
+  const pct = (p: number) => wake[Math.min(wake.length - 1, Math.floor(wake.length * p))]!.toFixed(1);
+  console.log(`wake latency across lockers (release to acquire), ${wake.length} rounds: median ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms`);
   const [left] = await store.pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM \`${prefix}local_lock\``);
   console.log(`lock rows left after the runs: ${left[0]!['n']}`);
 } finally {
@@ -140,5 +182,8 @@ console.log(
     unit: 'cycles/s',
     contendedCyclesPerS: Math.round(contended.ours),
     contendedBaselineCyclesPerS: Math.round(contended.raw),
+    silentRatio: Number(distinct.silentRatio.toFixed(3)),
+    wakeMedianMs: Number(wake[Math.floor(wake.length / 2)]!.toFixed(1)),
+    wakeP99Ms: Number(wake[Math.min(wake.length - 1, Math.floor(wake.length * 0.99))]!.toFixed(1)),
   }),
 );

@@ -64,6 +64,20 @@ export interface StepModel {
   catch?: CatchRule[];
   /** What the instance waits for once the step completes (ASL's Wait, a message wait). */
   wait?: WaitModel;
+  /** Once the step completes, the instance waits for the children it spawned (see `JoinModel`). */
+  join?: JoinModel;
+}
+
+/**
+ * A join declared on a step: what `ctx.join(options)` does, for every visit of the step that
+ * spawned children and called no `ctx.join` itself. `into` is the data key that receives the
+ * results (absent: the instance only waits), `field` projects each child's final data,
+ * `onChildError` is `fail` (default) or `collect`.
+ */
+export interface JoinModel {
+  into?: string;
+  field?: string;
+  onChildError?: 'fail' | 'collect';
 }
 
 /**
@@ -160,6 +174,8 @@ export interface StepOptions {
   sleep?: number;
   /** Once the step completes, the instance waits for this message (see `WaitModel`). */
   waitFor?: MessageWaitOptions;
+  /** Once the step completes, the instance waits for the children it spawned: `true`, or the options of `ctx.join`. */
+  join?: JoinModel | true;
 }
 
 /**
@@ -263,6 +279,7 @@ function stepModel(order: number, method: string, options: StepOptions = {}): St
   }
   if (options.sleep !== undefined) step.wait = { kind: 'timer', ms: options.sleep };
   if (options.waitFor !== undefined) step.wait = { kind: 'message', ...options.waitFor };
+  if (options.join !== undefined) step.join = options.join === true ? {} : { ...options.join };
   return step;
 }
 

@@ -121,6 +121,17 @@ export function checkModel(model: MachineModel, methods?: ReadonlySet<string>): 
       if (w.onTimeout !== undefined && w.timeoutMs === undefined)
         add('FSM_E_WAIT_INVALID', `step "${step.name}" names onTimeout "${w.onTimeout}" but no timeoutMs`, 'steps', i, 'wait', 'onTimeout');
     }
+    const j = step.join;
+    if (j !== undefined) {
+      if (w !== undefined) add('FSM_E_WAIT_INVALID', `step "${step.name}" declares both a join and a ${w.kind} wait: a step waits for one thing`, 'steps', i, 'join');
+      if (j.onChildError !== undefined && j.onChildError !== 'fail' && j.onChildError !== 'collect')
+        add('FSM_E_WAIT_INVALID', `step "${step.name}" joins with onChildError "${String(j.onChildError)}": use "fail" or "collect"`, 'steps', i, 'join', 'onChildError');
+      for (const field of ['into', 'field'] as const) {
+        const v = j[field];
+        if (v !== undefined && (typeof v !== 'string' || v.length === 0))
+          add('FSM_E_WAIT_INVALID', `step "${step.name}" joins with ${field} ${JSON.stringify(v)}: give a data field name`, 'steps', i, 'join', field);
+      }
+    }
     (step.catch ?? []).forEach((rule, j) => {
       if (!validMatchers(rule.on))
         add('FSM_E_MATCHER_INVALID', `catch rule ${j + 1} of step "${step.name}" needs one or more error codes, names or classes`, 'steps', i, 'catch', j, 'on');

@@ -34,6 +34,21 @@ describe('waits in the model', () => {
     );
   });
 
+  it('records a declared join, and reports a join beside a wait or with a bad option', () => {
+    const ok = model({ a: { order: 1, join: true }, b: { order: 2, join: { into: 'results', onChildError: 'collect' } } });
+    expect(ok.steps.map((s) => s.join)).toEqual([{}, { into: 'results', onChildError: 'collect' }]);
+    expect(checkModel(ok)).toEqual([]);
+    const bad = model({
+      a: { order: 1, join: true, sleep: 10 },
+      b: { order: 2, join: { onChildError: 'ignore' as 'fail', into: '' } },
+    });
+    expect(checkModel(bad).map((p) => [p.code, p.path.join('.')])).toEqual([
+      ['FSM_E_WAIT_INVALID', 'steps.0.join'],
+      ['FSM_E_WAIT_INVALID', 'steps.1.join.onChildError'],
+      ['FSM_E_WAIT_INVALID', 'steps.1.join.into'],
+    ]);
+  });
+
   it('a timeout edge makes its target reachable', () => {
     const m = model({
       a: { order: 1, waitFor: { message: 'go', key: 'id', timeoutMs: 10, onTimeout: 'late' }, end: true },

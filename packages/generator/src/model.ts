@@ -1,5 +1,6 @@
 import {
   buildModel,
+  type JoinModel,
   lockModel,
   type LockModel,
   type LockOptions,
@@ -98,7 +99,13 @@ const STEP_OPTIONS = {
   catch: 'custom',
   sleep: 'number',
   waitFor: 'custom',
+  join: 'custom',
 } as const satisfies Record<keyof StepOptions, Kind>;
+const JOIN_OPTIONS = {
+  into: 'string',
+  field: 'string',
+  onChildError: 'string',
+} as const satisfies Record<keyof JoinModel, Kind>;
 const WAIT_FOR_OPTIONS = {
   message: 'string',
   key: 'string',
@@ -251,6 +258,10 @@ function readStep(step: ExtractedStep): ReadStep {
     }
     options.waitFor = wait;
   } else if (waitFor) reader.problem('FSM_E_OPTION_TYPE', 'option "waitFor" must be an object literal such as { message, key, timeoutMs, onTimeout }', 'waitFor', waitFor.loc);
+  const join = props.join;
+  if (join?.kind === 'object') options.join = reader.object(join, JOIN_OPTIONS, 'join.', locations) as JoinModel;
+  else if (join?.kind === 'boolean' && join.value) options.join = true;
+  else if (join) reader.problem('FSM_E_OPTION_TYPE', 'option "join" must be true or an object literal such as { into, field, onChildError }', 'join', join.loc);
   return { order, options, locations, problems: reader.problems, gotos: step.gotos };
 }
 

@@ -9,7 +9,8 @@ import { planMigrations } from './migrations/plan.js';
 import { SNAPSHOT_DIR, snapshotPath } from './migrations/snapshot.js';
 import { buildModels, type MachineEntry } from './model.js';
 import { reportDuplicates, validateEntry } from './validate.js';
-import { writeFiles, type StaleFile } from './write.js';
+import { writeFiles, type StaleFile, type WriteOptions, type WriteResult } from './write.js';
+import { BackgroundWriter } from './write-background.js';
 
 export interface GenerateResult {
   config: ResolvedConfig;
@@ -35,6 +36,9 @@ export interface RunOptions {
   check?: boolean;
   onProgress?: (progress: GenerateProgress) => void;
 }
+
+/** From this many machines to write, their files are written on a worker thread while the rest are made. */
+const BACKGROUND_FROM = 64;
 
 /** What one source file declares, as last read. */
 interface FileState {
@@ -76,7 +80,7 @@ export class GenerateSession {
     this.fullWrite = true;
     this.included = await this.glob();
     this.read(this.included, options);
-    return this.finish(this.included, options);
+    return await this.finish(this.included, options);
   }
 
   /**
@@ -109,7 +113,7 @@ export class GenerateSession {
     this.included = listed;
     const reread = [...affected].sort();
     this.read(reread, options);
-    return this.finish(reread, options);
+    return await this.finish(reread, options);
   }
 
   /** Every file the last runs read or tried to (machine files and what they import): what to watch. */
@@ -175,7 +179,7 @@ export class GenerateSession {
   }
 
   /** Validates across machines, then (without errors) emits, plans migrations and writes. */
-  private finish(reread: string[], options: RunOptions): GenerateResult {
+  private async finish(reread: string[], options: RunOptions): Promise<GenerateResult> {
     const { config } = this;
     const entries = [...this.sources.values()].flatMap((s) => s.entries);
     const diagnostics = [...this.sources.values()].flatMap((s) => s.diagnostics);
@@ -214,21 +218,35 @@ export class GenerateSession {
       tablePrefix: config.tablePrefix,
       ...(config.templates ? { templates: config.templates } : {}),
     });
-    const emitted: GeneratedFile[] = [];
-    for (const entry of changedEntries) {
-      const files = machineFiles(entry, this.ctx);
-      if (!options.check) this.outputs.set(entry.model.name, files.map((f) => f.path));
-      emitted.push(...files);
-    }
-    emitted.push(...sharedFiles(entries, this.ctx));
-    result.files = [...emitted, ...plan.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    result.migrations = plan.migrations.map((path) => join(config.outDir, path));
     const remove = gone.flatMap((name) => [...(this.outputs.get(name) ?? []), snapshotPath(name)]);
-    const written = writeFiles(result.files, {
+    const writeOptions: WriteOptions = {
       outDir: config.outDir,
       check: options.check ?? false,
       ...(full ? { sweep: [SNAPSHOT_DIR] } : { partial: { remove } }),
-    });
+    };
+    // Many files are written by a worker as they are made; a watch's few are written here.
+    const background = changedEntries.length >= BACKGROUND_FROM ? new BackgroundWriter(writeOptions) : undefined;
+    let written: WriteResult;
+    try {
+      background?.add(plan.files);
+      const emitted: GeneratedFile[] = [];
+      for (const entry of changedEntries) {
+        const files = machineFiles(entry, this.ctx);
+        if (!options.check) this.outputs.set(entry.model.name, files.map((f) => f.path));
+        background?.add(files);
+        emitted.push(...files);
+      }
+      const shared = sharedFiles(entries, this.ctx);
+      background?.add(shared);
+      emitted.push(...shared);
+      result.files = [...emitted, ...plan.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      result.migrations = plan.migrations.map((path) => join(config.outDir, path));
+      written = background ? await background.finish(result.files) : writeFiles(result.files, writeOptions);
+    } catch (error) {
+      // A template that throws must not leave the worker keeping the process alive.
+      await background?.abort();
+      throw error;
+    }
     Object.assign(result, written);
     result.ok = !options.check || written.stale.length === 0;
     options.onProgress?.({ stage: 'write', done: 1, total: 1 });

@@ -47,26 +47,14 @@ export interface WriteResult {
  */
 export function writeFiles(files: readonly GeneratedFile[], options: WriteOptions): WriteResult {
   const { outDir, check = false } = options;
-  const result: WriteResult = { written: [], unchanged: [], removed: [], stale: [] };
-  const wanted = new Set(files.map((f) => f.path));
-  // One listing per folder instead of a failed read per new file: a first run writes thousands.
-  const listings = new Map<string, Set<string>>();
-  const listing = (dir: string): Set<string> => {
-    let names = listings.get(dir);
-    if (names === undefined) {
-      const abs = join(outDir, dir);
-      names = new Set(existsSync(abs) ? readdirSync(abs) : []);
-      listings.set(dir, names);
-    }
-    return names;
-  };
+  const listings = new Listings(outDir);
   if (!check) mkdirSync(outDir, { recursive: true });
-
+  const result: WriteResult = { written: [], unchanged: [], removed: [], stale: [] };
   for (const file of files) {
     const path = join(outDir, file.path);
     const slash = file.path.lastIndexOf('/');
     const dir = slash < 0 ? '' : file.path.slice(0, slash);
-    const current = listing(dir).has(file.path.slice(slash + 1)) ? readFileSync(path, 'utf8') : undefined;
+    const current = listings.of(dir).has(file.path.slice(slash + 1)) ? readFileSync(path, 'utf8') : undefined;
     if (current === file.content) {
       result.unchanged.push(path);
       continue;
@@ -78,10 +66,37 @@ export function writeFiles(files: readonly GeneratedFile[], options: WriteOption
       result.written.push(path);
     }
   }
+  return removeUnwanted(files, options, result, listings);
+}
 
+/** One listing per folder instead of a failed read per new file: a first run writes thousands. */
+export class Listings {
+  private readonly listings = new Map<string, Set<string>>();
+
+  constructor(private readonly outDir: string) {}
+
+  /** Names in `dir` (relative to outDir, `/`-separated) when first asked. */
+  of(dir: string): Set<string> {
+    let names = this.listings.get(dir);
+    if (names === undefined) {
+      const abs = join(this.outDir, dir);
+      names = new Set(existsSync(abs) ? readdirSync(abs) : []);
+      this.listings.set(dir, names);
+    }
+    return names;
+  }
+}
+
+/**
+ * The second half of `writeFiles`, once every file is compared and written: removes the
+ * generated files no longer wanted (in check mode: names them), and fills in `removed`.
+ */
+export function removeUnwanted(files: readonly GeneratedFile[], options: WriteOptions, result: WriteResult, listings: Listings): WriteResult {
+  const { outDir, check = false } = options;
+  const wanted = new Set(files.map((f) => f.path));
   const candidates = options.partial
     ? [...options.partial.remove].sort()
-    : ['', ...(options.sweep ?? [])].flatMap((dir) => [...listing(dir)].sort().map((name) => (dir === '' ? name : `${dir}/${name}`)));
+    : ['', ...(options.sweep ?? [])].flatMap((dir) => [...listings.of(dir)].sort().map((name) => (dir === '' ? name : `${dir}/${name}`)));
   for (const relPath of candidates) {
     const path = join(outDir, relPath);
     if (wanted.has(relPath) || !existsSync(path) || !statSync(path).isFile() || !isGenerated(readFileSync(path, 'utf8'))) continue;

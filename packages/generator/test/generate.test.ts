@@ -1,7 +1,8 @@
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generate } from '../src/generate.js';
+import { writeFiles } from '../src/write.js';
 import { copyInto, fixture, tempDir } from './support.js';
 
 const SHOP_FILES = [
@@ -136,5 +137,33 @@ describe('generate', () => {
     const again = await generate({ cwd: dir });
     expect(again.diagnostics.map((d) => d.code)).toEqual(['FSM_W_DATA_TYPE_NOT_EXPORTED']);
     expect(again.written).toEqual([]);
+  });
+
+  it('writes a large project on a worker thread, exactly the files it made', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'src'));
+    const machines = 70;
+    for (let i = 0; i < machines; i++)
+      writeFileSync(
+        join(dir, 'src', `m${i}.machine.ts`),
+        `import { Machine, Step, type StepContext } from '@fsmkit/decorators';
+export interface M${i}Data { n: number; tags: string[] }
+@Machine({ name: 'm_${i}' })
+export class M${i} {
+  @Step(1) async one(ctx: StepContext<M${i}Data>): Promise<void> {}
+  @Step(2) async two(ctx: StepContext<M${i}Data>): Promise<void> {}
+}
+`,
+      );
+    writeFileSync(join(dir, 'fsm.config.mjs'), "export default { include: ['src/**/*.machine.ts'], outDir: 'generated' };\n");
+    const first = await generate({ cwd: dir });
+    expect(first.ok).toBe(true);
+    expect(first.written).toHaveLength(machines * 5 + 4);
+    expect(first.written).toEqual(first.files.map((f) => join(dir, 'generated', f.path)));
+    // What the worker wrote is what was made, to the byte, as the in-process writer sees it.
+    expect(writeFiles(first.files, { outDir: join(dir, 'generated'), check: true, sweep: ['migrations/meta'] }).stale).toEqual([]);
+    const check = await generate({ cwd: dir, check: true });
+    expect(check.ok).toBe(true);
+    expect(check.unchanged).toHaveLength(machines * 5 + 4);
   });
 });

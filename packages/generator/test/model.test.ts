@@ -120,6 +120,28 @@ describe('buildModels', () => {
     expect(pay!.problems).toEqual([expect.objectContaining({ code: 'FSM_E_OPTION_TYPE', loc: expect.objectContaining({ text: 'SOMEWHERE' }) })]);
   });
 
+  it('reads a declared join from source, and reports one that is neither true nor an object literal', () => {
+    const file = join(tempDir(), 'fan.machine.ts');
+    writeFileSync(
+      file,
+      [
+        "import { Machine, Step } from '@fsmkit/decorators';",
+        "@Machine({ name: 'fan' })",
+        'export class FanMachine {',
+        "  @Step(1, { join: { into: 'results', field: 'total', onChildError: 'collect' } })",
+        '  split() {}',
+        '  @Step(2, { join: true })',
+        '  again() {}',
+        "  @Step(3, { join: 'yes' })",
+        '  last() {}',
+        '}',
+      ].join('\n'),
+    );
+    const [fan] = buildModels(extract({ files: [file] }));
+    expect(fan!.model.steps.map((s) => s.join)).toEqual([{ into: 'results', field: 'total', onChildError: 'collect' }, {}, undefined]);
+    expect(fan!.problems).toEqual([expect.objectContaining({ code: 'FSM_E_OPTION_TYPE', loc: expect.objectContaining({ text: "'yes'" }) })]);
+  });
+
   it('fills defaults, normalises names and sorts steps by order', () => {
     expect(entry('PaymentMachine').model).toEqual({
       modelVersion: MODEL_VERSION,

@@ -55,6 +55,7 @@ export class MemoryOutbox implements Outbox, EventSink {
   private readonly entries = new Map<number, Entry>();
   private readonly holds = new Map<string, Hold>();
   private nextId = 1;
+  private readonly watchers = new Set<() => void>();
   private readonly now: () => number;
   readonly maxRows: number;
 
@@ -78,7 +79,7 @@ export class MemoryOutbox implements Outbox, EventSink {
         { context: { limit: this.maxRows, unsent: this.entries.size, events: events.length, eventIds: events.map((e) => e.eventId) } },
       );
     }
-    return events.map((event) => {
+    const rows = events.map((event) => {
       const row: OutboxRow = {
         id: this.nextId++,
         eventId: event.eventId,
@@ -93,6 +94,25 @@ export class MemoryOutbox implements Outbox, EventSink {
       this.entries.set(row.id as number, { row, claimedBy: null, claimedUntil: 0, attempts: 0, lastError: null });
       return { ...row };
     });
+    if (rows.length > 0) this.wakeWatchers();
+    return rows;
+  }
+
+  /** Calls `listener` after every enqueue (a relay's wake-up); returns what stops it. */
+  watch(listener: () => void): () => void {
+    const own = () => listener();
+    this.watchers.add(own);
+    return () => void this.watchers.delete(own);
+  }
+
+  private wakeWatchers(): void {
+    for (const listener of this.watchers) {
+      try {
+        listener();
+      } catch {
+        // The rows are stored: a watcher's failure is not the enqueue's, and a poll finds them.
+      }
+    }
   }
 
   /** Unsent rows, oldest first. */

@@ -66,6 +66,25 @@ interface Pass {
   held: number;
 }
 
+/** What the send of one claim did. */
+interface SendResult {
+  claimed: number;
+  sent: number;
+  /** Some refused rows are held back by the outbox (for a retry delay or as dead letters). */
+  held: boolean;
+}
+
+/**
+ * Whether the loop waits for a poll (or a notify) before claiming again: after an empty claim
+ * unless the send that just ended sent rows (rows of its instances may have queued behind it),
+ * and after a send that sent nothing of its claim (an outbox without reject would hand refused
+ * rows straight back).
+ */
+export function idleAfter(claimed: number, previous: SendResult | null): boolean {
+  if (previous !== null && previous.claimed > 0 && previous.sent === 0) return true;
+  return claimed === 0 && (previous === null || previous.sent === 0);
+}
+
 /** Thrown out of a pass when the broker is away: every unsettled row is released. */
 class TransientFailure {
   constructor(readonly error: unknown) {}
@@ -106,8 +125,13 @@ export class OutboxRelay {
   private loop: Promise<void> | null = null;
   private stopping = false;
   private wake: (() => void) | null = null;
+  /** Set by `notify()` since the last claim began: rows may be waiting that it did not see. */
+  private nudged = false;
+  private unwatch: (() => void) | null = null;
+  /** The running loop's send of its previous claim, while it claims the next. */
+  private sending: Promise<SendResult> | null = null;
   private lastPurge = 0;
-  /** Passes run one at a time: the loop and drainOnce never claim concurrently. */
+  /** Claims run one at a time: the loop and drainOnce never claim concurrently. */
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: OutboxRelayOptions) {
@@ -135,12 +159,16 @@ export class OutboxRelay {
   start(): void {
     if (this.loop) return;
     this.stopping = false;
+    // Commits of this process wake the relay at once; other processes' commits wait for a poll.
+    this.unwatch = this.outbox.watch?.(() => this.notify()) ?? null;
     this.loop = this.run();
   }
 
-  /** Stops polling, lets the publish in flight finish and be marked, then disconnects. */
+  /** Stops polling, lets the publishes in flight finish and be marked, then disconnects. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.unwatch?.();
+    this.unwatch = null;
     this.wake?.();
     await this.loop;
     this.loop = null;
@@ -148,8 +176,12 @@ export class OutboxRelay {
     if (this.ownsPublisher) await this.publisher.close();
   }
 
-  /** Cuts the idle wait short: call it after writing rows for a lower commit-to-publish delay. */
+  /**
+   * Cuts the idle wait short: rows were written that the relay should claim now. Commits of an
+   * outbox that can be watched (the MySQL store's, the memory outbox's) call it by themselves.
+   */
   notify(): void {
+    this.nudged = true;
     this.wake?.();
   }
 
@@ -161,6 +193,8 @@ export class OutboxRelay {
    */
   drainOnce(): Promise<number> {
     return this.exclusive(async () => {
+      // The running loop's send in flight first: its rows are not claimable until it ends.
+      await this.sending?.catch(() => undefined);
       let total = 0;
       for (;;) {
         const { claimed, sent, held } = await this.sendOnce();
@@ -186,15 +220,27 @@ export class OutboxRelay {
     }
   }
 
+  /**
+   * Claims the next rows while the previous claim is being sent, so a commit waits for at most
+   * one claim before it is on its way. Sends run one after the other. The outbox never hands out
+   * a row while an earlier row of its instance is claimed, so a claim made during a send holds
+   * none of the instances in flight: per-instance order holds however the two overlap.
+   */
   private async run(): Promise<void> {
     let delay = this.initialBackoffMs;
     while (!this.stopping) {
       try {
         await this.purgeWhenDue();
-        const { claimed, sent } = await this.exclusive(() => this.sendOnce());
+        const claimedAt = Date.now();
+        const rows = await this.exclusive(() => this.claim());
+        const previous = await this.settleSending(rows);
+        if (rows.length > 0) {
+          const sending = this.sendClaim(rows, claimedAt);
+          sending.catch(() => undefined); // awaited by the next turn, or at stop
+          this.sending = sending;
+        }
         delay = this.initialBackoffMs;
-        // A pass that sent nothing (all refused) waits too: an outbox without reject would hand the rows straight back.
-        if (claimed === 0 || sent === 0) await this.sleep(this.pollIntervalMs);
+        if (idleAfter(rows.length, previous)) await this.sleep(this.pollIntervalMs);
       } catch (error) {
         // Whatever went wrong, the loop goes on: a relay never stops in silence.
         const wait = Math.round(delay * (0.5 + Math.random() / 2));
@@ -203,6 +249,32 @@ export class OutboxRelay {
         delay = Math.min(delay * 2, this.maxBackoffMs);
       }
     }
+    try {
+      await this.settleSending([]);
+    } catch (error) {
+      this.report('warn', `outbox relay ${this.owner}: publishing failed while stopping; the rows stay unsent`, error);
+    }
+  }
+
+  /**
+   * Waits for the send in flight. When it failed, the rows claimed meanwhile are released
+   * unsent (the broker or the outbox is away: they would fail too) and its failure is thrown.
+   */
+  private async settleSending(claimed: OutboxRow[]): Promise<SendResult | null> {
+    const sending = this.sending;
+    if (!sending) return null;
+    this.sending = null;
+    try {
+      return await sending;
+    } catch (error) {
+      await this.release(claimed, errorInfo(error));
+      throw error;
+    }
+  }
+
+  private claim(): Promise<OutboxRow[]> {
+    this.nudged = false;
+    return this.outbox.claim(this.owner, this.batchSize, this.leaseMs);
   }
 
   private async purgeWhenDue(): Promise<void> {
@@ -218,11 +290,15 @@ export class OutboxRelay {
     }
   }
 
-  private async sendOnce(): Promise<{ claimed: number; sent: number; held: boolean }> {
-    const rows = await this.outbox.claim(this.owner, this.batchSize, this.leaseMs);
+  private async sendOnce(): Promise<SendResult> {
+    const claimedAt = Date.now();
+    return this.sendClaim(await this.claim(), claimedAt);
+  }
+
+  /** Sends a claim, marks what went out and releases the rest; throws when no row could be sent for a reason of all of them. */
+  private async sendClaim(rows: OutboxRow[], claimedAt: number): Promise<SendResult> {
     if (rows.length === 0) return { claimed: 0, sent: 0, held: false };
     const pass: Pass = { settled: new Set(), blocked: new Set(), sent: 0, held: 0 };
-    const started = Date.now();
     try {
       const ordered = orderBatch(rows).map((row) => this.fit(row));
       for (const chunk of chunkRows(ordered, this.maxBatchBytes)) await this.sendRows(pass, chunk);
@@ -236,7 +312,7 @@ export class OutboxRelay {
     if (waiting.length > 0) {
       await this.release(waiting, { name: 'FsmError', code: 'FSM_EVENTS', message: 'waiting behind an earlier event of the instance that the broker refused' });
     }
-    if (Date.now() - started > this.leaseMs) {
+    if (Date.now() - claimedAt > this.leaseMs) {
       this.report('warn', `outbox relay ${this.owner}: publishing outlasted the lease; another relay may resend these rows`, null);
     }
     return { claimed: rows.length, sent: pass.sent, held: pass.held > 0 };
@@ -372,7 +448,8 @@ export class OutboxRelay {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
+    // A notify() that came while the last claim ran: rows it did not see may be waiting.
+    if (this.stopping || this.nudged) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.wake?.(), ms);
       this.wake = () => {

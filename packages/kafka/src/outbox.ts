@@ -60,10 +60,11 @@ export interface DeadLetterFilter {
  *
  * The ordering contract: for every instance present in a claim, the claimed rows are that
  * instance's earliest unsent rows. A row is never claimed while an earlier unsent row of
- * its instance is claimed by another owner, refused and waiting for its retry, set aside as a
- * dead letter, or left out of the claim. So a relay that sends a claim in sequence order and
- * marks it sent before its next claim never lets an event overtake an earlier event of the
- * same instance, however many relays run.
+ * its instance is claimed (by any owner, the claiming one included), refused and waiting for
+ * its retry, set aside as a dead letter, or left out of the claim. So a relay that sends each
+ * claim in sequence order never lets an event overtake an earlier event of the same instance,
+ * however many relays run and even when it claims again before the previous claim is marked
+ * sent: that claim holds none of the instances still in flight.
  */
 export interface Outbox {
   /** Claims up to `limit` unsent rows for `owner` for `leaseMs`; expired claims are claimable again. */
@@ -81,6 +82,12 @@ export interface Outbox {
   reject?(owner: string, id: OutboxId, error: ErrorInfo, options: RejectOptions): Promise<RejectOutcome>;
   /** Deletes up to `limit` rows sent more than `olderThanMs` ago; returns how many went. */
   purgeSent?(olderThanMs: number, limit: number): Promise<number>;
+  /**
+   * Calls `listener` whenever rows committed in this process became claimable, so a running
+   * relay claims them at once instead of at its next poll; returns what stops the calls. Rows
+   * committed by other processes are found by polling.
+   */
+  watch?(listener: () => void): () => void;
 }
 
 /** The delay before a refused row is tried again, after its `failures`-th refusal. */

@@ -33,6 +33,14 @@ describe('MemoryOutbox', () => {
     expect(await outbox.claim('r3', 10, 10_000)).toEqual([]);
   });
 
+  it("nor while the claiming relay's own earlier claim holds one: a relay may claim again before marking", async () => {
+    const outbox = new MemoryOutbox();
+    outbox.enqueue([event('a', 1)]);
+    await outbox.claim('r1', 10, 10_000);
+    outbox.enqueue([event('a', 2), event('b', 1)]);
+    expect((await outbox.claim('r1', 10, 10_000)).map((r) => [r.instanceId, r.sequence])).toEqual([['b', 1]]);
+  });
+
   it('releases a failed claim to anyone, and a sent row is gone', async () => {
     const outbox = new MemoryOutbox();
     outbox.enqueue([event('a', 1), event('a', 2)]);

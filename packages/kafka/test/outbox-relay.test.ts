@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '@fsmkit/runtime';
-import { MemoryOutbox, OutboxRelay, orderBatch, type OutboxRow } from '../src/index.js';
+import { MemoryOutbox, OutboxRelay, orderBatch, type Outbox, type OutboxRow } from '../src/index.js';
+import { idleAfter } from '../src/outbox-relay.js';
 import { event, interleaved, perInstanceSequences, range } from './support/events.js';
+import { countingClaims } from './support/counting-outbox.js';
 import { RecordingPublisher } from './support/recording-publisher.js';
 
 const until = async (check: () => boolean, timeoutMs = 5000): Promise<void> => {
@@ -120,6 +122,67 @@ describe('OutboxRelay over a MemoryOutbox', () => {
     await relay.stop();
   });
 
+  it('an enqueue wakes a running relay at once, without notify', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    const counted = countingClaims(outbox);
+    const relay = new OutboxRelay({ outbox: counted.outbox, publisher, pollIntervalMs: 3_600_000 });
+    relay.start();
+    await until(() => counted.claims() >= 1); // an empty claim: the relay would now sleep an hour
+    for (let seq = 1; seq <= 3; seq++) {
+      outbox.enqueue([event('a', seq)]);
+      await until(() => publisher.delivered.length === seq);
+    }
+    await relay.stop();
+    outbox.enqueue([event('a', 4)]); // a stopped relay no longer watches
+    expect(publisher.delivered.map((d) => d.sequence)).toEqual([1, 2, 3]);
+  });
+
+  it('claims the next rows while a send is in flight; sends one at a time, each instance in order', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    publisher.delayMs = 20;
+    let claimsDuringSend = 0;
+    const watched: Outbox = {
+      claim: (...a) => {
+        if (publisher.inFlight > 0) claimsDuringSend++;
+        return outbox.claim(...a);
+      },
+      markSent: (...a) => outbox.markSent(...a),
+      markFailed: (...a) => outbox.markFailed(...a),
+      watch: (listener) => outbox.watch(listener),
+    };
+    const relay = new OutboxRelay({ outbox: watched, publisher, batchSize: 5, pollIntervalMs: 3_600_000 });
+    relay.start();
+    const instances = range(6).map((i) => `i${i}`);
+    for (let seq = 1; seq <= 8; seq++) {
+      outbox.enqueue(instances.map((id) => event(id, seq)));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await until(() => outbox.size === 0);
+    await relay.stop();
+    expect(claimsDuringSend).toBeGreaterThan(0);
+    expect(publisher.maxInFlight).toBe(1);
+    expect(new Set(publisher.delivered.map((d) => d.eventId)).size).toBe(48);
+    for (const [, seqs] of perInstanceSequences(publisher.delivered)) expect(seqs).toEqual(range(8));
+  });
+
+  it('a send that fails releases the rows claimed meanwhile: none is lost, each instance stays in order', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    publisher.delayMs = 10;
+    publisher.failNext = 2;
+    const errors: unknown[] = [];
+    const relay = new OutboxRelay({ outbox, publisher, batchSize: 3, backoff: { initialMs: 1, maxMs: 5 }, onError: (e) => errors.push(e) });
+    outbox.enqueue(interleaved(['a', 'b', 'c', 'd'], 4));
+    relay.start();
+    await until(() => outbox.size === 0);
+    await relay.stop();
+    expect(errors).toHaveLength(2);
+    expect(new Set(publisher.delivered.map((d) => d.eventId)).size).toBe(16);
+    for (const [, seqs] of perInstanceSequences(publisher.delivered)) expect(seqs).toEqual(range(4));
+  });
+
   it('drains what a MemoryStore commits when the outbox is its sink', async () => {
     const outbox = new MemoryOutbox();
     const store = new MemoryStore({ sink: outbox });
@@ -145,5 +208,21 @@ describe('OutboxRelay over a MemoryOutbox', () => {
   it('is constructed without touching Kafka', () => {
     // A relay over an unreachable broker is created fine; only publishing fails (FSM_EVENTS, see the integration suite).
     expect(new OutboxRelay({ outbox: new MemoryOutbox(), brokers: ['127.0.0.1:1'] }).owner).toMatch(/-\d+-[0-9a-f]{8}$/);
+  });
+});
+
+describe('idleAfter', () => {
+  const sent = (claimed: number, n: number) => ({ claimed, sent: n, held: false });
+  it('waits after an empty claim, unless the send that just ended sent rows', () => {
+    expect(idleAfter(0, null)).toBe(true);
+    expect(idleAfter(0, sent(0, 0))).toBe(true);
+    // Rows of its instances may have queued behind it: claim again at once.
+    expect(idleAfter(0, sent(5, 5))).toBe(false);
+  });
+  it('goes straight on while claims find rows, and waits after a send that sent none of its claim', () => {
+    expect(idleAfter(3, null)).toBe(false);
+    expect(idleAfter(3, sent(5, 2))).toBe(false);
+    expect(idleAfter(3, sent(5, 0))).toBe(true);
+    expect(idleAfter(0, sent(5, 0))).toBe(true);
   });
 });

@@ -16,19 +16,13 @@ import {
   type Scenario,
 } from './support/parcels.js';
 import { generatedArtefacts, type ParcelArtefacts } from './support/schema.js';
+import { until } from './support/until.js';
 
 const kafkaDown = await kafkaUnavailable();
 const unavailable = kafkaDown ?? (await mysqlUnavailable());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Messages per instance key, in the order the consumer read them (one instance, one partition). */
 function byInstance(consumed: Consumed[]): Map<string, Consumed[]> {

@@ -1,5 +1,7 @@
 import type { CommitResult } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
+import { groupHead, type CommitHead } from './group-head.js';
+import { groupTail, type CommitTail } from './group-tail.js';
 import { withDeadline } from './pooled.js';
 import { isConnectionError, QueryTimeoutError } from './store-error.js';
 
@@ -37,15 +39,23 @@ export interface GroupCommitOptions {
   maxSize?: number;
 }
 
-/** One commit, ready to send: its UPDATEs (which must each match one row) and its INSERTs, values inlined. */
-export interface PreparedCommit {
-  /** Fence UPDATEs and the instance UPDATE, in order. */
-  updates: string[];
+/**
+ * One commit, ready to send: its UPDATEs (which must each match one row) and its INSERTs, values
+ * inlined. Alone, it sends `tail`; in a group, its `rows` join the group's multi-row INSERTs
+ * and its `after` statements follow them (see `groupTail`); without `rows`, its whole `tail`
+ * follows them.
+ */
+export interface PreparedCommit extends CommitHead, Partial<CommitTail> {
+  /** The UPDATEs of `head` one by one, for a commit that may go in one packet alone (see `onePacket`); absent: always two. */
+  updates?: string[];
   /** The INSERTs (and other statements after the UPDATEs), `;`-separated; empty when none. */
   tail: string;
   /** How many statements `tail` holds. */
   tailStatements: number;
-  /** Makes the commit's result from its tail statements' results, once committed; default `asWritten`. */
+  /**
+   * Makes the commit's result, once committed, from the results of its statements: alone, those
+   * of `tail`; in a group, those of `after`. Default `asWritten`.
+   */
   finish?: (results: unknown[]) => CommitResult;
   /** Bytes the larger of the two packets (UPDATEs; the rest) may take (an upper bound). */
   bytes: number;
@@ -72,6 +82,8 @@ export interface GroupCommitHost {
 export class GroupCommitter {
   private readonly queue: Waiting[] = [];
   private inFlight = 0;
+  /** Lanes started that have not taken their group yet. */
+  private taking = 0;
   private readonly lanes: number;
   private readonly maxSize: number;
   /** Transactions sent, and commits they held: for statistics and tests. */
@@ -106,8 +118,11 @@ export class GroupCommitter {
   }
 
   private pump(): void {
-    while (this.inFlight < this.lanes && this.queue.length > 0) {
+    // A lane takes its group only once the packet limit is known: one lane per queued commit at
+    // most, or with unbounded lanes (`groupCommit: false`) this loop would never end.
+    while (this.inFlight < this.lanes && this.queue.length > this.taking) {
       this.inFlight++;
+      this.taking++;
       void this.take().then(({ group, limit }) =>
         this.flush(group, limit).finally(() => {
           this.inFlight--;
@@ -120,6 +135,7 @@ export class GroupCommitter {
   /** The next group: queued commits in arrival order, within the size limit and the packet limit. */
   private async take(): Promise<{ group: Waiting[]; limit: number }> {
     const limit = await this.host.packetLimit().catch(() => 0);
+    this.taking--;
     const group: Waiting[] = [];
     let bytes = 0;
     while (this.queue.length > 0 && group.length < this.maxSize) {
@@ -145,6 +161,8 @@ export class GroupCommitter {
         throw new QueryTimeoutError(this.host.timeoutMs);
       }
       conn = acquired;
+      // Instance UPDATEs merged by table, until a merged one leaves unknown which commit it refused.
+      let merge = true;
       for (;;) {
         // Only while no other transaction is in flight (always, for a single caller): under
         // load, one-packet commits free their lane sooner, so fewer commits queue into groups,
@@ -158,9 +176,10 @@ export class GroupCommitter {
             return attempt(pending, false);
           });
         }
+        const heads = groupHead(pending, merge && pending.length > 1);
         let results: ResultSetHeader[];
         try {
-          [results] = await acquired.query<ResultSetHeader[]>(`START TRANSACTION;\n${pending.flatMap((c) => c.updates).join(';\n')}`);
+          [results] = await acquired.query<ResultSetHeader[]>(`START TRANSACTION;\n${heads.map((h) => h.text).join(';\n')}`);
         } catch (error) {
           if (!retry || !isConnectionError(error) || error instanceof QueryTimeoutError) throw error;
           // Nothing was written: once more on a fresh connection.
@@ -169,26 +188,41 @@ export class GroupCommitter {
           return attempt(pending, false);
         }
         const refused = new Set<Waiting>();
+        let unknown = false;
         let at = 1;
-        for (const c of pending) {
-          for (let i = 0; i < c.updates.length; i++) if (results[at + i]?.affectedRows !== 1) refused.add(c);
-          at += c.updates.length;
+        for (const h of heads) {
+          for (let i = 0; i < h.statements; i++) {
+            if (results[at + i]?.affectedRows === h.commits.length) continue;
+            if (h.commits.length === 1) refused.add(pending[h.commits[0]!]!);
+            else unknown = true;
+          }
+          at += h.statements;
         }
-        if (refused.size > 0) {
+        if (refused.size > 0 || unknown) {
           await acquired.query('ROLLBACK');
+          merge = false;
           for (const c of refused) c.resolve(null);
           pending = pending.filter((c) => !refused.has(c));
           if (pending.length === 0) return;
           continue;
         }
-        const tails = pending.map((c) => c.tail).filter((t) => t !== '');
+        // Several commits: their rows share one INSERT per table.
+        const merged = pending.length > 1 ? groupTail(pending.map(tailOf)) : undefined;
+        const tails = merged?.statements ?? pending.map((c) => c.tail).filter((t) => t !== '');
         committing = true;
         const [tailResults] = await acquired.query([...tails, 'COMMIT'].join(';\n'));
         this.counts.transactions++;
         this.counts.commits += pending.length;
         this.counts.largest = Math.max(this.counts.largest, pending.length);
-        // One result per statement, the commits' tails in order, then COMMIT's.
+        // One result per statement, the tail's in order, then COMMIT's.
         const perStatement = Array.isArray(tailResults) && tails.length > 0 ? (tailResults as unknown[]) : [];
+        if (merged !== undefined) {
+          pending.forEach((c, i) => {
+            const at = merged.afterAt[i]!;
+            c.resolve(c.finish ? c.finish(perStatement.slice(at, merged.afterAt[i + 1] ?? perStatement.length - 1)) : c.asWritten);
+          });
+          return;
+        }
         let from = 0;
         for (const c of pending) {
           if (c.tail === '') {
@@ -248,7 +282,7 @@ export class GroupCommitter {
     this.counts.largest = Math.max(this.counts.largest, 1);
     if (c.tail === '') return c.resolve(c.asWritten);
     // START TRANSACTION, each UPDATE and its check, then the tail's statements.
-    const from = 1 + 2 * c.updates.length;
+    const from = 1 + 2 * c.updates!.length;
     c.resolve(c.finish ? c.finish(results.slice(from, from + c.tailStatements)) : c.asWritten);
   }
 
@@ -269,6 +303,7 @@ const ER_TOO_MANY_ROWS = 1172;
  * may not fit the server's packet limit: it then goes in two packets.
  */
 export function onePacket(c: PreparedCommit, limit: number): string | null {
+  if (c.updates === undefined) return null;
   const parts = ['START TRANSACTION'];
   for (const update of c.updates) parts.push(update, MATCHED_ONE_ROW);
   if (c.tail !== '') parts.push(c.tail);
@@ -285,4 +320,10 @@ function isUnsent(error: unknown): boolean {
 
 function hasErrno(error: unknown, errno: number): boolean {
   return typeof error === 'object' && error !== null && (error as { errno?: unknown }).errno === errno;
+}
+
+/** A commit's part of a group's tail: its rows and statements after them, or its whole tail when it gave no rows. */
+function tailOf(c: PreparedCommit): CommitTail {
+  if (c.rows !== undefined) return { rows: c.rows, after: c.after ?? [] };
+  return { rows: [], after: c.tail === '' ? [] : [c.tail], afterStatements: c.tailStatements };
 }

@@ -1,8 +1,11 @@
 import { FsmError, uuidv7, type AcquireOptions, type Lease, type Locker } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { LockAnnouncer } from './lock-announce.js';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
+import { notifyLockName, notifyScope } from './lock-session.js';
+import { LockWatch, type WatchOutcome } from './lock-watch.js';
 import { checkedSharedTables } from './machine-sql.js';
-import { createPool, type PoolSettings } from './pool.js';
+import { createPool, defaultUrl, type PoolSettings } from './pool.js';
 import { pooledStatement } from './pooled.js';
 import { quoteId } from './schema.js';
 import { isConnectionError, storeError } from './store-error.js';
@@ -12,10 +15,31 @@ export interface MysqlLockerOptions extends PoolSettings {
   pool?: Pool;
   /** Prefix of the lock tables; must be the store's, whose commits check the tokens. Default `fsm_`. */
   tablePrefix?: string;
-  /** First pause between attempts in `wait` mode, doubled after each refusal up to `maxPollMs`. Default 5. */
+  /**
+   * First pause between attempts in `wait` mode, doubled after each refusal up to `maxPollMs`,
+   * when no release can wake the waiter: its holder did not announce the lease (yet), or every
+   * waiting session is in use. Default 5.
+   */
   pollMs?: number;
   /** Default 100. */
   maxPollMs?: number;
+  /**
+   * Sessions of their own (outside the pool) on which this locker announces the leases it
+   * holds, so that waiters in other processes learn of a release at once (see LockAnnouncer).
+   * Default 1; 0: announce nothing. Needs `url`: with a pool given and no `url`, nothing is announced.
+   */
+  announceSessions?: number;
+  /**
+   * A session sends at most one statement per interval, and announces leases older than one:
+   * what a waiter elsewhere may wait beyond a release (up to twice this when the lease was
+   * younger). Default 50.
+   */
+  announceEveryMs?: number;
+  /**
+   * Sessions of their own on which `wait` mode blocks until a lease announced by another
+   * process ends (one per key waited for); a waiter finding none free polls. Default 4; 0: poll.
+   */
+  waitSessions?: number;
   /**
    * Rows whose lease ended (released or expired) longer ago than this are deleted, checked as
    * often, from `acquire`. Default 600 000 (10 minutes); 0: never.
@@ -81,6 +105,10 @@ export class MysqlLocker implements Locker {
   private readonly timeout: number;
   private nextSweep: number;
   private readonly waiters = new Map<string, Set<(released: boolean) => void>>();
+  /** What the names of this locker's announcements start from; null: it has no sessions of its own. */
+  private readonly scope: string | null;
+  private readonly announcer: LockAnnouncer | null;
+  private readonly watch: LockWatch | null;
 
   constructor(options: MysqlLockerOptions = {}) {
     const tables = checkedSharedTables(options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix });
@@ -93,26 +121,49 @@ export class MysqlLocker implements Locker {
     this.nextSweep = Date.now() + this.sweepMs;
     this.ownsPool = options.pool === undefined;
     this.pool = options.pool ?? createPool(options);
+    const url = options.url ?? (this.ownsPool ? defaultUrl() : undefined);
+    const session = url === undefined ? null : { url, connectTimeoutMs: options.connectTimeoutMs ?? 10_000 };
+    const announceSessions = options.announceSessions ?? 1;
+    const waitSessions = options.waitSessions ?? 4;
+    this.scope = url === undefined ? null : notifyScope(url, tables.localLock);
+    this.announcer = session && announceSessions > 0 ? new LockAnnouncer(session, announceSessions, Math.max(1, options.announceEveryMs ?? 50), this.timeout) : null;
+    this.watch = session && waitSessions > 0 ? new LockWatch(session, waitSessions, this.timeout) : null;
   }
 
   async acquire(key: string, owner: string, options: AcquireOptions): Promise<Lease | null> {
     const table = this.table(key);
     const stored = storedLockKey(key);
+    const name = this.nameOf(stored);
     const deadline = Date.now() + options.timeoutMs;
     this.maybeSweep();
     let pause = this.pollMs;
-    // Try at once the first time and when a release here woke us; after a timed pause, a plain
+    // Try at once the first time and when a release woke us; after a timed pause, a plain
     // read tells first whether another attempt can succeed, without locking the row.
     for (let tryNow = true; ; ) {
       if (options.signal?.aborted) return null;
       if (tryNow || !(await this.holder(key))?.live) {
         const token = await this.tryAcquire(table, stored, owner, options);
-        if (token !== 0) return { key, owner, token, expiresAt: new Date(Date.now() + options.leaseMs) };
+        if (token !== 0) {
+          if (name !== null) this.announcer?.announce(name, token, Date.now() + options.leaseMs);
+          return { key, owner, token, expiresAt: new Date(Date.now() + options.leaseMs) };
+        }
       }
       if (options.mode === 'skip') return null;
       const now = Date.now();
       if (options.mode === 'fail' || now >= deadline) throw await this.refusal(key, options);
-      tryNow = await this.pauseFor(key, Math.min(pause * (0.5 + Math.random()), deadline - now), options.signal);
+      // Another process's lease: block until it ends (or this process's release comes first).
+      const watch = this.watchFor(table, stored, name);
+      if (watch !== null) {
+        const waited = await this.pauseFor(key, deadline - now, options.signal, watch);
+        // Nobody announces the lease: it ended before the watch began (try now), or its holder
+        // has not announced it yet, or cannot (poll).
+        if (waited === 'released' || waited === 'lapsed' || (waited === 'unannounced' && !(await this.holder(key))?.live)) {
+          tryNow = true;
+          pause = this.pollMs;
+          continue;
+        }
+      }
+      tryNow = (await this.pauseFor(key, Math.min(pause * (0.5 + Math.random()), deadline - now), options.signal)) === 'released';
       pause = Math.min(pause * 2, this.maxPollMs);
     }
   }
@@ -125,8 +176,13 @@ export class MysqlLocker implements Locker {
         [Math.round(leaseMs * 1000), storedLockKey(lease.key), lease.token, lease.owner.slice(0, OWNER_CHARS)],
       ),
     );
-    if (result.affectedRows !== 1) return false;
+    const name = this.announcer ? this.nameOf(storedLockKey(lease.key)) : null;
+    if (result.affectedRows !== 1) {
+      if (name !== null) this.announcer!.withdraw(name, lease.token);
+      return false;
+    }
     lease.expiresAt = new Date(Date.now() + leaseMs);
+    if (name !== null) this.announcer!.renewed(name, lease.token, lease.expiresAt.getTime());
     return true;
   }
 
@@ -139,7 +195,7 @@ export class MysqlLocker implements Locker {
         [storedLockKey(lease.key), lease.token],
       ),
     );
-    this.released(lease.key);
+    this.released(lease.key, lease.token);
   }
 
   /** The row of `key`: its holder, or its last one when `live` is false; null when the key has no row. */
@@ -183,38 +239,66 @@ export class MysqlLocker implements Locker {
     return deleted;
   }
 
+  /** Ends this locker's own sessions (its names are given back), and its pool when it made it. */
   async close(): Promise<void> {
+    await Promise.all([this.announcer?.close(), this.watch?.close()]);
     if (this.ownsPool) await this.pool.end();
   }
 
   /**
-   * Wakes one waiter of this process on `key` at once, rather than at its next poll; called on
-   * release, and by the store when a commit released the key. Waiters elsewhere poll.
+   * The lease of `token` on `key` ended (any lease of this locker, without a token): wakes one
+   * waiter of this process at once, rather than at its next poll, and gives back the lease's
+   * announcement, which wakes those of other processes. Called on release, and by the store
+   * when a commit released the key.
    */
-  released(key: string): void {
+  released(key: string, token?: number): void {
+    if (this.announcer) this.announcer.withdraw(this.nameOf(storedLockKey(key))!, token);
     const queue = this.waiters.get(key);
     const first = queue?.values().next().value;
     if (first) first(true);
   }
 
-  /** Sleeps until the next poll, an abort, or a release of `key` in this process (then true). */
-  private pauseFor(key: string, ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  /**
+   * A watch on the lease's announcement when another process may hold it (this process's
+   * own release wakes the waiters here) and a waiting session is free; else null.
+   */
+  private watchFor(table: string, stored: string, name: string | null): Promise<WatchOutcome> | null {
+    if (this.watch === null || name === null || this.announcer?.holds(name) === true) return null;
+    return this.watch.watch(name, table, stored);
+  }
+
+  /**
+   * Sleeps until the next poll or an abort (`lapsed`), a release of `key` in this process
+   * (`released`), or the end of `watch` (its outcome), whichever comes first.
+   */
+  private pauseFor(key: string, ms: number, signal: AbortSignal | undefined, watch?: Promise<WatchOutcome>): Promise<WatchOutcome> {
     return new Promise((resolve) => {
       let queue = this.waiters.get(key);
       if (!queue) this.waiters.set(key, (queue = new Set()));
       const timer = setTimeout(done, Math.max(1, ms));
       const aborted = () => done();
       signal?.addEventListener('abort', aborted, { once: true });
-      queue.add(done);
+      const wake = (released: boolean) => done(released ? 'released' : 'lapsed');
+      queue.add(wake);
+      void watch?.then(done);
       const waiters = this.waiters;
-      function done(released = false) {
+      let settled = false;
+      function done(outcome: WatchOutcome = 'lapsed') {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', aborted);
-        queue!.delete(done);
+        queue!.delete(wake);
         if (queue!.size === 0 && waiters.get(key) === queue) waiters.delete(key);
-        resolve(released);
+        resolve(outcome);
       }
     });
+  }
+
+
+  /** The user-level lock that announces a lease of the key (see LockAnnouncer). */
+  private nameOf(storedKey: string): string | null {
+    return this.scope === null ? null : notifyLockName(this.scope, storedKey);
   }
 
   private table(key: string): string {

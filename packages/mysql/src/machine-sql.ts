@@ -1,6 +1,8 @@
 import { FsmError, type LockModel } from '@fsmkit/runtime';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
-import { ALL_UPDATE_COLUMNS, HISTORY_COLUMNS, INSTANCE_COLUMNS, OUTBOX_COLUMNS, PLACEHOLDERS, UPDATE_COLUMNS } from './rows.js';
+import type { RowUpdate } from './group-head.js';
+import { inlineValues, sqlLiteral } from './inline-values.js';
+import { ALL_UPDATE_COLUMNS, HISTORY_COLUMNS, INSTANCE_COLUMNS, OUTBOX_COLUMNS, PLACEHOLDERS, UPDATE_COLUMNS, type SqlValue } from './rows.js';
 import { machineTables, quoteId, sharedTables, type SchemaOptions, type SharedTableNames, type TableNames } from './schema.js';
 
 const cols = (names: readonly string[]): string => names.map(quoteId).join(', ');
@@ -11,6 +13,12 @@ const placeholder = (column: string): string => PLACEHOLDERS[column] ?? '?';
 function tuples(rows: number, width: number): string {
   const one = tuple(width);
   return new Array<string>(rows).fill(one).join(', ');
+}
+
+/** A multi-row INSERT in parts: its text up to and including `VALUES `, and one row's tuple of placeholders. */
+export interface RowsInsert {
+  into: string;
+  row: string;
 }
 
 /**
@@ -26,6 +34,11 @@ class InsertText {
     /** One row's tuple, when its placeholders are not all `?`. */
     private readonly row?: string,
   ) {}
+
+  /** The statement's parts, for rows inlined one by one and joined later (a group's INSERT). */
+  get parts(): RowsInsert {
+    return { into: this.prefix, row: this.row ?? tuple(this.width) };
+  }
 
   rows(n: number): string {
     const cached = this.cache[n];
@@ -92,6 +105,12 @@ export class MachineSql {
    * in any case, its id, the wait's prefix); unless `@fsm_started` says a sibling was started.
    */
   readonly wakeParent: string;
+  /**
+   * The end of a map's chain (`@fsm_started` = 0) locks its parent's row (values: parent id)
+   * before `wakeParentLast` looks for the children left: chain ends of one parent then look one
+   * after another, each seeing the ends before it committed, so the last one wakes the parent.
+   */
+  readonly lockForWake: string;
   /** The sibling `startQueuedLeased` started, if it did. */
   readonly selectStarted: string;
   /**
@@ -102,7 +121,11 @@ export class MachineSql {
   readonly countEnded: string;
   /** Makes an instance due now. */
   readonly dueNow: string;
+  /** `insertHistory` in parts. */
+  readonly historyRows: RowsInsert;
   private readonly historyInsert: InsertText;
+  /** `wakeParentLast` texts by child machine. */
+  private readonly wakeLast = new Map<string, string>();
   private readonly insertIgnore: InsertText;
   /** UPDATE texts by pause handling, then by column set. */
   private readonly updates = { unpaused: new Map<number, string>(), clearing: new Map<number, string>() };
@@ -130,6 +153,7 @@ export class MachineSql {
       `UPDATE ${table} SET \`next_run_at\` = \`updated_at\` WHERE \`status\` = 'waiting' AND \`next_run_at\` IS NULL AND \`waiting_for\` IS NULL`;
     this.selectHistory = `SELECT ${cols(HISTORY_COLUMNS)} FROM ${quoteId(t.history)} WHERE \`instance_id\` = ? ORDER BY \`seq\``;
     this.historyInsert = new InsertText(`INSERT INTO ${quoteId(t.history)} (${cols(HISTORY_COLUMNS)}) VALUES `, HISTORY_COLUMNS.length);
+    this.historyRows = this.historyInsert.parts;
     this.insertIgnore = new InsertText(`INSERT IGNORE INTO ${table} (${this.selectColumns}) VALUES `, 0, `(${INSTANCE_COLUMNS.map(placeholder).join(', ')})`);
     this.children = `SELECT \`id\`, \`status\` FROM ${table} WHERE \`parent_id\` = ?`;
     this.startQueued =
@@ -142,6 +166,7 @@ export class MachineSql {
       `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) ` +
       // Matched by id only when no sibling was started: otherwise no row is read, so none is locked.
       "WHERE `id` = IF(@fsm_started = 0 OR ? = 1, ?, NULL) AND `status` = 'waiting' AND `next_run_at` IS NULL AND `waiting_for` LIKE ?";
+    this.lockForWake = `UPDATE ${table} SET \`next_run_at\` = \`next_run_at\` WHERE \`id\` = IF(@fsm_started = 0, ?, NULL)`;
     this.selectStarted = `SELECT ${this.selectColumns} FROM ${table} WHERE \`id\` = IF(@fsm_started = 1, ?, NULL)`;
     // Queued children are not locked (they have not run, so have not ended): a sibling's SKIP LOCKED pick must find them.
     this.countEnded =
@@ -149,6 +174,26 @@ export class MachineSql {
       'AND (`waiting_for` IS NULL OR `waiting_for` <> ?) LOCK IN SHARE MODE) AS `c` ' +
       "WHERE `status` IN ('done', 'failed', 'compensated')";
     this.dueNow = `UPDATE ${table} SET \`next_run_at\` = UTC_TIMESTAMP(3) WHERE \`id\` = ?`;
+  }
+
+  /**
+   * `wakeParent` for the end of a child of a map of `children`'s machine (values: 1 to wake it
+   * in any case, its id, the wait's prefix, 1 again, its id again, the id prefix of the children
+   * of the map's visit): at the end of a chain, only when none of those children is left that
+   * has not ended, read after `lockForWake` so that it sees every earlier chain's end. In READ
+   * COMMITTED an UPDATE's subquery is a plain read and locks no child (a `SET @v = (SELECT ...)`
+   * would share-lock them, and deadlock with the siblings' commits).
+   */
+  wakeParentLast(children: MachineSql): string {
+    let text = this.wakeLast.get(children.machine);
+    if (text === undefined) {
+      const left =
+        `SELECT 1 FROM ${quoteId(children.tables.instances)} WHERE \`parent_id\` = ? AND \`id\` LIKE ? ` +
+        "AND `status` NOT IN ('done', 'failed', 'compensated')";
+      text = `${this.wakeParent} AND (? = 1 OR NOT EXISTS (${left}))`;
+      this.wakeLast.set(children.machine, text);
+    }
+    return text;
   }
 
   /** INSERT IGNORE of `rows` instances: one whose id exists is left as it is. */
@@ -176,6 +221,19 @@ export class MachineSql {
       if (cache.size < 256) cache.set(columns, text);
     }
     return text;
+  }
+
+  /** `update(pause, columns)` in parts, with its values (in the same order) inlined: for a group to merge with others. */
+  updateRow(pause: 'unpaused' | 'clearing', columns: number, values: readonly SqlValue[]): RowUpdate {
+    const set: Array<[string, string]> = [];
+    let at = 0;
+    for (let i = 0; i < UPDATE_COLUMNS.length; i++) {
+      if (!(columns & (1 << i))) continue;
+      const column = UPDATE_COLUMNS[i]!;
+      set.push([quoteId(column), inlineValues(placeholder(column), [values[at++] as SqlValue])]);
+    }
+    set.push(['`pause_requested`', pause === 'unpaused' ? sqlLiteral(values[at++]) : '0'], ['`pause_reason`', sqlLiteral(values[at++])]);
+    return { table: quoteId(this.tables.instances), id: sqlLiteral(values[at]), version: sqlLiteral(values[at + 1]), set, unpaused: pause === 'unpaused' };
   }
 
   /** A commit's UPDATE of the columns in `columns` that keeps the pause flag as stored (values: columns, id, version). */
@@ -255,10 +313,13 @@ export class MachineSql {
 export class SharedSql {
   readonly tables: SharedTableNames;
   private readonly outboxInsert: InsertText;
+  /** `insertOutbox` in parts. */
+  readonly outboxRows: RowsInsert;
 
   constructor(options: SchemaOptions) {
     this.tables = checkedSharedTables(options);
     this.outboxInsert = new InsertText(`INSERT INTO ${quoteId(this.tables.outbox)} (${cols(OUTBOX_COLUMNS)}) VALUES `, OUTBOX_COLUMNS.length);
+    this.outboxRows = this.outboxInsert.parts;
   }
 
   insertOutbox(rows: number): string {

@@ -30,7 +30,7 @@ import { inlineValues } from './inline-values.js';
 import { listQuery } from './list-query.js';
 import { statsFromRows, statsQueries } from './stats-query.js';
 import { MachineSql, SharedSql } from './machine-sql.js';
-import { createPool, type PoolSettings } from './pool.js';
+import { createPool, defaultUrl, type PoolSettings } from './pool.js';
 import { PACKET_MARGIN, splitRows } from './packet-split.js';
 import { pooledStatement, withDeadline } from './pooled.js';
 import {
@@ -53,10 +53,13 @@ import {
 } from './rows.js';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
+import { mergeOverhead } from './group-head.js';
+import { groupTail } from './group-tail.js';
 import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './locker.js';
 import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince } from './layout.js';
 import { machineDdl, machineTables, sharedDdl, type SchemaOptions, type TableNames } from './schema.js';
 import { isConnectionError, QueryTimeoutError, storeError, type ErrorScope } from './store-error.js';
+import { outboxCommitted } from './outbox-signal.js';
 
 /** MySQL's "duplicate entry" (a unique key). */
 const ER_DUP_ENTRY = 1062;
@@ -105,6 +108,9 @@ const DEFAULT_MAX_PACKET = 4_194_304;
 /** Ids per `IN (...)` list in `currentStates`. */
 const IDS_PER_QUERY = 500;
 
+/** What the group committer answers for a take that was written (a take has no commit result of its own). */
+const TAKEN: CommitResult = { pauseRequested: false, pauseReason: null };
+
 /**
  * Id columns are ASCII (ids are UUIDs); comparing one with other text is an error in MySQL, not "no
  * match", so such ids are answered as absent without asking.
@@ -132,6 +138,7 @@ export class MysqlStore implements Store {
   private readonly timeout: number;
   /** Lockers made by `locker()`: told when a commit releases a key, to wake their waiters. */
   private readonly lockers = new Set<MysqlLocker>();
+  private readonly sessionSettings: Pick<PoolSettings, 'url' | 'connectTimeoutMs'>;
   private sharedLocker: MysqlLocker | undefined;
   private packetLimit: Promise<number> | undefined;
   private readonly grouper: GroupCommitter;
@@ -145,6 +152,8 @@ export class MysqlStore implements Store {
     this.timeout = options.queryTimeoutMs ?? 30_000;
     this.ownsPool = options.pool === undefined;
     this.pool = options.pool ?? createPool(options);
+    // Lockers open sessions of their own on the same database; a caller's pool names none.
+    this.sessionSettings = this.ownsPool ? { url: options.url ?? defaultUrl(), ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }) } : {};
     this.inbox = new InboxSql(this.schema);
     const scope = { operation: 'commit' };
     this.grouper = new GroupCommitter(
@@ -236,6 +245,7 @@ export class MysqlStore implements Store {
       if (rows.length > 0) await this.insertRows(conn, scope, (n) => sql.insertHistory(n), rows.map(historyValues));
       if (encoded.length > 0) await this.insertOutbox(conn, scope, encoded, record.updatedAt);
     });
+    if (encoded.length > 0) outboxCommitted(this.shared.tables.outbox);
   }
 
   async commit(c: Commit): Promise<CommitResult> {
@@ -250,7 +260,7 @@ export class MysqlStore implements Store {
     const quick = c.wait ? null : await this.quickCommit(scope, sql, c, instance, history, events);
     if (quick !== null) return this.afterRelease(c, quick);
     if (c.wait) await this.ensureInbox(scope);
-    const result = await this.transaction(scope, async (conn) => {
+    const result = await this.retryDeadlock(() => this.transaction(scope, async (conn) => {
       let received: InstanceRecord | null = null;
       if (c.wait) {
         // The (message, key) lock first, as `deliver` takes it: one of the two sees the other.
@@ -276,8 +286,23 @@ export class MysqlStore implements Store {
       for (const statement of this.childEnded(c)) [started] = await conn.query<Rows>(statement);
       if (ended !== null && ended !== c.joinCheck!.ended) await conn.execute(sql.dueNow, [record.id]);
       return c.childEnded?.lease && started !== undefined ? withStarted(written, [started]) : written;
-    });
+    }));
     return this.afterRelease(c, result);
+  }
+
+  /**
+   * A transaction chosen as a deadlock's victim was rolled back whole, nothing of it written: it
+   * runs again, a few times, rather than failing a drive that would then wait for its lease to run
+   * out (a parent's join check against its children's grouped commits, say).
+   */
+  private async retryDeadlock<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (attempt >= DEADLOCK_RETRIES || !hasErrno(error, ER_LOCK_DEADLOCK)) throw error;
+      }
+    }
   }
 
   /**
@@ -353,9 +378,10 @@ export class MysqlStore implements Store {
   }
 
   /**
-   * `deliverToWaiting` in as few round trips as a pool of ours allows: the reads, then the
-   * UPDATE alone (autocommit) or, with a message id, the UPDATE in a transaction and, once it
-   * matched, the inbox row and COMMIT.
+   * `deliverToWaiting` in as few round trips as a pool of ours allows: the reads, then the take
+   * through the group committer (the UPDATE, and with a message id the inbox row once it
+   * matched), so that deliveries arriving together share one transaction and one log flush with
+   * each other and with the steps committing meanwhile.
    */
   private async deliverBatched(scope: ErrorScope, sql: MachineSql, d: Delivery): Promise<DeliveryOutcome | null> {
     const withId = d.messageId !== null;
@@ -365,6 +391,22 @@ export class MysqlStore implements Store {
     if (withId && results[0]![0] !== undefined) return { kind: 'duplicate', instanceId: (results[0]![0]['taken_by'] as string | null) ?? null };
     const take = this.takeUpdate(sql, scope, d, results[results.length - 1]![0]);
     if (take === null) return null;
+    if (Math.max(take.update.length, take.insert?.length ?? 0) <= BATCH_CHARS) {
+      const grouped = await this.grouper
+        .submit({
+          head: take.update,
+          statements: 1,
+          tail: take.insert ?? '',
+          tailStatements: take.insert === null ? 0 : 1,
+          bytes: 3 * (take.update.length + (take.insert?.length ?? 0)) + COMMIT_OVERHEAD,
+          asWritten: TAKEN,
+        })
+        .catch((error: unknown) => {
+          throw storeError(scope, error);
+        });
+      if (grouped !== null) return take.outcome;
+      // Not written: another call took it first, or the group failed as a whole. Alone, it tells which.
+    }
     if (take.insert === null) return (await this.writeText(scope, take.update)).affectedRows === 1 ? take.outcome : null;
     return this.transaction(scope, async (conn) => {
       if ((await conn.query<ResultSetHeader>(take.update))[0].affectedRows !== 1) return null;
@@ -413,12 +455,10 @@ export class MysqlStore implements Store {
       const budget = (await this.maxPacket(scope, conn)) - PACKET_MARGIN;
       let inserted = 0;
       const values = encoded.map(insertValues);
-      // A prepared statement holds at most 65,535 placeholders.
-      const most = Math.floor(65_535 / (values[0]?.length ?? 1));
-      for (let at = 0; at < values.length; at += most) {
-        for (const chunk of splitRows(values.slice(at, at + most), budget)) {
-          inserted += (await this.run(conn, sql.insertInstances(chunk.length), chunk.flat())).affectedRows;
-        }
+      // As text with the values inlined: a statement of thousands of placeholders costs far more
+      // to prepare (and to bind) than to parse once.
+      for (const chunk of splitRows(values, budget)) {
+        inserted += (await conn.query<ResultSetHeader>(inlineValues(sql.insertInstances(chunk.length), chunk.flat())))[0].affectedRows;
       }
       // A visit's children are stored all together or not at all: some existed, so all did, with their events.
       if (inserted < children.length) continue;
@@ -436,13 +476,19 @@ export class MysqlStore implements Store {
     if (link === undefined || !storableId(link.parentId)) return [];
     const parent = this.sql(link.parentMachine);
     const own = this.sql(c.record.machine);
-    const wake = inlineValues(parent.wakeParent, [link.wake ? 1 : 0, link.parentId, `${CHILDREN_WAIT}%`]);
-    if (link.next === null || !storableId(link.next)) return ['SET @fsm_started = 0', wake];
-    // The started sibling's own end wakes the parent: only a child that started none (the last of its chain) or failed does.
-    if (!link.lease) return [inlineValues(own.startQueued, [link.next, QUEUED_CHILD]), 'SET @fsm_started = ROW_COUNT()', wake];
-    const lease = [link.lease.owner.slice(0, LEASE_OWNER_CHARS), Math.round(link.lease.leaseMs * 1000), link.next, QUEUED_CHILD];
+    const wakeValues = [link.wake ? 1 : 0, link.parentId, `${CHILDREN_WAIT}%`];
+    if (link.next === null || !storableId(link.next)) return ['SET @fsm_started = 0', inlineValues(parent.wakeParent, wakeValues)];
+    const start = link.lease
+      ? inlineValues(own.startQueuedLeased, [link.lease.owner.slice(0, LEASE_OWNER_CHARS), Math.round(link.lease.leaseMs * 1000), link.next, QUEUED_CHILD])
+      : inlineValues(own.startQueued, [link.next, QUEUED_CHILD]);
+    // The started sibling's own end wakes the parent: only a child that started none (the last of its chain) or failed does;
+    // of a map's chains, only the last to end (each counts its visit's children left under the parent's row lock).
+    const wake =
+      link.siblings === undefined || !storableId(link.siblings)
+        ? [inlineValues(parent.wakeParent, wakeValues)]
+        : [inlineValues(parent.lockForWake, [link.parentId]), inlineValues(parent.wakeParentLast(own), [...wakeValues, link.wake ? 1 : 0, link.parentId, `${link.siblings}%`])];
     // The sibling as stored, read back last (see `withStarted`): its new owner drives it without reading it again.
-    return [inlineValues(own.startQueuedLeased, lease), 'SET @fsm_started = ROW_COUNT()', wake, inlineValues(own.selectStarted, [link.next])];
+    return [start, 'SET @fsm_started = ROW_COUNT()', ...wake, ...(link.lease ? [inlineValues(own.selectStarted, [link.next])] : [])];
   }
 
   /**
@@ -627,7 +673,7 @@ export class MysqlStore implements Store {
   locker(options: Omit<MysqlLockerOptions, 'pool' | 'tablePrefix' | keyof PoolSettings> = {}): MysqlLocker {
     const shared = Object.keys(options).length === 0;
     if (shared && this.sharedLocker !== undefined) return this.sharedLocker;
-    const locker = createMysqlLocker({ queryTimeoutMs: this.timeout, ...options, ...this.schema, pool: this.pool });
+    const locker = createMysqlLocker({ queryTimeoutMs: this.timeout, ...options, ...this.sessionSettings, ...this.schema, pool: this.pool });
     this.lockers.add(locker);
     if (shared) this.sharedLocker = locker;
     return locker;
@@ -642,6 +688,8 @@ export class MysqlStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Its lockers' own sessions first (they leave the shared pool open).
+    await Promise.all([...this.lockers].map((locker) => locker.close()));
     if (this.ownsPool) await this.pool.end();
   }
 
@@ -699,8 +747,9 @@ export class MysqlStore implements Store {
    */
   /** Wakes this store's lockers' waiters on keys a commit released, and says it released them. */
   private afterRelease(c: Commit, result: CommitResult): CommitResult {
+    if (c.events.length > 0 || c.spawn?.some((child) => child.events.length > 0)) outboxCommitted(this.shared.tables.outbox);
     if (!c.releaseLocks || c.fence === undefined || c.fence.length === 0) return result;
-    for (const { key } of c.fence) for (const locker of this.lockers) locker.released(key);
+    for (const { key, token } of c.fence) for (const locker of this.lockers) locker.released(key, token);
     return { ...result, locksReleased: true };
   }
 
@@ -763,21 +812,14 @@ export class MysqlStore implements Store {
       ...fence.map((f) => inlineValues(this.shared.fenceUpdate(f.key === GLOBAL_KEY, release), [storedLockKey(f.key), f.token])),
       inlineValues(update.text, update.values),
     ];
-    const inserts: string[] = [];
-    const values: SqlValue[] = [];
-    if (history.length > 0) {
-      inserts.push(sql.insertHistory(history.length));
-      for (const h of history) values.push(...historyValues(h));
-    }
-    if (events.length > 0) {
-      inserts.push(this.shared.insertOutbox(events.length));
-      for (const e of events) values.push(...outboxValues(e, c.record.updatedAt));
-    }
+    const rowValues = [history.map(historyValues), events.map((e) => outboxValues(e, c.record.updatedAt))];
     let chars = 0;
-    for (const v of [...update.values, ...values]) if (typeof v === 'string') chars += v.length;
+    for (const v of [...update.values, ...rowValues.flat(2)]) if (typeof v === 'string') chars += v.length;
     if (chars > BATCH_CHARS) return null;
     const headText = updates.join(';\n');
-    const tailStatements = [...(inserts.length > 0 ? [inlineValues(inserts.join(';\n'), values)] : []), ...ended];
+    // Rows inlined one by one, so that a group can put them in its own multi-row INSERTs.
+    const rows = [sql.historyRows, this.shared.outboxRows].map((insert, i) => ({ into: insert.into, tuples: rowValues[i]!.map((v) => inlineValues(insert.row, v)) }));
+    const tailStatements = groupTail([{ rows, after: ended }]).statements;
     const tailText = tailStatements.join(';\n');
     // A UTF-16 unit is at most 3 bytes of UTF-8: measure the texts only when that bound does not
     // fit the packet limit. Too large: the full path, whose INSERTs are split to fit.
@@ -787,11 +829,19 @@ export class MysqlStore implements Store {
       bytes = Math.max(Buffer.byteLength(headText), Buffer.byteLength(tailText)) + COMMIT_OVERHEAD;
       if (bytes > limit) return null;
     }
+    // Unfenced, its head is the instance UPDATE alone, which a group merges with others on its table.
+    const row = fence.length === 0 ? sql.updateRow(c.clearPauseRequest ? 'clearing' : 'unpaused', columns, update.values) : undefined;
+    if (row !== undefined) bytes += mergeOverhead(row);
     try {
       return await this.grouper.submit({
+        head: headText,
+        statements: updates.length,
         updates,
         tail: tailText,
-        tailStatements: inserts.length + ended.length,
+        tailStatements: tailStatements.length,
+        rows,
+        after: ended,
+        ...(row !== undefined ? { row } : {}),
         bytes,
         asWritten: update.asWritten,
         // A child's end that started its sibling leased to the writer reads it back last (see `withStarted`).

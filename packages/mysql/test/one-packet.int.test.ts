@@ -231,8 +231,11 @@ describe.skipIf(unavailable !== null)('GroupCommitter: round trips of a commit a
 
   function prepared(version: number, note: string): PreparedCommit {
     const tail = `INSERT INTO \`${table}\` (id, v, note) VALUES (2, ${version + 1}, '${note}')`;
+    const updates = [`UPDATE \`${table}\` SET v = v + 1 WHERE id = 1 AND v = ${version}`, `UPDATE \`${table}\` SET note = note WHERE id = 1`];
     return {
-      updates: [`UPDATE \`${table}\` SET v = v + 1 WHERE id = 1 AND v = ${version}`, `UPDATE \`${table}\` SET note = note WHERE id = 1`],
+      head: updates.join(';\n'),
+      statements: updates.length,
+      updates,
       tail,
       tailStatements: 1,
       bytes: tail.length + 200,

@@ -191,6 +191,29 @@ describe.skipIf(unavailable !== null)('message races between two processes on Ma
     console.log(`message as the wait begins: ${JSON.stringify(ways)}`);
   }, 240_000);
 
+  it('deliveries arriving together share transactions, and each message is taken once (with and without ids, sent twice)', async () => {
+    const COUNT = 40;
+    const keys = Array.from({ length: COUNT }, (_, i) => `many-${i}`);
+    const waiting = await Promise.all(keys.map((key) => runner.start({ orderId: key, timeoutMs: null, log: [] })));
+    const before = { ...store.groupCommits };
+    // Every key twice at once; even keys carry a message id (the second is a duplicate), odd ones none (the second is inboxed).
+    const outcomes = await Promise.all(
+      keys.flatMap((key, i) => [0, 1].map(() => runner.deliver('payment', key, { amount: i }, i % 2 === 0 ? { messageId: `many-id-${i}` } : {}))),
+    );
+    // Two step commits per instance, plus the takes: those go through the group committer too.
+    const grouped = { commits: store.groupCommits.commits - before.commits, transactions: store.groupCommits.transactions - before.transactions };
+    expect(grouped.commits).toBeGreaterThan(2 * COUNT);
+    expect(grouped.transactions).toBeLessThan(grouped.commits);
+    for (const [i, key] of keys.entries()) {
+      const pair = [outcomes[2 * i]!.outcome, outcomes[2 * i + 1]!.outcome].sort();
+      expect(pair).toEqual(i % 2 === 0 ? ['delivered', 'duplicate'] : ['delivered', 'inboxed']);
+      const done = await settled(waiting[i]!.id);
+      expect(done.data.paid).toEqual({ amount: i });
+      expect(await steps(waiting[i]!.id)).toEqual(['reserve', 'charge', 'ship']);
+      expect(await untaken(key)).toBe(i % 2 === 0 ? 0 : 1);
+    }
+  }, 120_000);
+
   it(`two waits of one instance with the same key: each message goes to its own step, whichever arrives first (${ROUNDS} rounds)`, async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const key = `two-${round}`;

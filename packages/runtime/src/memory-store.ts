@@ -240,6 +240,12 @@ export class MemoryStore implements Store {
       next.version += 1;
       if (!link.wake) return next;
     }
+    // A map's chain that ends wakes the parent only when it is the last (commits here never interleave).
+    if (!link.wake && link.siblings !== undefined) {
+      for (const r of this.table(child.machine).values()) {
+        if (r.parentId === link.parentId && r.id.startsWith(link.siblings) && !ENDED.has(r.status) && r.id !== child.id) return undefined;
+      }
+    }
     const parent = this.instances.get(link.parentMachine)?.get(link.parentId);
     if (parent && parent.status === 'waiting' && parent.nextRunAt === null && parent.waitingFor?.startsWith(CHILDREN_WAIT)) parent.nextRunAt = new Date();
     return started ? next : undefined;

@@ -41,8 +41,19 @@ export interface Commit {
    * started one (the sibling's own end will), makes the parent due when it waits for children
    * and is not due yet. `wake`: make it due in any case (a child that failed). With `lease`,
    * the sibling starts `running`, leased to that owner (who drives it next, as `start` does).
+   * `siblings` (a map child): the prefix of the ids of every child of its spawn visit; a store
+   * may then make the parent due only when none of them is left that has not ended, as long as
+   * the last such end sees every earlier one (the MySQL store locks the parent's row first), so
+   * that a map's parent wakes once, not at each chain's end.
    */
-  childEnded?: { parentMachine: string; parentId: string; next: string | null; wake: boolean; lease?: { owner: string; leaseMs: number } };
+  childEnded?: {
+    parentMachine: string;
+    parentId: string;
+    next: string | null;
+    wake: boolean;
+    lease?: { owner: string; leaseMs: number };
+    siblings?: string;
+  };
   /**
    * The instance starts waiting for its children, having seen `ended` of its children in
    * `machines` ended: after writing it, the store counts them again and makes it due now when

@@ -146,6 +146,29 @@ export function buildOpenApi(machines: ServedMachine[]): Obj {
         },
       },
     };
+    paths[`${base}/messages`] = {
+      post: {
+        operationId: `deliver_${p}`,
+        tags: [tag],
+        summary: 'Deliver a message to the instance waiting for it by name and key (kept in the inbox when none waits yet)',
+        requestBody: { required: true, content: json(S.deliverBody) },
+        responses: {
+          '200': {
+            description: 'delivered (the instance after it ran on; null when a worker continues it), inboxed, or a duplicate of an earlier message id',
+            content: json({
+              type: 'object',
+              properties: {
+                outcome: { type: 'string', enum: ['delivered', 'inboxed', 'duplicate'] },
+                instanceId: { type: ['string', 'null'] },
+                instance: { oneOf: [ref(`${p}_Instance`), { type: 'null' }] },
+              },
+              required: ['outcome', 'instanceId', 'instance'],
+            }),
+          },
+          ...problems(400, 404, 409, 413, 422),
+        },
+      },
+    };
     paths[`${base}/{id}`] = {
       get: { operationId: `get_${p}`, tags: [tag], summary: 'One instance with its data', parameters: [idParam], responses: { ...instance('the instance'), ...problems(404) } },
     };

@@ -22,6 +22,7 @@ type ListQuery = {
   status?: string;
   state?: string;
   user?: string;
+  parent?: string;
   createdAfter?: string;
   createdBefore?: string;
   updatedAfter?: string;
@@ -147,18 +148,31 @@ export async function fsmkitRoutes(app: FastifyInstance, options: FsmRoutesOptio
     },
   );
 
-  app.post<{ Params: { machine: string }; Body: { data: Record<string, unknown>; userId?: string | null; id?: string; run?: boolean } }>(
+  app.post<{ Params: { machine: string }; Body: { data: Record<string, unknown>; userId?: string | null; id?: string; run?: boolean; priority?: number } }>(
     '/api/fsm/:machine/instances',
     { ...operate, schema: { params: S.machineParams, body: S.startBody } },
     async (request, reply) => {
       const m = served(request.params.machine);
-      const { data, userId, id, run } = request.body;
+      const { data, userId, id, run, priority } = request.body;
       if (m.validateData && !m.validateData(data)) {
         throw new ProblemError(422, 'FSM_INPUT_INVALID', 'Unprocessable Content', `the data does not match the schema of "${m.model.name}"`, ajvErrors(m.validateData));
       }
-      const opts = { ...(userId !== undefined ? { userId } : {}), ...(id !== undefined ? { id } : {}) };
+      const opts = { ...(userId !== undefined ? { userId } : {}), ...(id !== undefined ? { id } : {}), ...(priority !== undefined ? { priority } : {}) };
       const instance = run === false ? await m.runner.create(data, opts) : await m.runner.start(data, opts);
       return reply.code(201).send(instanceView(instance, paths));
+    },
+  );
+
+  app.post<{ Params: { machine: string }; Body: { name: string; key: string; payload?: unknown; messageId?: string } }>(
+    '/api/fsm/:machine/messages',
+    { ...operate, schema: { params: S.machineParams, body: S.deliverBody } },
+    async (request) => {
+      const m = served(request.params.machine);
+      const { name, key, payload, messageId } = request.body;
+      const result = await m.runner.deliver(name, key, payload ?? null, messageId !== undefined ? { messageId } : {});
+      if (result.outcome === 'inboxed') return { outcome: 'inboxed', instanceId: null, instance: null };
+      if (result.outcome === 'duplicate') return { outcome: 'duplicate', instanceId: result.instanceId, instance: null };
+      return { outcome: 'delivered', instanceId: result.instanceId, instance: result.instance ? instanceView(result.instance, paths) : null };
     },
   );
 
@@ -273,6 +287,7 @@ function listFilter(q: ListQuery): ListFilter {
   const state = list(q.state);
   if (state?.length) f.currentState = state;
   if (q.user !== undefined) f.userId = q.user;
+  if (q.parent !== undefined) f.parentId = q.parent;
   if (q.createdAfter) f.createdAfter = new Date(q.createdAfter);
   if (q.createdBefore) f.createdBefore = new Date(q.createdBefore);
   if (q.updatedAfter) f.updatedAfter = new Date(q.updatedAfter);

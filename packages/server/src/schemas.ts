@@ -164,6 +164,7 @@ export const listQuery = {
     status: { ...csv, description: 'comma-separated statuses' },
     state: { ...csv, description: 'comma-separated states' },
     user: { type: 'string', maxLength: 191 },
+    parent: { type: 'string', minLength: 1, maxLength: 36, description: 'only children of this instance' },
     createdAfter: dateTime,
     createdBefore: dateTime,
     updatedAfter: dateTime,
@@ -207,8 +208,21 @@ export const startBody = {
     userId: { type: ['string', 'null'], maxLength: 191 },
     id: { type: 'string', minLength: 1, maxLength: 36 },
     run: { type: 'boolean', description: 'false: only store it (ready), for a worker to run' },
+    priority: { type: 'integer', minimum: -2_147_483_648, maximum: 2_147_483_647, description: 'workers claim higher priorities first (default 0)' },
   },
   required: ['data'],
+  additionalProperties: false,
+} as const;
+
+export const deliverBody = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 64, description: 'the message name a step waits for' },
+    key: { type: 'string', minLength: 1, maxLength: 191, description: 'the correlation key the waiting step gave' },
+    payload: { description: "checked against the waiting step's payload schema" },
+    messageId: { type: 'string', minLength: 1, maxLength: 191, description: 'the same id delivered again has no effect' },
+  },
+  required: ['name', 'key'],
   additionalProperties: false,
 } as const;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it, beforeEach } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { createServer, tokensFromEnv } from '../src/index.js';
-import { orderDataSchema, orderRunner } from './support/machines.js';
+import { orderDataSchema, orderRunner, paymentRunner } from './support/machines.js';
 
 const READ = 'read-token-123456';
 const OPERATE = 'operate-token-123456';
@@ -131,6 +131,47 @@ describe('HTTP API', () => {
     expect(refused.statusCode).toBe(409);
     expect(refused.json()).toMatchObject({ status: 409, code: 'FSM_INVALID_STATE' });
     expect((await runner.get(done.id)).version).toBe(done.version);
+  });
+
+  it('delivers a message by name and key: delivered and run on, inboxed when nobody waits, a repeated id is a duplicate, a bad payload is 422', async () => {
+    const payments = paymentRunner();
+    const server = await createServer({ machines: [{ runner: payments }], auth: { tokens } });
+    const deliver = (body: object, token = OPERATE) =>
+      server.inject({ method: 'POST', url: '/api/fsm/payment/messages', headers: auth(token), payload: body });
+    try {
+      const waiting = await payments.start({ orderId: 'p-1' });
+      expect(waiting.status).toBe('waiting');
+      const bad = await deliver({ name: 'paid', key: 'p-1', payload: { cents: 0 } });
+      expect(bad.statusCode).toBe(422);
+      expect(bad.json()).toMatchObject({ code: 'FSM_INPUT_INVALID' });
+      expect((await payments.get(waiting.id)).status).toBe('waiting');
+
+      const first = await deliver({ name: 'paid', key: 'p-1', payload: { cents: 250 }, messageId: 'm-1' });
+      expect(first.statusCode).toBe(200);
+      expect(first.json()).toMatchObject({ outcome: 'delivered', instanceId: waiting.id, instance: { status: 'done', data: { paid: { cents: 250 } } } });
+      expect(await deliver({ name: 'paid', key: 'p-1', payload: { cents: 250 }, messageId: 'm-1' }).then((r) => r.json())).toEqual({
+        outcome: 'duplicate',
+        instanceId: waiting.id,
+        instance: null,
+      });
+
+      // Nobody waits for p-2 yet: the message is kept and taken when the wait begins.
+      expect((await deliver({ name: 'paid', key: 'p-2', payload: { cents: 99 } })).json()).toEqual({ outcome: 'inboxed', instanceId: null, instance: null });
+      expect(await payments.start({ orderId: 'p-2' })).toMatchObject({ status: 'done', data: { paid: { cents: 99 } } });
+
+      expect((await deliver({ name: 'paid', key: 'p-3', payload: { cents: 1 } }, READ)).statusCode).toBe(403);
+      expect((await deliver({ name: 'paid', payload: { cents: 1 } })).statusCode).toBe(400);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('starts with a priority, and lists the children of a parent', async () => {
+    const started = await post('/api/fsm/order/instances', { data: { orderId: 'o-p', cents: 1 }, run: false, priority: 7 });
+    expect(started.statusCode).toBe(201);
+    expect((await runner.store.get('order', started.json().id))?.priority).toBe(7);
+    expect((await post('/api/fsm/order/instances', { data: { orderId: 'o-q', cents: 1 }, priority: 1.5 })).statusCode).toBe(400);
+    expect((await get(`/api/fsm/order/instances?parent=${started.json().id}`)).json().items).toEqual([]);
   });
 
   it('tokens come from the environment too', () => {

@@ -4,7 +4,7 @@ import addFormats from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../src/index.js';
-import { orderDataSchema, orderRunner } from './support/machines.js';
+import { orderDataSchema, orderRunner, paymentRunner } from './support/machines.js';
 
 const require = createRequire(import.meta.url);
 const TOKEN = 'operate-token-openapi';
@@ -18,7 +18,7 @@ describe('OpenAPI 3.1 document', () => {
   let ajv: Ajv2020;
 
   beforeAll(async () => {
-    app = await createServer({ machines: [{ runner: orderRunner(), dataSchema: orderDataSchema }], auth: { tokens: [{ token: TOKEN, scopes: ['operate'] }] } });
+    app = await createServer({ machines: [{ runner: orderRunner(), dataSchema: orderDataSchema }, { runner: paymentRunner() }], auth: { tokens: [{ token: TOKEN, scopes: ['operate'] }] } });
     doc = (await app.inject({ method: 'GET', url: '/api/openapi.json', headers: auth })).json();
     ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats.default(ajv);
@@ -69,6 +69,12 @@ describe('OpenAPI 3.1 document', () => {
     await check('POST', `/api/fsm/order/${inst.id}/pause`, '/api/fsm/order/{id}/pause', '200', {});
     await check('POST', `/api/fsm/order/${inst.id}/transition`, '/api/fsm/order/{id}/transition', '409', { name: 'approve', input: { approver: 'bob' } });
     await check('GET', '/api/fsm/order/nope', '/api/fsm/order/{id}', '404');
+    const waiting = await check('POST', '/api/fsm/payment/instances', '/api/fsm/payment/instances', '201', { data: { orderId: 'w-1' } });
+    const delivered = await check('POST', '/api/fsm/payment/messages', '/api/fsm/payment/messages', '200', { name: 'paid', key: 'w-1', payload: { cents: 5 }, messageId: 'x' });
+    expect(delivered).toMatchObject({ outcome: 'delivered', instanceId: waiting.id, instance: { status: 'done' } });
+    await check('POST', '/api/fsm/payment/messages', '/api/fsm/payment/messages', '200', { name: 'paid', key: 'w-1', payload: { cents: 5 }, messageId: 'x' });
+    await check('POST', '/api/fsm/payment/messages', '/api/fsm/payment/messages', '200', { name: 'paid', key: 'w-2', payload: { cents: 5 } });
+    await check('POST', '/api/fsm/payment/messages', '/api/fsm/payment/messages', '422', { name: 'paid', key: 'w-3', payload: {} });
     await check('POST', `/api/fsm/order/${inst.id}/transition`, '/api/fsm/order/{id}/transition', '422', { name: 'approve', input: {} });
   });
 });

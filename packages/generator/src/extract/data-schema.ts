@@ -4,6 +4,7 @@ import type { ts } from 'ts-morph';
 import { tsc } from './ts.js';
 import { resolveRelative } from './data-type.js';
 import { parse } from './parse.js';
+import { fileTypes, syntaxSchema, type FileTypes } from './syntax-schema.js';
 import { typeToSchema } from './type-schema.js';
 import type { JsonSchema } from './types.js';
 
@@ -59,60 +60,88 @@ const ALIAS = '__fsmkitData';
  * soon as `add` has seen them.
  */
 export class SchemaCollector {
-  private readonly texts = new Map<string, string[]>();
+  /** Per file with a request: what its top level declares, its project imports, and its type-only copy once the checker needs it. */
+  private readonly files = new Map<string, { types: FileTypes; targets: Map<ts.Statement, string>; lines?: string[] }>();
   private readonly follow: string[] = [];
-  private readonly requests: Array<{ file: string; alias: string }> = [];
+  /** A schema read from the syntax, or the alias the checker resolves. */
+  private readonly requests: Array<{ schema: JsonSchema } | { file: string; alias: string }> = [];
+  private readonly syntax: boolean;
 
   /**
    * `compilerOptions` come from the project's tsconfig: its `paths` let imports through aliases
    * resolve. `imports` records, for every file reduced, the project files it imports.
+   * `syntax: false` sends every type through the checker (tests compare the two ways).
    */
   constructor(
     private readonly compilerOptions: ts.CompilerOptions = {},
     private readonly imports: Map<string, Set<string>> = new Map(),
-  ) {}
+    options: { syntax?: boolean } = {},
+  ) {
+    // Without strict null checks the checker folds `null` and `undefined` away; the syntax does not.
+    this.syntax = (options.syntax ?? true) && compilerOptions.strictNullChecks !== false;
+  }
 
   /** Asks for the schema of `node` (a type written in `sourceFile`); returns its index in `derive()`. */
   add(sourceFile: ts.SourceFile, node: ts.TypeNode): number {
-    let lines = this.texts.get(sourceFile.fileName);
-    if (!lines) this.texts.set(sourceFile.fileName, (lines = [this.typeOnlyText(sourceFile)]));
-    const alias = `${ALIAS}${lines.length - 1}`;
-    lines.push(`export type ${alias} = ${node.getText(sourceFile)};`);
-    return this.requests.push({ file: sourceFile.fileName, alias }) - 1;
+    const { fileName } = sourceFile;
+    let file = this.files.get(fileName);
+    if (!file) this.files.set(fileName, (file = { types: fileTypes(sourceFile), targets: this.projectImports(sourceFile) }));
+    const schema = this.syntax ? syntaxSchema(node, file.types) : undefined;
+    if (schema) return this.requests.push({ schema }) - 1;
+    file.lines ??= [this.typeOnlyText(sourceFile, file.targets)];
+    const alias = `${ALIAS}${file.lines.length - 1}`;
+    file.lines.push(`export type ${alias} = ${node.getText(sourceFile)};`);
+    return this.requests.push({ file: fileName, alias }) - 1;
   }
 
   /** Every requested schema, in the order of `add`; `onProgress` hears of each one. */
   derive(onProgress?: (done: number, total: number) => void): JsonSchema[] {
     if (this.requests.length === 0) return [];
-    const texts = new Map([...this.texts].map(([file, lines]) => [file, lines.join('\n')]));
-    // Files reached through imports, followed transitively, each reduced the same way.
-    for (let file = this.follow.pop(); file !== undefined; file = this.follow.pop()) {
-      if (!texts.has(file) && existsSync(file)) texts.set(file, this.typeOnlyText(parse(file, readFileSync(file, 'utf8'))));
+    const texts = new Map<string, string>();
+    for (const [file, { lines }] of this.files) if (lines) texts.set(file, lines.join('\n'));
+    // A checker only when some type needs one; it sees the files reached through imports,
+    // followed transitively, each reduced the same way.
+    if (texts.size > 0) {
+      for (let file = this.follow.pop(); file !== undefined; file = this.follow.pop()) {
+        if (!texts.has(file) && existsSync(file)) texts.set(file, this.typeOnlyText(parse(file, readFileSync(file, 'utf8'))));
+      }
     }
     const files = new Map([...texts].map(([file, text]) => [file, parse(file, text)]));
-    const checker = createChecker(files, this.compilerOptions);
-    return this.requests.map(({ file, alias }, i) => {
+    const checker = files.size > 0 ? createChecker(files, this.compilerOptions) : undefined;
+    return this.requests.map((request, i) => {
       onProgress?.(i, this.requests.length);
+      if ('schema' in request) return request.schema;
       const declaration = files
-        .get(file)!
-        .statements.find((s): s is ts.TypeAliasDeclaration => tsc.isTypeAliasDeclaration(s) && s.name.text === alias);
-      return declaration ? typeToSchema(checker.getTypeFromTypeNode(declaration.type), checker) : {};
+        .get(request.file)!
+        .statements.find((s): s is ts.TypeAliasDeclaration => tsc.isTypeAliasDeclaration(s) && s.name.text === request.alias);
+      return declaration ? typeToSchema(checker!.getTypeFromTypeNode(declaration.type), checker!) : {};
     });
   }
 
+  /** The project files a file imports (or re-exports from), by statement; recorded in `imports`. */
+  private projectImports(sourceFile: ts.SourceFile): Map<ts.Statement, string> {
+    const targets = new Map<ts.Statement, string>();
+    for (const statement of sourceFile.statements) {
+      if (!(tsc.isImportDeclaration(statement) || tsc.isExportDeclaration(statement))) continue;
+      const specifier = statement.moduleSpecifier;
+      if (!specifier || !tsc.isStringLiteral(specifier)) continue;
+      // Packages are not read (their types come out as `any`): only imports of project files count.
+      const target = this.projectFile(specifier.text, sourceFile.fileName);
+      if (target === undefined) continue;
+      targets.set(statement, target);
+      addImport(this.imports, sourceFile.fileName, target);
+    }
+    return targets;
+  }
+
   /** The declarations of a file that types can refer to; the files it imports go to `follow`. */
-  private typeOnlyText(sourceFile: ts.SourceFile): string {
+  private typeOnlyText(sourceFile: ts.SourceFile, targets = this.projectImports(sourceFile)): string {
     const kept: string[] = [];
     for (const statement of sourceFile.statements) {
       if (tsc.isImportDeclaration(statement) || tsc.isExportDeclaration(statement)) {
-        const specifier = statement.moduleSpecifier;
-        if (specifier && tsc.isStringLiteral(specifier)) {
-          // Packages are not read (their types come out as `any`): only imports of project files are kept.
-          const target = this.projectFile(specifier.text, sourceFile.fileName);
-          if (target === undefined) continue;
-          this.follow.push(target);
-          addImport(this.imports, sourceFile.fileName, target);
-        }
+        const target = targets.get(statement);
+        if (target !== undefined) this.follow.push(target);
+        else if (statement.moduleSpecifier) continue;
         kept.push(statement.getText(sourceFile));
       } else if (
         tsc.isInterfaceDeclaration(statement) ||

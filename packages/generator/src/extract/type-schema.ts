@@ -2,7 +2,8 @@ import type { ts } from 'ts-morph';
 import { tsc } from './ts.js';
 import type { JsonSchema } from './types.js';
 
-const MAX_DEPTH = 12;
+/** Deeper than this, a type's schema is `{}`. */
+export const MAX_DEPTH = 12;
 const TYPE_ORDER = ['string', 'number', 'integer', 'boolean', 'object', 'array', 'null'];
 
 /**
@@ -40,21 +41,7 @@ class SchemaBuilder {
     const members = type.types
       .filter((t) => !(t.flags & (tsc.TypeFlags.Undefined | tsc.TypeFlags.Void)))
       .map((t) => this.build(t, depth + 1));
-    // `boolean` inside a wider union arrives as `true | false`.
-    const merged: JsonSchema[] = [];
-    for (const m of members) {
-      if (m.const === false && members.some((o) => o.const === true)) continue;
-      merged.push(m.const === true && members.some((o) => o.const === false) ? { type: 'boolean' } : m);
-    }
-    if (merged.length === 1) return merged[0]!;
-    if (merged.some((m) => Object.keys(m).length === 0)) return {};
-    // The checker orders union members by internal type id, which other files can change:
-    // sort them, so a machine's schema does not move when an unrelated file does.
-    if (merged.every((m) => 'const' in m && Object.keys(m).length === 1))
-      return { enum: merged.map((m) => m.const).sort(compareValues) };
-    if (merged.every((m) => typeof m.type === 'string' && Object.keys(m).length === 1))
-      return { type: merged.map((m) => m.type as string).sort((a, b) => TYPE_ORDER.indexOf(a) - TYPE_ORDER.indexOf(b)) };
-    return { anyOf: merged.map((m) => [JSON.stringify(m), m] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, m]) => m) };
+    return unionSchema(members);
   }
 
   /** Recursive types end in `{}` where they loop. */
@@ -109,6 +96,25 @@ class SchemaBuilder {
     const arg = args[index];
     return arg ? this.build(arg, depth + 1) : {};
   }
+}
+
+/** The schema of a union whose members (`undefined` and `void` left out) have these schemas. */
+export function unionSchema(members: readonly JsonSchema[]): JsonSchema {
+  // `boolean` inside a wider union arrives as `true | false`.
+  const merged: JsonSchema[] = [];
+  for (const m of members) {
+    if (m.const === false && members.some((o) => o.const === true)) continue;
+    merged.push(m.const === true && members.some((o) => o.const === false) ? { type: 'boolean' } : m);
+  }
+  if (merged.length === 1) return merged[0]!;
+  if (merged.some((m) => Object.keys(m).length === 0)) return {};
+  // The checker orders union members by internal type id, which other files can change:
+  // sort them, so a machine's schema does not move when an unrelated file does.
+  if (merged.every((m) => 'const' in m && Object.keys(m).length === 1))
+    return { enum: merged.map((m) => m.const).sort(compareValues) };
+  if (merged.every((m) => typeof m.type === 'string' && Object.keys(m).length === 1))
+    return { type: merged.map((m) => m.type as string).sort((a, b) => TYPE_ORDER.indexOf(a) - TYPE_ORDER.indexOf(b)) };
+  return { anyOf: merged.map((m) => [JSON.stringify(m), m] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, m]) => m) };
 }
 
 function bigintText(value: ts.PseudoBigInt): string {

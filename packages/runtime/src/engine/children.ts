@@ -35,6 +35,14 @@ export function successorOf(id: string): string | null {
   return hex(b);
 }
 
+/**
+ * The prefix shared by the ids of every child of one spawn visit (the hash of parent and visit,
+ * see `childId`), or null for an id not made by `childId` for a map.
+ */
+export function siblingsPrefix(id: string): string | null {
+  return successorOf(id) === null ? null : id.slice(0, 24);
+}
+
 /** Largest index and stride a child id holds. */
 export const MAX_CHILDREN = 0xffffff;
 

@@ -23,7 +23,7 @@ import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
 import type { Worker } from '../worker.js';
 import { incompatibility } from './compatibility.js';
-import { childrenOf, ENDED, joinState, runsOf, successorOf } from './children.js';
+import { childrenOf, ENDED, joinState, runsOf, siblingsPrefix, successorOf } from './children.js';
 import { boundaryStop, decide, DRIVABLE, restingStatus, trailByOrder, trailFromHistory, undoNext, type Cursor, type DecideOptions, type Outcome } from './decide.js';
 import { historyRow, pushEvent } from './factories.js';
 import { inSpan } from './tracing.js';
@@ -412,7 +412,7 @@ export class Drive<TData> {
     let spawned: Array<{ record: InstanceRecord; events: FsmEvent[] }> = [];
     if (outcome.kind === 'completed') {
       try {
-        if (!backward) outcome.wait = requestedWait(step, ctx.wait ?? childrenWait(step.name, ctx as RunningStepContext<unknown>), ctx.data);
+        if (!backward) outcome.wait = requestedWait(step, ctx.wait ?? childrenWait(step, ctx as RunningStepContext<unknown>), ctx.data);
         afterText = await (serialized ?? serializeNow(e.serializer, ctx.data, this.ctxInfo));
         spawned = await this.childRecords(ctx.spawns);
       } catch (error) {
@@ -726,6 +726,8 @@ export class Drive<TData> {
     if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) {
       const next = successorOf(rec.id);
       commit.childEnded = { parentMachine: rec.parentMachine, parentId: rec.parentId, next, wake: status !== 'done' };
+      const siblings = siblingsPrefix(rec.id);
+      if (siblings !== null) commit.childEnded.siblings = siblings;
       // A worker drives the sibling its child started next, in the same slot: no claim, no commit to mark it running.
       if (next !== null && this.intent.worker) {
         commit.childEnded.lease = { owner: e.owner, leaseMs: e.instanceLeaseMs };
@@ -810,7 +812,10 @@ export class Drive<TData> {
     const machines = [...new Set(wait.runs.map((r) => r.machine))];
     const statuses = new Map<string, InstanceStatus>();
     let ended = 0;
-    for (const machine of machines) {
+    // Children this commit stores are not stored yet (or, run again after a crash, were stored
+    // by the same commit before): none to read; the commit's join check counts those that ended.
+    const stored = first && this.spawns.length > 0 ? [] : machines;
+    for (const machine of stored) {
       for (const child of await e.store.children!(machine, rec.id)) {
         statuses.set(child.id, child.status);
         if (ENDED.has(child.status)) ended++;
@@ -1024,13 +1029,13 @@ function spanName(step: string): string {
   return name;
 }
 
-/** The wait a step's `ctx.join()` asked for, over the children it spawned; null without a join or children. */
-function childrenWait(step: string, ctx: RunningStepContext<unknown>): ChildrenWait | null {
-  const join = ctx.joinRequest;
+/** The join the handler asked for with `ctx.join`, else the one its `@Step` declares; null without children. */
+function childrenWait(step: StepModel, ctx: RunningStepContext<unknown>): ChildrenWait | null {
+  const join = ctx.joinRequest ?? step.join ?? null;
   if (join === null || ctx.spawns.length === 0) return null;
   return {
     kind: 'children',
-    step,
+    step: step.name,
     visit: ctx.spawnScope!.visit,
     runs: runsOf(ctx.spawns),
     into: join.into ?? null,

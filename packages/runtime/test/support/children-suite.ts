@@ -93,6 +93,19 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
         },
       );
 
+    /** A parent of one step that maps its items to `child` and joins their doubled numbers. */
+    const mapper = (name: string, child: string, concurrency: number) =>
+      machine<Parent>(
+        { name: unique(name) },
+        { fan: { order: 1 } },
+        {
+          fan(ctx) {
+            ctx.map(child, ctx.data.items.map((n) => ({ n })), { concurrency });
+            ctx.join({ into: 'results', field: 'doubled' });
+          },
+        },
+      );
+
     it('runs parallel children of two machines and reads their results, in spawn order, once all ended', async () => {
       const a = doubler(unique('child_a'));
       const b = machine<{ word: string; upper?: string }>(
@@ -168,6 +181,62 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
       expect(done.data.results).toEqual(items.map((n) => n * 2));
       expect(seen.peak).toBeLessThanOrEqual(3);
       expect(seen.peak).toBeGreaterThanOrEqual(2);
+    });
+
+    it('a join declared on the step waits as ctx.join does; a visit that spawns nothing goes straight on', async () => {
+      const child = doubler(unique('declared'));
+      const parent = machine<Parent>(
+        { name: unique('declarer') },
+        { fan: { order: 1, join: { into: 'results', field: 'doubled' } }, after: { order: 2 } },
+        {
+          fan(ctx) {
+            ctx.map(child.model.name, ctx.data.items.map((n) => ({ n })), { concurrency: 2 });
+          },
+          after: (ctx) => void ctx.data.log.push(`after ${JSON.stringify(ctx.data.results ?? null)}`),
+        },
+      );
+      expect(parent.model.steps[0]!.join).toEqual({ into: 'results', field: 'doubled' });
+      const { runner, childRunners } = await setup(parent, [child as never]);
+      const started = await runner.start({ items: [1, 2, 3], log: [] });
+      expect(started.status).toBe('waiting');
+      work(runner, ...childRunners);
+      const done = await settled(runner, started.id);
+      expect(done.status).toBe('done');
+      expect(done.data.log).toEqual(['after [2,4,6]']);
+      // No items, no children: nothing to wait for.
+      const empty = await runner.start({ items: [], log: [] });
+      expect(await settled(runner, empty.id)).toMatchObject({ status: 'done', data: { log: ['after null'] } });
+    });
+
+    it("a map's parent is woken once, by the last of its chains to end, not at each chain's end", async () => {
+      const child = doubler(unique('chained'));
+      const parent = mapper('woken', child.model.name, 4);
+      const { runner, childRunners } = await setup(parent, [child as never]);
+      const items = Array.from({ length: 22 }, (_, i) => i);
+      const started = await runner.start({ items, log: [] });
+      const parentWorker = runner.work({ concurrency: 1, pollMs: 5 });
+      workers.push(parentWorker);
+      work(...childRunners);
+      const done = await settled(runner, started.id);
+      expect(done.data.results).toEqual(items.map((n) => n * 2));
+      // Each drive of the parent by a worker is a wake: one, when no child was left (counted once
+      // the drive returned: stopping the worker waits for that).
+      await parentWorker.stop();
+      expect(parentWorker.stats.driven).toBe(1);
+    });
+
+    it('chains of a map that end at once in two processes still wake their parent (repeated)', async () => {
+      const child = doubler(unique('racing'));
+      const parent = mapper('raced', child.model.name, 2);
+      const { runner, childRunners, fixture } = await setup(parent, [child as never]);
+      // A second runner of the children, as another process: each chain's end may commit on either.
+      const other = createRunner(child, { store: fixture.store, locker: new MemoryLocker() });
+      work(runner, childRunners[0]!, other as never);
+      for (let round = 0; round < 8; round++) {
+        const started = await runner.start({ items: [1, 2, 3, 4], log: [] });
+        const done = await settled(runner, started.id);
+        expect(done.data.results).toEqual([2, 4, 6, 8]);
+      }
     });
 
     it("fails the parent at the first failed child and pauses the others' further steps", async () => {
@@ -272,16 +341,7 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
 
     it('a map of 2,000 items names its children in a few bytes: the wait and the history row fit their columns', async () => {
       const child = doubler(unique('many'));
-      const parent = machine<Parent>(
-        { name: unique('big_map') },
-        { fan: { order: 1 } },
-        {
-          fan(ctx) {
-            ctx.map(child.model.name, ctx.data.items.map((n) => ({ n })), { concurrency: 64 });
-            ctx.join({ into: 'results', field: 'doubled' });
-          },
-        },
-      );
+      const parent = mapper('big_map', child.model.name, 64);
       const { runner, childRunners, fixture } = await setup(parent, [child as never]);
       const items = Array.from({ length: 2000 }, (_, i) => i);
       const started = await runner.start({ items, log: [] });

@@ -59,3 +59,32 @@ export const orderDefinition = defineMachine<OrderData>({
 export function orderRunner(options: RunnerOptions = {}) {
   return createRunner<OrderData>(orderDefinition, { store: new MemoryStore(), ...options });
 }
+
+export interface PaymentData {
+  orderId: string;
+  paid?: { cents: number };
+}
+
+/** `await` waits for the message `paid` keyed by orderId (payload: { cents }), then `settle` ends it. */
+export const paymentDefinition = defineMachine<PaymentData>({
+  name: 'payment',
+  steps: {
+    await: {
+      order: 1,
+      waitFor: {
+        message: 'paid',
+        key: 'orderId',
+        payload: { type: 'object', properties: { cents: { type: 'integer', minimum: 1 } }, required: ['cents'], additionalProperties: false },
+      },
+    },
+    settle: { order: 2, end: true },
+  },
+  methods: {
+    await: () => undefined,
+    settle: (ctx) => void (ctx.data.paid = ctx.message?.payload as { cents: number }),
+  },
+});
+
+export function paymentRunner(options: RunnerOptions = {}) {
+  return createRunner<PaymentData>(paymentDefinition, { store: new MemoryStore(), ...options });
+}

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { groupHead, mergedUpdate, type RowUpdate } from '../src/group-head.js';
+
+const row = (id: string, version: number, set: Array<[string, string]>, unpaused = true, table = '`t`'): RowUpdate => ({ table, id: `'${id}'`, version: String(version), set, unpaused });
+const head = (r: RowUpdate) => ({ head: `UPDATE ${r.table} ... ${r.id}`, statements: 1, row: r });
+
+describe('mergedUpdate', () => {
+  it('writes each column by id, keeps a column a row does not write, and matches each row at its version and pause flag', () => {
+    expect(mergedUpdate([row('a', 1, [['`x`', "'1'"], ['`y`', '2']]), row('b', 4, [['`x`', "'3'"]], false)])).toBe(
+      "UPDATE `t` SET `x` = CASE `id` WHEN 'a' THEN '1' WHEN 'b' THEN '3' ELSE `x` END, `y` = CASE `id` WHEN 'a' THEN 2 ELSE `y` END, `version` = `version` + 1 " +
+        "WHERE `id` IN ('a', 'b') AND CASE `id` WHEN 'a' THEN `version` = 1 AND `pause_requested` = 0 WHEN 'b' THEN `version` = 4 ELSE 0 END",
+    );
+  });
+});
+
+describe('groupHead', () => {
+  it('sends heads without a row first, then one UPDATE per table of two or more rows', () => {
+    const fenced = { head: 'UPDATE `lock` ...;\nUPDATE `t` ...', statements: 2 };
+    const [a, b, c] = [row('a', 1, []), row('b', 1, [], true, '`u`'), row('c', 1, [])];
+    const out = groupHead([head(a), fenced, head(b), head(c)], true);
+    expect(out.map((h) => [h.statements, h.commits])).toEqual([[2, [1]], [1, [2]], [1, [0, 3]]]);
+    expect(out[2]!.text).toBe(mergedUpdate([a, c]));
+  });
+
+  it('merges nothing when told not to, or when two commits name one id', () => {
+    const [a, b] = [row('a', 1, []), row('b', 1, [])];
+    expect(groupHead([head(a), head(b)], false).map((h) => h.commits)).toEqual([[0], [1]]);
+    expect(groupHead([head(a), head(row('a', 2, []))], true).map((h) => h.commits)).toEqual([[0], [1]]);
+  });
+});
