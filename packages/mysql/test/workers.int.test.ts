@@ -215,8 +215,9 @@ describe.skipIf(unavailable !== null)('workers in separate processes', () => {
     const t = await setup('killed', { lock: 'user', steps: 3, stepMs: 120, concurrency: 4, leaseMs: 1500, claimLeaseMs: 1500 });
     try {
       // The victim drives one instance at a time, so every lock it holds belongs to an unfinished
-      // instance; it gets the first instance alone, and slow steps keep it there while the others start.
-      const victim = startWorker({ ...t.config, concurrency: 1, announce: true, stepMs: 1000 });
+      // instance; it gets the first instance alone, and its second step never ends there, so it
+      // is still inside it when killed however slowly the others are created.
+      const victim = startWorker({ ...t.config, concurrency: 1, announce: true, holdAt: 's2' });
       await victim.waitFor((l) => l.event === 'ready');
       const orphan = (await t.create(1, 1))[0]!;
       await victim.waitFor((l) => l.event === 'entered' && l['id'] === orphan);

@@ -16,6 +16,8 @@ export interface WorkerConfig {
   pollMs: number;
   /** Print an `entered` line when a step starts, so the test can kill the process mid-step. */
   announce: boolean;
+  /** A step that never ends in this process (it runs until the process is killed). */
+  holdAt?: string;
   /** The runner's saveAfterStep (default: the machine's, true). */
   saveAfterStep?: boolean;
 }
@@ -32,7 +34,7 @@ export const stepNames = (steps: number) => Array.from({ length: steps }, (_, i)
  * processes), how many steps run at once per user and overall: `probe` rows count on entry and
  * exit and keep the peak; `runs` records every start of a step with the process id.
  */
-export function flowMachine(config: Pick<WorkerConfig, 'machine' | 'lock' | 'steps' | 'stepMs' | 'prefix' | 'announce'>, probe?: Pool) {
+export function flowMachine(config: Pick<WorkerConfig, 'machine' | 'lock' | 'steps' | 'stepMs' | 'prefix' | 'announce' | 'holdAt'>, probe?: Pool) {
   const probeTable = `\`${config.prefix}probe\``;
   const runsTable = `\`${config.prefix}runs\``;
   const step = async (ctx: StepContext<FlowData>) => {
@@ -44,6 +46,7 @@ export function flowMachine(config: Pick<WorkerConfig, 'machine' | 'lock' | 'ste
     for (const k of keys) {
       await probe.query(`INSERT INTO ${probeTable} (k, running, peak) VALUES (?, 1, 1) ON DUPLICATE KEY UPDATE running = running + 1, peak = GREATEST(peak, running)`, [k]);
     }
+    if (ctx.step === config.holdAt) await new Promise<never>(() => {});
     await new Promise((r) => setTimeout(r, config.stepMs));
     for (const k of keys) await probe.query(`UPDATE ${probeTable} SET running = running - 1 WHERE k = ?`, [k]);
     ctx.data.done.push(ctx.step);
