@@ -68,11 +68,12 @@ function perItem(a: Record<string, number>, b: Record<string, number>): string {
 /** Time in group-commit transactions, summed over groups (both lanes), since the last reset. */
 const lanes = { busyMs: 0, groups: 0, commits: 0 };
 {
-  const grouper = (store as unknown as { grouper: Record<string, (group: unknown[]) => Promise<void>> }).grouper;
+  const grouper = (store as unknown as { grouper: Record<string, (group: unknown[], ...rest: unknown[]) => Promise<void>> }).grouper;
   const flush = grouper['flush']!.bind(grouper);
-  grouper['flush'] = async (group: unknown[]) => {
+  // Every argument passed on: without the packet limit, no commit would go in one packet.
+  grouper['flush'] = async (group: unknown[], ...rest: unknown[]) => {
     const t = performance.now();
-    await flush(group);
+    await flush(group, ...rest);
     lanes.busyMs += performance.now() - t;
     lanes.groups++;
     lanes.commits += group.length;

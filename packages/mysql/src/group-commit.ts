@@ -1,6 +1,7 @@
 import type { CommitResult } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { groupHead, type CommitHead } from './group-head.js';
+import { BACK_TO_STARTS, groupStarts, type GroupStarts, type SiblingStart } from './group-start.js';
 import { groupTail, type CommitTail } from './group-tail.js';
 import { withDeadline } from './pooled.js';
 import { isConnectionError, QueryTimeoutError } from './store-error.js';
@@ -60,6 +61,8 @@ export interface PreparedCommit extends CommitHead, Partial<CommitTail> {
   /** Bytes the larger of the two packets (UPDATEs; the rest) may take (an upper bound). */
   bytes: number;
   asWritten: CommitResult;
+  /** A child's end that starts its sibling: in a group, such starts go together (see `groupStarts`). */
+  start?: SiblingStart;
 }
 
 interface Waiting extends PreparedCommit {
@@ -206,6 +209,12 @@ export class GroupCommitter {
           if (pending.length === 0) return;
           continue;
         }
+        // Child ends that start their siblings together, unless a commit brings its tail as text.
+        const starts = pending.length > 1 && pending.every((c) => c.rows !== undefined) ? groupStarts(pending.map((c) => c.start)) : null;
+        if (starts !== null) {
+          committing = true;
+          return this.commitStarting(acquired, pending, starts);
+        }
         // Several commits: their rows share one INSERT per table.
         const merged = pending.length > 1 ? groupTail(pending.map(tailOf)) : undefined;
         const tails = merged?.statements ?? pending.map((c) => c.tail).filter((t) => t !== '');
@@ -251,6 +260,45 @@ export class GroupCommitter {
         for (const c of unanswered) c.reject(error);
       }
     }
+  }
+
+  /**
+   * A group whose child ends start their siblings together (see `groupStarts`): its INSERTs, the
+   * starts, the other commits' statements, COMMIT. When a sibling did not start, the packet stops
+   * before COMMIT; back at the savepoint, every commit's own statements decide, child by child.
+   */
+  private async commitStarting(conn: PoolConnection, pending: Waiting[], starts: GroupStarts): Promise<void> {
+    const inserts = groupTail(pending.map((c) => ({ rows: c.rows!, after: [] }))).statements;
+    const others = groupTail(pending.map((c) => (c.start === undefined ? afterOf(c) : { rows: [], after: [] })));
+    let results: unknown[];
+    try {
+      [results] = (await conn.query([...inserts, ...starts.statements, ...others.statements, 'COMMIT'].join(';\n'))) as unknown as [unknown[]];
+    } catch (error) {
+      if (!hasErrno(error, ER_TOO_MANY_ROWS)) throw error;
+      const own = groupTail(pending.map(afterOf));
+      const [back] = (await conn.query([BACK_TO_STARTS, ...own.statements, 'COMMIT'].join(';\n'))) as unknown as [unknown[]];
+      this.counted(pending.length);
+      pending.forEach((c, i) => finishWith(c, back, 1 + own.afterAt[i]!, 1 + (own.afterAt[i + 1] ?? back.length - 2)));
+      return;
+    }
+    this.counted(pending.length);
+    const started = new Map<string, unknown>();
+    for (const read of starts.reads) {
+      const rows = results[inserts.length + read.at];
+      if (Array.isArray(rows)) for (const row of rows as Array<{ id?: unknown }>) started.set(String(row.id), row);
+    }
+    const from = inserts.length + starts.statements.length;
+    pending.forEach((c, i) => {
+      if (c.start === undefined) return finishWith(c, results, from + others.afterAt[i]!, from + (others.afterAt[i + 1] ?? results.length - 1 - from));
+      const row = started.get(c.start.id);
+      c.resolve(c.finish ? c.finish(row === undefined ? [] : [[row]]) : c.asWritten);
+    });
+  }
+
+  private counted(commits: number): void {
+    this.counts.transactions++;
+    this.counts.commits += commits;
+    this.counts.largest = Math.max(this.counts.largest, commits);
   }
 
   /**
@@ -320,6 +368,16 @@ function isUnsent(error: unknown): boolean {
 
 function hasErrno(error: unknown, errno: number): boolean {
   return typeof error === 'object' && error !== null && (error as { errno?: unknown }).errno === errno;
+}
+
+/** A commit's statements after its rows, for a group's tail that holds no rows. */
+function afterOf(c: PreparedCommit): CommitTail {
+  return { rows: [], after: c.after ?? [], ...(c.afterStatements !== undefined ? { afterStatements: c.afterStatements } : {}) };
+}
+
+/** Answers a commit from the results of its statements, `from` to `to` (exclusive). */
+function finishWith(c: Waiting, results: unknown[], from: number, to: number): void {
+  c.resolve(c.finish ? c.finish(results.slice(from, to)) : c.asWritten);
 }
 
 /** A commit's part of a group's tail: its rows and statements after them, or its whole tail when it gave no rows. */

@@ -196,6 +196,23 @@ export class MachineSql {
     return text;
   }
 
+  /**
+   * `startQueuedLeased` for `n` siblings (values: owner, lease in microseconds, the ids, the
+   * queued marker), for a group's child ends (see `groupStarts`).
+   */
+  startQueuedIn(n: number): string {
+    return (
+      `UPDATE ${quoteId(this.tables.instances)} SET \`status\` = 'running', \`lease_owner\` = ?, ` +
+      '`lease_expires_at` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND, `waiting_for` = NULL, `version` = `version` + 1 ' +
+      `WHERE \`id\` IN (${Array(n).fill('?').join(', ')}) AND \`status\` = 'waiting' AND \`waiting_for\` = ?`
+    );
+  }
+
+  /** Instances by id (values: the `n` ids). */
+  selectIn(n: number): string {
+    return `SELECT ${this.selectColumns} FROM ${quoteId(this.tables.instances)} WHERE \`id\` IN (${Array(n).fill('?').join(', ')})`;
+  }
+
   /** INSERT IGNORE of `rows` instances: one whose id exists is left as it is. */
   insertInstances(rows: number): string {
     return this.insertIgnore.rows(rows);

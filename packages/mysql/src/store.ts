@@ -55,6 +55,7 @@ import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { mergeOverhead } from './group-head.js';
 import { groupTail } from './group-tail.js';
+import type { SiblingStart } from './group-start.js';
 import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './locker.js';
 import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince } from './layout.js';
 import { machineDdl, machineTables, sharedDdl, type SchemaOptions, type TableNames } from './schema.js';
@@ -492,6 +493,26 @@ export class MysqlStore implements Store {
   }
 
   /**
+   * A map child's end that starts its sibling leased to the writer, in parts: in a group, such
+   * starts go together, and a child whose sibling started needs nothing else (see `groupStarts`).
+   * Not one that failed: it wakes its parent in any case.
+   */
+  private siblingStart(c: Commit): SiblingStart | undefined {
+    const link = c.childEnded;
+    if (link?.lease === undefined || link.wake || link.next === null || link.siblings === undefined) return undefined;
+    if (![link.parentId, link.next, link.siblings].every(storableId)) return undefined;
+    const own = this.sql(c.record.machine);
+    const owner = link.lease.owner.slice(0, LEASE_OWNER_CHARS);
+    const micros = Math.round(link.lease.leaseMs * 1000);
+    return {
+      key: `${c.record.machine}\n${micros}\n${owner}`,
+      id: link.next,
+      start: (ids) => inlineValues(own.startQueuedIn(ids.length), [owner, micros, ...ids, QUEUED_CHILD]),
+      read: (ids) => inlineValues(own.selectIn(ids.length), ids),
+    };
+  }
+
+  /**
    * A parent's join check: its children that ended, counted under shared locks held until the
    * commit ends. A child's end in flight finishes first and is counted; a later one waits for
    * this commit and then finds the parent waiting, and wakes it. Either way none is missed.
@@ -832,6 +853,7 @@ export class MysqlStore implements Store {
     // Unfenced, its head is the instance UPDATE alone, which a group merges with others on its table.
     const row = fence.length === 0 ? sql.updateRow(c.clearPauseRequest ? 'clearing' : 'unpaused', columns, update.values) : undefined;
     if (row !== undefined) bytes += mergeOverhead(row);
+    const start = this.siblingStart(c);
     try {
       return await this.grouper.submit({
         head: headText,
@@ -841,6 +863,7 @@ export class MysqlStore implements Store {
         tailStatements: tailStatements.length,
         rows,
         after: ended,
+        ...(start !== undefined ? { start } : {}),
         ...(row !== undefined ? { row } : {}),
         bytes,
         asWritten: update.asWritten,
