@@ -764,6 +764,11 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     } finally {
       this.active.delete(id);
       this.engine.localPauses.delete(id);
+      // The timer holds the runner (and its store): stopped when nothing is driven, so a dropped runner can be collected.
+      if (this.active.size === 0 && this.keeper !== undefined) {
+        clearInterval(this.keeper);
+        this.keeper = undefined;
+      }
     }
   }
 
