@@ -521,12 +521,20 @@ function toStored(h: HistoryRecord): StoredRow {
     metadata: Object.isFrozen(h.metadata) ? h.metadata : { ...h.metadata },
     error: h.error === null ? null : { ...h.error },
     attempt: h.attempt,
-    startedAt: started - EPOCH,
-    took: h.finishedAt.getTime() - started,
+    startedAt: small(started - EPOCH),
+    took: small(h.finishedAt.getTime() - started),
     transition: h.transition,
     actor: h.actor,
     result: h.result,
   };
+}
+
+/**
+ * `n` as a 32-bit integer when it is one: the difference of two times is a float, kept in a
+ * heap object of its own unless made an integer like this.
+ */
+function small(n: number): number {
+  return (n | 0) === n ? n | 0 : n;
 }
 
 /** A row as callers get it: their own copy, dates, metadata and error included. */
