@@ -249,7 +249,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
   private readonly engine: Engine<TData>;
   /** This runner's drives, by instance id: one at a time per instance. */
   private readonly active = new Map<string, DriveState>();
-  private keeper: NodeJS.Timeout | undefined;
+  /** This runner is in its period's set of `keepers` (it has drives under way). */
+  private kept = false;
   /** Siblings a child's end started leased to this runner, as the store returned them: driven next without a read. */
   private readonly adoptable = new Map<string, InstanceRecord>();
   private readonly spanName: string;
@@ -697,7 +698,9 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
 
   // ---- the engine ---------------------------------------------------------------------------
 
-  private keysOf(rec: InstanceRecord): string[] {
+  private keysOf(rec: InstanceRecord): readonly string[] {
+    // Most machines lock nothing: no set or array per drive.
+    if (!rec.isGlobalLock && !rec.isLocalLock && this.model.lock.scope === 'none' && this.lock.scope === 'none') return NO_KEYS;
     return lockKeys([this.model.lock, this.lock], this.model.lock, rec);
   }
 
@@ -764,10 +767,10 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     } finally {
       this.active.delete(id);
       this.engine.localPauses.delete(id);
-      // The timer holds the runner (and its store): stopped when nothing is driven, so a dropped runner can be collected.
-      if (this.active.size === 0 && this.keeper !== undefined) {
-        clearInterval(this.keeper);
-        this.keeper = undefined;
+      // Held by the timer only while it drives something, so that a dropped runner (and its store) can be collected.
+      if (this.active.size === 0 && this.kept) {
+        keepers.get(this.renewEvery())?.runners.delete(this);
+        this.kept = false;
       }
     }
   }
@@ -827,14 +830,20 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
    * a pause asked elsewhere is not lost.
    */
   private keepAlive(): void {
-    if (this.keeper !== undefined) return;
-    const instanceLeaseMs = this.engine.instanceLeaseMs;
+    if (this.kept) return;
+    this.kept = true;
+    keeperFor(this.renewEvery()).runners.add(this);
+  }
+
+  /** How often the leases of this runner's drives are renewed: a third of the shortest. */
+  private renewEvery(): number {
+    return Math.max(25, Math.floor(Math.min(this.engine.instanceLeaseMs, this.options.lockLeaseMs ?? 30_000) / 3));
+  }
+
+  /** Called by the timer: renews the leases of every drive under way. */
+  renewAll(): void {
     const lockLeaseMs = this.options.lockLeaseMs ?? 30_000;
-    const every = Math.max(25, Math.floor(Math.min(instanceLeaseMs, lockLeaseMs) / 3));
-    this.keeper = setInterval(() => {
-      for (const state of this.active.values()) this.renew(state, instanceLeaseMs, lockLeaseMs);
-    }, every);
-    this.keeper.unref();
+    for (const state of this.active.values()) this.renew(state, this.engine.instanceLeaseMs, lockLeaseMs);
   }
 
   private renew(state: DriveState, instanceLeaseMs: number, lockLeaseMs: number): void {
@@ -874,6 +883,32 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       );
     }
   }
+}
+
+const NO_KEYS: readonly string[] = Object.freeze([]);
+
+/**
+ * The runners with drives under way, by how often their leases are renewed: one timer per
+ * period renews them all. A runner is in it only while it drives something, and adding it costs
+ * less than a timer per drive.
+ */
+const keepers = new Map<number, { runners: Set<{ renewAll(): void }> }>();
+
+function keeperFor(every: number): { runners: Set<{ renewAll(): void }> } {
+  let keeper = keepers.get(every);
+  if (keeper !== undefined) return keeper;
+  const runners = new Set<{ renewAll(): void }>();
+  const timer = setInterval(() => {
+    // Stopped at a tick with nothing to renew; the next drive starts another.
+    if (runners.size === 0) {
+      clearInterval(timer);
+      keepers.delete(every);
+    }
+    for (const runner of runners) runner.renewAll();
+  }, every);
+  timer.unref();
+  keepers.set(every, (keeper = { runners }));
+  return keeper;
 }
 
 /** A chained instance's data: the source's, with the caller's object merged over it key by key. */
