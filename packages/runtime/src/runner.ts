@@ -244,6 +244,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
   private readonly lock: LockModel;
   private readonly owner: string;
   private readonly saveAfterStep: boolean;
+  /** The machine or the runner locks per user: every instance needs a user id. */
+  private readonly perUser: boolean;
   private readonly inputs: InputValidator;
   /** What every drive of this runner shares. */
   private readonly engine: Engine<TData>;
@@ -291,6 +293,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     this.client = new InstanceClient<TData, TState>({ machine: this.model.name, store: this.store, serializer: this.serializer });
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${uuidv7().slice(-8)}`;
     this.saveAfterStep = options.saveAfterStep ?? this.model.saveAfterStep;
+    this.perUser = [this.model.lock, this.lock].some((l) => l.scope === 'local' && l.by !== 'type');
     this.inputs = new InputValidator(this.model, definition.validators);
     this.spanName = `fsm.drive ${this.model.name}`;
     const children = this.childMachines(options.machines ?? []);
@@ -374,10 +377,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
 
   start(data: TData | Partial<TData> | undefined, options: CreateOptions<TData> = {}): Promise<Instance<TData, TState>> {
     // One span from the instance's creation to the end of its first drive.
-    return inSpan(this.spanName, () => ({ 'fsm.machine': this.model.name, 'fsm.action': 'start' }), async (span) => {
-      const ended = await this.startTraced(data, options);
-      if (span.isRecording()) span.setAttributes({ 'fsm.instance_id': ended.id, 'fsm.outcome': ended.status, 'fsm.state': ended.state, 'fsm.direction': ended.direction });
-      return ended;
+    return inSpan(this.spanName, () => ({ 'fsm.machine': this.model.name, 'fsm.action': 'start' }), (span) => {
+      // Without a recording span, no async frame of its own around the start.
+      if (!span.isRecording()) return this.startTraced(data, options);
+      return this.startTraced(data, options).then((ended) => {
+        span.setAttributes({ 'fsm.instance_id': ended.id, 'fsm.outcome': ended.status, 'fsm.state': ended.state, 'fsm.direction': ended.direction });
+        return ended;
+      });
     });
   }
 
@@ -424,7 +430,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       await releaseAll(this.locker, leases);
       throw error;
     }
-    return this.drive(rec.id, { maxSteps: Number.POSITIVE_INFINITY, action: 'run', marked: true, leases }, { ...rec });
+    // The store copied what it stored: the drive may change `rec`.
+    return this.drive(rec.id, { maxSteps: Number.POSITIVE_INFINITY, action: 'run', marked: true, leases }, rec);
   }
 
   private async newRecord(given: TData | Partial<TData> | undefined, options: CreateOptions<TData>): Promise<{ record: InstanceRecord; events: FsmEvent[]; data: TData }> {
@@ -435,8 +442,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
         context: { machine: this.model.name, option: 'priority', value: priority },
       });
     }
-    const perUser = [this.model.lock, this.lock].some((l) => l.scope === 'local' && l.by !== 'type');
-    if (perUser && (userId === null || userId.trim() === '')) {
+    if (this.perUser && (userId === null || userId.trim() === '')) {
       throw new FsmError('FSM_INVALID_STATE', `machine "${this.model.name}" locks per user: pass create(data, { userId }) with a non-empty id`, {
         context: { machine: this.model.name, userId },
       });
@@ -751,13 +757,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     }
     const state: DriveState = { id, version: 0, running: false, leases: [], over: false, pauseRequest: null, lost: null, current: null, traced: false };
     this.active.set(id, state);
-    const attributes = () => ({ 'fsm.machine': this.model.name, 'fsm.instance_id': id, 'fsm.action': intent.action, 'fsm.worker': intent.worker !== undefined });
     try {
       // `start` has its span already.
       if (intent.marked) {
         state.traced = trace.getActiveSpan()?.isRecording() ?? false;
         return await this.driveOwned(state, intent, loaded);
       }
+      const attributes = () => ({ 'fsm.machine': this.model.name, 'fsm.instance_id': id, 'fsm.action': intent.action, 'fsm.worker': intent.worker !== undefined });
       return await inSpan(this.spanName, attributes, async (span) => {
         state.traced = span.isRecording();
         const ended = await this.driveOwned(state, intent, loaded);
@@ -796,6 +802,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     state.leases = leases;
     this.keepAlive();
     try {
+      if (leases.length === 0) return await this.take(state, intent, loaded);
       return await runHolding(
         leases.map((l) => l.key),
         () => this.take(state, intent, loaded),
@@ -813,7 +820,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     const rec = loaded !== undefined && (intent.marked || state.leases.length === 0) ? loaded : await this.client.load(state.id);
     this.assertFree(rec, intent);
     const drive = new Drive<TData>(this.engine, rec, intent, state);
-    if ((await drive.prepare()) === 'nothing') return this.client.instance(rec);
+    const prepared = drive.prepare();
+    if ((typeof prepared === 'string' ? prepared : await prepared) === 'nothing') return this.client.instance(rec);
     try {
       return (await drive.run()) as Instance<TData, TState>;
     } catch (error) {

@@ -184,8 +184,11 @@ export class Drive<TData> {
     this.decideOptions = { onError: e.model.onError, durableRetry: intent.worker !== undefined || e.durableTimers };
   }
 
-  /** Checks that the call may drive the instance now; throws what refuses it, nothing written. */
-  async prepare(): Promise<'go' | 'nothing'> {
+  /**
+   * Checks that the call may drive the instance now; throws what refuses it, nothing written.
+   * The common case (data parsed at once, the current definition) answers without a promise.
+   */
+  prepare(): 'go' | 'nothing' | Promise<'go'> {
     const { rec, intent, e } = this;
     if (!DRIVABLE[intent.action].has(rec.status) || (intent.action === 'run' && rec.status === 'idle' && restingStatus(e.graph, rec.currentState) !== null)) {
       // A worker's claim that someone else moved on meanwhile (finished, paused, stepped): nothing to do.
@@ -198,8 +201,14 @@ export class Drive<TData> {
     const wait = storedWait(rec.waitingFor);
     if (rec.status === 'waiting' && wait !== null && intent.action === 'run' && (rec.nextRunAt === null || rec.nextRunAt.getTime() > Date.now())) return 'nothing';
     const data = deserializeNow(e.serializer, rec.serializedState, this.ctxInfo);
+    if (data instanceof Promise || rec.definitionHash !== e.hash) return this.prepareLater(data);
+    this.data = data as TData;
+    return 'go';
+  }
+
+  private async prepareLater(data: unknown): Promise<'go'> {
     this.data = (data instanceof Promise ? await data : data) as TData;
-    if (rec.definitionHash !== e.hash) await this.checkDefinition();
+    if (this.rec.definitionHash !== this.e.hash) await this.checkDefinition();
     return 'go';
   }
 
