@@ -379,6 +379,8 @@ export class Drive<TData> {
 
   private learnPauses(): void {
     if (this.state.pauseRequest) this.pauseWanted = this.state.pauseRequest;
+    // Twice a step: no lookup while nobody asked this runner for a pause.
+    if (this.e.localPauses.size === 0) return;
     const asked = this.e.localPauses.get(this.rec.id);
     if (asked !== undefined) this.pauseWanted = { reason: asked };
   }
