@@ -431,7 +431,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       throw error;
     }
     // The store copied what it stored: the drive may change `rec`.
-    return this.drive(rec.id, { maxSteps: Number.POSITIVE_INFINITY, action: 'run', marked: true, leases }, rec);
+    // Awaited: an async function that returns a promise takes two more turns of the queue to settle.
+    return await this.drive(rec.id, { maxSteps: Number.POSITIVE_INFINITY, action: 'run', marked: true, leases }, rec);
   }
 
   private async newRecord(given: TData | Partial<TData> | undefined, options: CreateOptions<TData>): Promise<{ record: InstanceRecord; events: FsmEvent[]; data: TData }> {

@@ -303,7 +303,8 @@ export class Drive<TData> {
       const moved = await this.transition(intent.transition);
       if (moved !== null) return moved;
     }
-    return this.loop();
+    // Awaited: an async function that returns a promise takes two more turns of the queue to settle.
+    return await this.loop();
   }
 
   private async loop(): Promise<Instance<TData, string>> {
@@ -327,7 +328,7 @@ export class Drive<TData> {
         if (stop === 'done' || stop === 'compensated') rec.lastError = null;
         const type: FsmEventType =
           stop === 'paused' ? 'instance.paused' : stop === 'done' ? 'instance.done' : stop === 'compensated' ? 'instance.compensated' : 'instance.waiting';
-        return this.stop(stop, type);
+        return await this.stop(stop, type);
       }
 
       const step = e.graph.steps.get(rec.currentState);
