@@ -165,7 +165,7 @@ export class Drive<TData> {
   private visits = 0;
   private readonly decideOptions: DecideOptions;
   /** When the attempt running now started (one at a time per drive): its history row's start. */
-  private startedAt = new Date(0);
+  private startedAt!: Date;
 
   constructor(
     private readonly e: Engine<TData>,
