@@ -280,7 +280,7 @@ export class MemoryStore implements Store {
   async history(_machine: string, id: string, options?: HistoryOptions): Promise<HistoryRecord[]> {
     const o = checkHistoryOptions(options);
     const since = o.since?.getTime();
-    let rows = (this.historyRows.get(id) ?? []).filter((h) => (o.afterSeq === undefined || h.seq > o.afterSeq) && (since === undefined || h.startedAt >= since));
+    let rows = (this.historyRows.get(id) ?? []).filter((h) => (o.afterSeq === undefined || h.seq > o.afterSeq) && (since === undefined || EPOCH + h.startedAt >= since));
     rows.sort((a, b) => (o.order === 'desc' ? b.seq - a.seq : a.seq - b.seq));
     if (o.limit !== undefined) rows = rows.slice(0, o.limit);
     return rows.map((h) => {
@@ -472,26 +472,95 @@ function agingOrder(a: InstanceRecord, b: InstanceRecord): number {
   return Math.min(rank(a), 1) - Math.min(rank(b), 1) || since(a) - since(b) || byId(a, b);
 }
 
-/**
- * A history row as this store keeps it: its times as numbers. Most rows are never read back,
- * and two Date objects per row are most of what a kept row costs the collector.
- */
-type StoredRow = Omit<HistoryRecord, 'startedAt' | 'finishedAt'> & { startedAt: number; finishedAt: number };
+/** What stored times count from: milliseconds since it are small integers for 24 days, which need no heap object. */
+const EPOCH = Date.now();
 
-function toStored(h: HistoryRecord): StoredRow {
-  const row = { ...h } as unknown as StoredRow;
-  row.startedAt = h.startedAt.getTime();
-  row.finishedAt = h.finishedAt.getTime();
-  return row;
+/**
+ * A history row as this store keeps it: its start as milliseconds since EPOCH and its end as
+ * the milliseconds it took, numbers that (for 24 days) need no heap object of their own. Most
+ * rows are never read back, and the objects a kept row holds are what the collector copies.
+ */
+interface StoredRow {
+  id: string;
+  instanceId: string;
+  machine: string;
+  seq: number;
+  handler: string;
+  step: string;
+  direction: HistoryRecord['direction'];
+  stateBefore: string;
+  stateAfter: string;
+  dataBefore: string;
+  dataAfter: string;
+  metadata: Record<string, unknown>;
+  error: HistoryRecord['error'];
+  attempt: number;
+  startedAt: number;
+  took: number;
+  transition: string | null;
+  actor: string | null;
+  result: string | null;
 }
 
-/** A row as callers get it: their own copy, metadata included. */
+/** The store's own copy of a committed row: the writer may change its objects afterwards. */
+function toStored(h: HistoryRecord): StoredRow {
+  const started = h.startedAt.getTime();
+  return {
+    id: h.id,
+    instanceId: h.instanceId,
+    machine: h.machine,
+    seq: h.seq,
+    handler: h.handler,
+    step: h.step,
+    direction: h.direction,
+    stateBefore: h.stateBefore,
+    stateAfter: h.stateAfter,
+    dataBefore: h.dataBefore,
+    dataAfter: h.dataAfter,
+    // A frozen object (the engine's one empty metadata) cannot change: shared, not copied.
+    metadata: Object.isFrozen(h.metadata) ? h.metadata : { ...h.metadata },
+    error: h.error === null ? null : { ...h.error },
+    attempt: h.attempt,
+    startedAt: small(started - EPOCH),
+    took: small(h.finishedAt.getTime() - started),
+    transition: h.transition,
+    actor: h.actor,
+    result: h.result,
+  };
+}
+
+/**
+ * `n` as a 32-bit integer when it is one: the difference of two times is a float, kept in a
+ * heap object of its own unless made an integer like this.
+ */
+function small(n: number): number {
+  return (n | 0) === n ? n | 0 : n;
+}
+
+/** A row as callers get it: their own copy, dates, metadata and error included. */
 function toRecord(row: StoredRow): HistoryRecord {
-  const h = { ...row } as unknown as HistoryRecord;
-  h.startedAt = new Date(row.startedAt);
-  h.finishedAt = new Date(row.finishedAt);
-  h.metadata = { ...row.metadata };
-  return h;
+  const started = EPOCH + row.startedAt;
+  return {
+    id: row.id,
+    instanceId: row.instanceId,
+    machine: row.machine,
+    seq: row.seq,
+    handler: row.handler,
+    step: row.step,
+    direction: row.direction,
+    stateBefore: row.stateBefore,
+    stateAfter: row.stateAfter,
+    dataBefore: row.dataBefore,
+    dataAfter: row.dataAfter,
+    metadata: { ...row.metadata },
+    error: row.error === null ? null : { ...row.error },
+    attempt: row.attempt,
+    startedAt: new Date(started),
+    finishedAt: new Date(started + row.took),
+    transition: row.transition,
+    actor: row.actor,
+    result: row.result,
+  };
 }
 
 function copy(r: InstanceRecord): InstanceRecord {

@@ -244,12 +244,15 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
   private readonly lock: LockModel;
   private readonly owner: string;
   private readonly saveAfterStep: boolean;
+  /** The machine or the runner locks per user: every instance needs a user id. */
+  private readonly perUser: boolean;
   private readonly inputs: InputValidator;
   /** What every drive of this runner shares. */
   private readonly engine: Engine<TData>;
   /** This runner's drives, by instance id: one at a time per instance. */
   private readonly active = new Map<string, DriveState>();
-  private keeper: NodeJS.Timeout | undefined;
+  /** This runner is in its period's set of `keepers` (it has drives under way). */
+  private kept = false;
   /** Siblings a child's end started leased to this runner, as the store returned them: driven next without a read. */
   private readonly adoptable = new Map<string, InstanceRecord>();
   private readonly spanName: string;
@@ -290,6 +293,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     this.client = new InstanceClient<TData, TState>({ machine: this.model.name, store: this.store, serializer: this.serializer });
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${uuidv7().slice(-8)}`;
     this.saveAfterStep = options.saveAfterStep ?? this.model.saveAfterStep;
+    this.perUser = [this.model.lock, this.lock].some((l) => l.scope === 'local' && l.by !== 'type');
     this.inputs = new InputValidator(this.model, definition.validators);
     this.spanName = `fsm.drive ${this.model.name}`;
     const children = this.childMachines(options.machines ?? []);
@@ -373,10 +377,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
 
   start(data: TData | Partial<TData> | undefined, options: CreateOptions<TData> = {}): Promise<Instance<TData, TState>> {
     // One span from the instance's creation to the end of its first drive.
-    return inSpan(this.spanName, () => ({ 'fsm.machine': this.model.name, 'fsm.action': 'start' }), async (span) => {
-      const ended = await this.startTraced(data, options);
-      if (span.isRecording()) span.setAttributes({ 'fsm.instance_id': ended.id, 'fsm.outcome': ended.status, 'fsm.state': ended.state, 'fsm.direction': ended.direction });
-      return ended;
+    return inSpan(this.spanName, () => ({ 'fsm.machine': this.model.name, 'fsm.action': 'start' }), (span) => {
+      // Without a recording span, no async frame of its own around the start.
+      if (!span.isRecording()) return this.startTraced(data, options);
+      return this.startTraced(data, options).then((ended) => {
+        span.setAttributes({ 'fsm.instance_id': ended.id, 'fsm.outcome': ended.status, 'fsm.state': ended.state, 'fsm.direction': ended.direction });
+        return ended;
+      });
     });
   }
 
@@ -423,7 +430,9 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       await releaseAll(this.locker, leases);
       throw error;
     }
-    return this.drive(rec.id, { maxSteps: Number.POSITIVE_INFINITY, action: 'run', marked: true, leases }, { ...rec });
+    // The store copied what it stored: the drive may change `rec`.
+    // Awaited: an async function that returns a promise takes two more turns of the queue to settle.
+    return await this.drive(rec.id, { maxSteps: Number.POSITIVE_INFINITY, action: 'run', marked: true, leases }, rec);
   }
 
   private async newRecord(given: TData | Partial<TData> | undefined, options: CreateOptions<TData>): Promise<{ record: InstanceRecord; events: FsmEvent[]; data: TData }> {
@@ -434,8 +443,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
         context: { machine: this.model.name, option: 'priority', value: priority },
       });
     }
-    const perUser = [this.model.lock, this.lock].some((l) => l.scope === 'local' && l.by !== 'type');
-    if (perUser && (userId === null || userId.trim() === '')) {
+    if (this.perUser && (userId === null || userId.trim() === '')) {
       throw new FsmError('FSM_INVALID_STATE', `machine "${this.model.name}" locks per user: pass create(data, { userId }) with a non-empty id`, {
         context: { machine: this.model.name, userId },
       });
@@ -697,7 +705,9 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
 
   // ---- the engine ---------------------------------------------------------------------------
 
-  private keysOf(rec: InstanceRecord): string[] {
+  private keysOf(rec: InstanceRecord): readonly string[] {
+    // Most machines lock nothing: no set or array per drive.
+    if (!rec.isGlobalLock && !rec.isLocalLock && this.model.lock.scope === 'none' && this.lock.scope === 'none') return NO_KEYS;
     return lockKeys([this.model.lock, this.lock], this.model.lock, rec);
   }
 
@@ -748,13 +758,13 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     }
     const state: DriveState = { id, version: 0, running: false, leases: [], over: false, pauseRequest: null, lost: null, current: null, traced: false };
     this.active.set(id, state);
-    const attributes = () => ({ 'fsm.machine': this.model.name, 'fsm.instance_id': id, 'fsm.action': intent.action, 'fsm.worker': intent.worker !== undefined });
     try {
       // `start` has its span already.
       if (intent.marked) {
         state.traced = trace.getActiveSpan()?.isRecording() ?? false;
         return await this.driveOwned(state, intent, loaded);
       }
+      const attributes = () => ({ 'fsm.machine': this.model.name, 'fsm.instance_id': id, 'fsm.action': intent.action, 'fsm.worker': intent.worker !== undefined });
       return await inSpan(this.spanName, attributes, async (span) => {
         state.traced = span.isRecording();
         const ended = await this.driveOwned(state, intent, loaded);
@@ -764,6 +774,11 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     } finally {
       this.active.delete(id);
       this.engine.localPauses.delete(id);
+      // Held by the timer only while it drives something, so that a dropped runner (and its store) can be collected.
+      if (this.active.size === 0 && this.kept) {
+        keepers.get(this.renewEvery())?.runners.delete(this);
+        this.kept = false;
+      }
     }
   }
 
@@ -788,6 +803,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     state.leases = leases;
     this.keepAlive();
     try {
+      if (leases.length === 0) return await this.take(state, intent, loaded);
       return await runHolding(
         leases.map((l) => l.key),
         () => this.take(state, intent, loaded),
@@ -805,7 +821,8 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
     const rec = loaded !== undefined && (intent.marked || state.leases.length === 0) ? loaded : await this.client.load(state.id);
     this.assertFree(rec, intent);
     const drive = new Drive<TData>(this.engine, rec, intent, state);
-    if ((await drive.prepare()) === 'nothing') return this.client.instance(rec);
+    const prepared = drive.prepare();
+    if ((typeof prepared === 'string' ? prepared : await prepared) === 'nothing') return this.client.instance(rec);
     try {
       return (await drive.run()) as Instance<TData, TState>;
     } catch (error) {
@@ -822,14 +839,20 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
    * a pause asked elsewhere is not lost.
    */
   private keepAlive(): void {
-    if (this.keeper !== undefined) return;
-    const instanceLeaseMs = this.engine.instanceLeaseMs;
+    if (this.kept) return;
+    this.kept = true;
+    keeperFor(this.renewEvery()).runners.add(this);
+  }
+
+  /** How often the leases of this runner's drives are renewed: a third of the shortest. */
+  private renewEvery(): number {
+    return Math.max(25, Math.floor(Math.min(this.engine.instanceLeaseMs, this.options.lockLeaseMs ?? 30_000) / 3));
+  }
+
+  /** Called by the timer: renews the leases of every drive under way. */
+  renewAll(): void {
     const lockLeaseMs = this.options.lockLeaseMs ?? 30_000;
-    const every = Math.max(25, Math.floor(Math.min(instanceLeaseMs, lockLeaseMs) / 3));
-    this.keeper = setInterval(() => {
-      for (const state of this.active.values()) this.renew(state, instanceLeaseMs, lockLeaseMs);
-    }, every);
-    this.keeper.unref();
+    for (const state of this.active.values()) this.renew(state, this.engine.instanceLeaseMs, lockLeaseMs);
   }
 
   private renew(state: DriveState, instanceLeaseMs: number, lockLeaseMs: number): void {
@@ -869,6 +892,32 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
       );
     }
   }
+}
+
+const NO_KEYS: readonly string[] = Object.freeze([]);
+
+/**
+ * The runners with drives under way, by how often their leases are renewed: one timer per
+ * period renews them all. A runner is in it only while it drives something, and adding it costs
+ * less than a timer per drive.
+ */
+const keepers = new Map<number, { runners: Set<{ renewAll(): void }> }>();
+
+function keeperFor(every: number): { runners: Set<{ renewAll(): void }> } {
+  let keeper = keepers.get(every);
+  if (keeper !== undefined) return keeper;
+  const runners = new Set<{ renewAll(): void }>();
+  const timer = setInterval(() => {
+    // Stopped at a tick with nothing to renew; the next drive starts another.
+    if (runners.size === 0) {
+      clearInterval(timer);
+      keepers.delete(every);
+    }
+    for (const runner of runners) runner.renewAll();
+  }, every);
+  timer.unref();
+  keepers.set(every, (keeper = { runners }));
+  return keeper;
 }
 
 /** A chained instance's data: the source's, with the caller's object merged over it key by key. */

@@ -43,10 +43,14 @@ function isPlainJson(value: unknown, depth = 0): boolean {
 
 /**
  * `{"json":...}` as one flat string: a template would make a string of three pieces, and
- * history keeps one such text per step.
+ * history keeps one such text per step. JSON.stringify itself returns a rope (a string of
+ * pieces) past 32 characters; `localeCompare` is the cheap call that makes V8 flatten it in
+ * place, so what is kept is one string, not three objects.
  */
 function plainText(value: unknown): string {
-  return JSON.stringify({ json: value });
+  const text = JSON.stringify({ json: value });
+  text.localeCompare('');
+  return text;
 }
 
 /**

@@ -16,12 +16,6 @@ export interface SpawnRequest {
   stride: number;
 }
 
-/** What a handler needs to spawn children: the machines it may spawn and the visit that names them. */
-export interface SpawnScope {
-  machines: ReadonlySet<string>;
-  /** Identifies this step visit: with the parent id and the index, it makes the child ids. */
-  visit: string;
-}
 const NO_METADATA: Record<string, unknown> = Object.freeze({});
 
 /** The context one handler attempt sees; the engine reads back data, pause and metadata. */
@@ -42,8 +36,15 @@ export class RunningStepContext<TData> implements StepContext<TData> {
   /** Children asked for by `spawn` and `map`, in order. */
   spawns: SpawnRequest[] = [];
   joinRequest: JoinOptions<TData> | null = null;
-  /** Set by the engine for forward steps; absent: this handler cannot spawn. */
-  spawnScope: SpawnScope | null = null;
+  /** Set by the engine for forward steps: the machines this handler may spawn; null: it cannot spawn. */
+  spawnable: ReadonlySet<string> | null = null;
+  /**
+   * The drive's version and how many forward handlers it ran before this one: they name this step
+   * visit (`visit`), and with the parent id and the index, its children. Numbers, so that a step
+   * that spawns nothing makes no string.
+   */
+  visitVersion = 0;
+  visitIndex = 0;
   /** Made when first asked for: most handlers never look at the signal, and each costs microseconds. */
   private controller: AbortController | undefined;
 
@@ -57,6 +58,11 @@ export class RunningStepContext<TData> implements StepContext<TData> {
     data: TData,
   ) {
     this.data = data;
+  }
+
+  /** Identifies this step visit: with the parent id and the index, it makes the child ids. */
+  get visit(): string {
+    return `${this.visitVersion}.${this.visitIndex}`;
   }
 
   get signal(): AbortSignal {
@@ -150,18 +156,18 @@ export class RunningStepContext<TData> implements StepContext<TData> {
   }
 
   private addChild(machine: string, data: unknown, options: SpawnOptions, queued: boolean, stride = 0): string {
-    const scope = this.spawnScope;
-    if (scope === null || !scope.machines.has(machine)) {
-      const known = scope === null ? [] : [...scope.machines];
+    const machines = this.spawnable;
+    if (machines === null || !machines.has(machine)) {
+      const known = machines === null ? [] : [...machines];
       throw new FsmError(
         'FSM_CHILD_MACHINE_UNKNOWN',
-        scope === null
+        machines === null
           ? `step "${this.step}" of ${this.machine} cannot spawn children here (only a forward step can)`
           : `step "${this.step}" of ${this.machine} spawned machine "${machine}", which its runner does not know; pass its runner in createRunner(..., { machines: [...] }) (known: ${known.join(', ') || 'none'})`,
         { context: { machine: this.machine, id: this.instanceId, step: this.step, child: machine, known } },
       );
     }
-    const id = childId(this.instanceId, scope.visit, this.spawns.length, stride);
+    const id = childId(this.instanceId, this.visit, this.spawns.length, stride);
     this.spawns.push({ machine, id, data, userId: options.userId === undefined ? this.userId : options.userId, queued, stride });
     return id;
   }

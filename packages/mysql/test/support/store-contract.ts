@@ -101,6 +101,23 @@ export function storeContract(label: string, fixture: () => ContractFixture): vo
       expect([again!.finishedAt, again!.metadata]).toEqual([new Date(Date.UTC(2026, 10, 22, 10, 0, 1, 250)), { charged: 42, by: 'ann' }]);
     });
 
+    it("keeps its own copy of a committed row's metadata and error, and gives each read its own", async () => {
+      const { store, machines } = fixture();
+      const M = machines.paging;
+      const rec = instanceRecord(M);
+      await store.insert(rec, []);
+      const error = { name: 'Error', message: 'card declined', code: 'DECLINED' };
+      const row = historyRecord(rec, 1, { metadata: { charged: 42 }, error: { ...error } });
+      await store.commit({ record: nextRecord(rec, { historySeq: 1, status: rec.status, updatedAt: rec.updatedAt }), expectedVersion: rec.version, history: [row], events: [] });
+      row.metadata['charged'] = 0;
+      row.error!.message = 'changed by the writer';
+      const [first] = await store.history(M, rec.id);
+      expect([first!.metadata, first!.error]).toEqual([{ charged: 42 }, error]);
+      first!.error!.message = 'changed by a reader';
+      const [again] = await store.history(M, rec.id);
+      expect(again!.error).toEqual(error);
+    });
+
     it('refuses history options it cannot honour with FSM_INPUT_INVALID', async () => {
       const { store, machines } = fixture();
       const rec = await withHistory(machines.paging, 1);

@@ -126,17 +126,8 @@ const AGAIN = Symbol('again');
 /** How a step ended: the drive ended (the instance), AGAIN, or null when the instance moved on. */
 type StepEnd<TData> = Instance<TData, string> | typeof AGAIN | null;
 
-/** One attempt of a handler, as `settle` needs it to apply the decision. */
-interface Attempt<TData> {
-  step: StepModel;
-  method: string;
-  backward: boolean;
-  /** The state before the attempt. */
-  before: string;
-  ctx: RunningStepContext<TData>;
-  startedAt: Date;
-}
-
+/** What most attempts end with, made once. */
+const COMPLETED: Outcome = Object.freeze({ kind: 'completed', goto: null, end: null });
 const FINISHED: ReadonlySet<InstanceStatus> = new Set(['done', 'compensated']);
 /** Commit refusals that repeating the step cannot cure. */
 const PERMANENT: ReadonlySet<string> = new Set(['FSM_DATA_TOO_LARGE', 'FSM_SERIALIZE', 'FSM_HISTORY_LIMIT']);
@@ -173,6 +164,8 @@ export class Drive<TData> {
   /** Forward handlers run by this drive: with the version it started from, names a step visit. */
   private visits = 0;
   private readonly decideOptions: DecideOptions;
+  /** When the attempt running now started (one at a time per drive): its history row's start. */
+  private startedAt!: Date;
 
   constructor(
     private readonly e: Engine<TData>,
@@ -191,8 +184,11 @@ export class Drive<TData> {
     this.decideOptions = { onError: e.model.onError, durableRetry: intent.worker !== undefined || e.durableTimers };
   }
 
-  /** Checks that the call may drive the instance now; throws what refuses it, nothing written. */
-  async prepare(): Promise<'go' | 'nothing'> {
+  /**
+   * Checks that the call may drive the instance now; throws what refuses it, nothing written.
+   * The common case (data parsed at once, the current definition) answers without a promise.
+   */
+  prepare(): 'go' | 'nothing' | Promise<'go'> {
     const { rec, intent, e } = this;
     if (!DRIVABLE[intent.action].has(rec.status) || (intent.action === 'run' && rec.status === 'idle' && restingStatus(e.graph, rec.currentState) !== null)) {
       // A worker's claim that someone else moved on meanwhile (finished, paused, stepped): nothing to do.
@@ -205,8 +201,14 @@ export class Drive<TData> {
     const wait = storedWait(rec.waitingFor);
     if (rec.status === 'waiting' && wait !== null && intent.action === 'run' && (rec.nextRunAt === null || rec.nextRunAt.getTime() > Date.now())) return 'nothing';
     const data = deserializeNow(e.serializer, rec.serializedState, this.ctxInfo);
+    if (data instanceof Promise || rec.definitionHash !== e.hash) return this.prepareLater(data);
+    this.data = data as TData;
+    return 'go';
+  }
+
+  private async prepareLater(data: unknown): Promise<'go'> {
     this.data = (data instanceof Promise ? await data : data) as TData;
-    if (rec.definitionHash !== e.hash) await this.checkDefinition();
+    if (this.rec.definitionHash !== this.e.hash) await this.checkDefinition();
     return 'go';
   }
 
@@ -301,7 +303,8 @@ export class Drive<TData> {
       const moved = await this.transition(intent.transition);
       if (moved !== null) return moved;
     }
-    return this.loop();
+    // Awaited: an async function that returns a promise takes two more turns of the queue to settle.
+    return await this.loop();
   }
 
   private async loop(): Promise<Instance<TData, string>> {
@@ -325,7 +328,7 @@ export class Drive<TData> {
         if (stop === 'done' || stop === 'compensated') rec.lastError = null;
         const type: FsmEventType =
           stop === 'paused' ? 'instance.paused' : stop === 'done' ? 'instance.done' : stop === 'compensated' ? 'instance.compensated' : 'instance.waiting';
-        return this.stop(stop, type);
+        return await this.stop(stop, type);
       }
 
       const step = e.graph.steps.get(rec.currentState);
@@ -358,8 +361,18 @@ export class Drive<TData> {
         ran < intent.maxSteps &&
         this.pauseWanted === null;
       if (e.saveAfterStep && going) {
-        const result = await this.commit('running');
-        if ('data' in result) return result;
+        // The store's promise awaited here: no promise, reaction or closure of `commit`'s own per step.
+        const limit = this.historyLimit();
+        if (limit !== null) return this.refused(limit);
+        const commit = this.staged('running', false);
+        let result: CommitResult;
+        try {
+          result = await e.store.commit(commit);
+        } catch (error) {
+          if (isFsmError(error) && PERMANENT.has(error.code)) return this.refused(error);
+          throw error;
+        }
+        this.committed(commit, result);
         if (result.pauseRequested) this.pauseWanted = { reason: result.pauseReason };
       }
     }
@@ -367,6 +380,8 @@ export class Drive<TData> {
 
   private learnPauses(): void {
     if (this.state.pauseRequest) this.pauseWanted = this.state.pauseRequest;
+    // Twice a step: no lookup while nobody asked this runner for a pause.
+    if (this.e.localPauses.size === 0) return;
     const asked = this.e.localPauses.get(this.rec.id);
     if (asked !== undefined) this.pauseWanted = { reason: asked };
   }
@@ -385,34 +400,47 @@ export class Drive<TData> {
     if (stored?.kind === 'message' && stored.received !== undefined) {
       ctx.message = { name: stored.name, key: stored.key, payload: stored.received.payload, messageId: stored.received.messageId };
     }
-    if (!backward) ctx.spawnScope = { machines: e.childNames, visit: `${this.version}.${this.visits++}` };
-    const a: Attempt<TData> = { step, method, backward, before: rec.currentState, ctx, startedAt: new Date() };
+    if (!backward) {
+      ctx.spawnable = e.childNames;
+      ctx.visitVersion = this.version;
+      ctx.visitIndex = this.visits++;
+    }
+    this.startedAt = new Date();
     const invoked = this.invoke(step, method, ctx);
-    if (invoked instanceof Promise || invoked.kind !== 'completed' || backward || ctx.paused || waitsOrSpawns(step, ctx as RunningStepContext<unknown>)) return this.settle(a, invoked);
+    if (invoked instanceof Promise || invoked.kind !== 'completed' || backward || ctx.paused || waitsOrSpawns(step, ctx as RunningStepContext<unknown>)) return this.settle(step, method, ctx, invoked);
     let text: string | Promise<string>;
     try {
       text = serializeNow(e.serializer, ctx.data, this.ctxInfo);
     } catch (error) {
-      return this.settle(a, { kind: 'threw', error });
+      return this.settle(step, method, ctx, { kind: 'threw', error });
     }
-    if (typeof text !== 'string') return this.settle(a, invoked, text);
+    if (typeof text !== 'string') return this.settle(step, method, ctx, invoked, text);
     const decision = decide(e.graph, step, this.cursor(), invoked, this.decideOptions);
-    if (decision.kind !== 'moved') return this.settle(a, invoked, text);
+    if (decision.kind !== 'moved') return this.settle(step, method, ctx, invoked, text);
     rec.currentState = decision.cursor.state;
     this.trail?.push(step.name);
-    return this.advance(a, decision.event, text);
+    return this.advance(step, method, ctx, decision.event, text);
   }
 
   /** The rest of `step`, for every attempt that is not the common one. */
-  private async settle(a: Attempt<TData>, invoked: Outcome | Promise<Outcome>, serialized?: string | Promise<string>): Promise<StepEnd<TData>> {
+  private async settle(
+    step: StepModel,
+    method: string,
+    ctx: RunningStepContext<TData>,
+    invoked: Outcome | Promise<Outcome>,
+    serialized?: string | Promise<string>,
+  ): Promise<StepEnd<TData>> {
     const { rec, e } = this;
-    const { step, method, backward, before, ctx, startedAt } = a;
+    const backward = ctx.direction === 'backward';
+    const before = step.name;
+    const startedAt = this.startedAt;
     let outcome = await invoked;
     let afterText = this.serialized;
     let spawned: Array<{ record: InstanceRecord; events: FsmEvent[] }> = [];
     if (outcome.kind === 'completed') {
       try {
-        if (!backward) outcome.wait = requestedWait(step, ctx.wait ?? childrenWait(step, ctx as RunningStepContext<unknown>), ctx.data);
+        // A copy: the common outcome is one shared object.
+        if (!backward) outcome = { ...outcome, wait: requestedWait(step, ctx.wait ?? childrenWait(step, ctx as RunningStepContext<unknown>), ctx.data) };
         afterText = await (serialized ?? serializeNow(e.serializer, ctx.data, this.ctxInfo));
         spawned = await this.childRecords(ctx.spawns);
       } catch (error) {
@@ -482,7 +510,7 @@ export class Drive<TData> {
         this.data = ctx.data;
         if (spawned.length > 0) {
           // The children are named in the step's history row: that links them, and compensation finds them there.
-          ctx.annotate({ [CHILDREN_METADATA]: { visit: ctx.spawnScope!.visit, runs: runsOf(ctx.spawns) } });
+          ctx.annotate({ [CHILDREN_METADATA]: { visit: ctx.visit, runs: runsOf(ctx.spawns) } });
           this.spawns.push(...spawned);
         }
         if (backward) {
@@ -495,7 +523,7 @@ export class Drive<TData> {
           this.trail?.push(step.name);
           if (decision.wait && decision.wait.kind !== 'children') this.pendingWait = { wait: decision.wait, step: step.name };
         }
-        this.advance(a, decision.event, afterText);
+        this.advance(step, method, ctx, decision.event, afterText);
         if (decision.wait?.kind === 'children') {
           rec.waitingFor = encodeWait(decision.wait);
           return this.join(decision.wait, true);
@@ -506,14 +534,14 @@ export class Drive<TData> {
   }
 
   /** The attempt's work stands and the instance is at its next state: its data, history row and event. */
-  private advance(a: Attempt<TData>, event: FsmEventType, afterText: string): null {
+  private advance(step: StepModel, method: string, ctx: RunningStepContext<TData>, event: FsmEventType, afterText: string): null {
     const { rec } = this;
-    this.data = a.ctx.data;
-    this.row(a.method, a.step, a.before, a.ctx, a.startedAt, rec.currentState, null, afterText);
+    this.data = ctx.data;
+    this.row(method, step, step.name, ctx, this.startedAt, rec.currentState, null, afterText);
     this.serialized = afterText;
     rec.attempts = 0;
-    if (!a.backward) rec.lastError = null;
-    this.event(event, a.before, rec.currentState, a.step.name);
+    if (ctx.direction !== 'backward') rec.lastError = null;
+    this.event(event, step.name, rec.currentState, step.name);
     return null;
   }
 
@@ -561,7 +589,8 @@ export class Drive<TData> {
     }
     if (isThenable(returned)) return this.awaitHandler(returned, ctx);
     state.current = null;
-    return { kind: 'completed', goto: ctx.chosen ?? gotoOf(returned), end: ctx.ended };
+    const goto = ctx.chosen ?? gotoOf(returned);
+    return goto === null && ctx.ended === null ? COMPLETED : { kind: 'completed', goto, end: ctx.ended };
   }
 
   /** The outcome of a handler that returned a promise, once it settles. */
@@ -666,14 +695,9 @@ export class Drive<TData> {
 
   /** `save`, except that a commit the store refuses for good ends the instance instead (see `refused`). */
   private commit(status: InstanceStatus, last = false): Promise<CommitResult | Instance<TData, string>> {
-    const { rec, e } = this;
-    if (rec.historySeq > e.maxHistory) {
-      return this.refused(
-        new FsmError('FSM_HISTORY_LIMIT', `${rec.machine} instance ${rec.id} reached its limit of ${e.maxHistory} history rows`, {
-          context: { machine: rec.machine, id: rec.id, limit: e.maxHistory },
-        }),
-      );
-    }
+    const { e } = this;
+    const limit = this.historyLimit();
+    if (limit !== null) return this.refused(limit);
     // The store's promise and one reaction: no async frame of its own per commit.
     const commit = this.staged(status, last);
     let pending: Promise<CommitResult>;
@@ -692,6 +716,15 @@ export class Drive<TData> {
         throw error;
       },
     );
+  }
+
+  /** FSM_HISTORY_LIMIT when the instance has more history rows than the runner allows; null otherwise. */
+  private historyLimit(): FsmError | null {
+    const { rec, e } = this;
+    if (rec.historySeq <= e.maxHistory) return null;
+    return new FsmError('FSM_HISTORY_LIMIT', `${rec.machine} instance ${rec.id} reached its limit of ${e.maxHistory} history rows`, {
+      context: { machine: rec.machine, id: rec.id, limit: e.maxHistory },
+    });
   }
 
   /** The record as it is now, ready to commit in `status`. */
@@ -719,8 +752,8 @@ export class Drive<TData> {
       clearPauseRequest: this.clearPause,
       fence: this.fence,
       releaseLocks: last && this.fence.length > 0,
-      ...(messageWait ? { wait: { ...messageWait, take: (r: InstanceRecord, m: InboxMessage) => receivedRecord(r, m, null) } } : {}),
     };
+    if (messageWait) commit.wait = { ...messageWait, take: (r: InstanceRecord, m: InboxMessage) => receivedRecord(r, m, null) };
     if (this.spawns.length > 0) commit.spawn = this.spawns;
     if (this.joinCheck !== null && status === 'waiting') commit.joinCheck = this.joinCheck;
     if (rec.parentId !== null && rec.parentMachine !== null && ENDED.has(status)) {
@@ -1036,7 +1069,7 @@ function childrenWait(step: StepModel, ctx: RunningStepContext<unknown>): Childr
   return {
     kind: 'children',
     step: step.name,
-    visit: ctx.spawnScope!.visit,
+    visit: ctx.visit,
     runs: runsOf(ctx.spawns),
     into: join.into ?? null,
     field: join.field ?? null,

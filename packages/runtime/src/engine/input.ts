@@ -14,7 +14,8 @@ export interface InputIssue {
  * once per transition by ajv. Every failing path is reported at once.
  */
 export class InputValidator {
-  private readonly ajv = new Ajv2020({ allErrors: true, strict: false });
+  /** Made when a schema is first compiled: most runners never check one, and making it costs about a millisecond. */
+  private ajvInstance: Ajv2020 | undefined;
   private readonly compiled = new Map<string, ValidateFunction>();
   private readonly messages = new Map<string, ValidateFunction | null>();
 
@@ -22,6 +23,10 @@ export class InputValidator {
     private readonly model: MachineModel,
     private readonly validators: Readonly<Record<string, StandardSchemaV1>> = {},
   ) {}
+
+  private get ajv(): Ajv2020 {
+    return (this.ajvInstance ??= new Ajv2020({ allErrors: true, strict: false }));
+  }
 
   /** The input to hand the transition (a Standard Schema validator may transform it), or FSM_INPUT_INVALID. */
   async check(t: TransitionModel, input: unknown): Promise<unknown> {
