@@ -120,7 +120,7 @@ try {
     console.log(`concurrency ${concurrency}: median engine/raw ${result.ratio.toFixed(3)}, store/raw ${result.storeRatio.toFixed(3)}`);
   }
 } finally {
-  const tables = ['engine', 'engine_history', 'store', 'store_history', 'raw', 'raw_history', 'global_lock', 'local_lock', 'outbox', 'migrations'];
+  const tables = ['engine', 'engine_history', 'store', 'store_history', 'raw', 'raw_history', 'global_lock', 'local_lock', 'outbox', 'migrations', 'inbox', 'inbox_lock'];
   await store.pool.query(`DROP TABLE IF EXISTS ${tables.map((t) => `\`${prefix}${t}\``).join(', ')}`);
   await store.close();
   await rawPool.end();
