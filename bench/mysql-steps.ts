@@ -23,7 +23,7 @@ import { createMysqlStore, createPool } from '@fsmkit/mysql';
 import type { Pool } from 'mysql2/promise';
 import { benchHistory, benchRecord } from './support/records.js';
 import { median } from './support/rounds.js';
-import { cpuAccount, initialData, MARIADB, measure, rawMysqlInstance, states, STEPS, stepsDefinition } from './support/steps.js';
+import { cpuAccount, initialData, MARIADB, measure, poolThreads, rawMysqlInstance, states, STEPS, stepsDefinition } from './support/steps.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -33,6 +33,8 @@ const prefix = `b${randomBytes(4).toString('hex')}_`;
 const store = createMysqlStore({ tablePrefix: prefix, poolSize: 32, queryTimeoutMs: Number(process.env.BENCH_TIMEOUT ?? 30000), ...(process.env.BENCH_GROUP_LANES ? { groupCommit: { lanes: Number(process.env.BENCH_GROUP_LANES) } } : {}) });
 await store.ensureSchema([{ name: 'engine' }, { name: 'store' }, { name: 'raw' }]);
 const rawPool: Pool = createPool({ poolSize: 32 });
+/** Asks the server which of its threads serve the sides' connections. */
+const adminPool: Pool = createPool({ poolSize: 1 });
 const runner = createRunner(stepsDefinition('engine'), { store, history: true, saveAfterStep: true });
 
 /** CPU spent per persisted step, in microseconds, summed over a side's rounds. */
@@ -66,7 +68,7 @@ async function viaStore(): Promise<number> {
 type Side = 'engine' | 'store' | 'raw';
 const work: Record<Side, () => Promise<number>> = { engine: viaEngine, store: viaStore, raw: rawMysqlInstance(rawPool, `${prefix}raw`) };
 const round = (side: Side, concurrency: number, account = false): Promise<number> =>
-  measure(concurrency, SECONDS, work[side], account ? { cpu: cpu[side], server: MARIADB } : undefined);
+  measure(concurrency, SECONDS, work[side], account ? { cpu: cpu[side], server: MARIADB, threads: () => poolThreads(side === 'raw' ? rawPool : store.pool, adminPool) } : undefined);
 
 interface Result {
   concurrency: number;
@@ -110,16 +112,19 @@ try {
     console.log(`concurrency ${concurrency}: raw    ${show(runs.raw)} steps/s`);
     for (const side of sides) {
       const a = cpu[side];
-      console.log(`concurrency ${concurrency}: ${side.padEnd(6)} CPU per step: client ${(a.client / a.steps).toFixed(0)} µs, server ${(a.server / a.steps).toFixed(0)} µs`);
-      Object.assign(a, { steps: 0, client: 0, server: 0 });
+      console.log(
+        `concurrency ${concurrency}: ${side.padEnd(6)} CPU per step: client ${(a.client / a.steps).toFixed(0)} µs, server ${(a.server / a.steps).toFixed(0)} µs (its own connections ${(a.own / a.steps).toFixed(0)} µs)`,
+      );
+      Object.assign(a, { steps: 0, client: 0, server: 0, own: 0 });
     }
     console.log(`concurrency ${concurrency}: median engine/raw ${result.ratio.toFixed(3)}, store/raw ${result.storeRatio.toFixed(3)}`);
   }
 } finally {
-  const tables = ['engine', 'engine_history', 'store', 'store_history', 'raw', 'raw_history', 'global_lock', 'local_lock', 'outbox', 'migrations'];
+  const tables = ['engine', 'engine_history', 'store', 'store_history', 'raw', 'raw_history', 'global_lock', 'local_lock', 'outbox', 'migrations', 'inbox', 'inbox_lock'];
   await store.pool.query(`DROP TABLE IF EXISTS ${tables.map((t) => `\`${prefix}${t}\``).join(', ')}`);
   await store.close();
   await rawPool.end();
+  await adminPool.end();
 }
 
 const worst = results.reduce((a, b) => (b.ratio < a.ratio ? b : a));

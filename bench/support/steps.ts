@@ -112,8 +112,41 @@ export interface CpuAccount {
   steps: number;
   client: number;
   server: number;
+  /** The server threads serving the side's own connections only (see `poolThreads`); NaN when unknown. */
+  own: number;
 }
-export const cpuAccount = (): CpuAccount => ({ steps: 0, client: 0, server: 0 });
+export const cpuAccount = (): CpuAccount => ({ steps: 0, client: 0, server: 0, own: 0 });
+
+/**
+ * CPU time in microseconds (user + system) of each local MariaDB thread serving one of `pool`'s
+ * open connections, by thread: unlike `serverCpu`, other clients of a shared server do not count.
+ * Empty when the server is not local or does not say which thread serves a connection
+ * (`information_schema.PROCESSLIST.TID`, MariaDB). Reads mysql2's list of a pool's connections,
+ * which it does not export.
+ */
+export async function poolThreads(pool: Pool, admin: Pool): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  const server = pidsOf(MARIADB)[0];
+  const all = (pool as unknown as { pool?: { _allConnections?: { toArray(): Array<{ threadId: number | null }> } } }).pool?._allConnections;
+  const ids = all?.toArray().map((c) => c.threadId).filter((id): id is number => typeof id === 'number') ?? [];
+  if (server === undefined || ids.length === 0) return out;
+  let rows: Array<{ tid: number | null }>;
+  try {
+    [rows] = (await admin.query(`SELECT TID AS tid FROM information_schema.PROCESSLIST WHERE ID IN (${ids.join(', ')})`)) as unknown as [Array<{ tid: number | null }>];
+  } catch {
+    return out; // not MariaDB
+  }
+  for (const { tid } of rows) {
+    if (tid === null) continue;
+    try {
+      const fields = readFileSync(`/proc/${server}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      out.set(tid, (Number(fields[11]) + Number(fields[12])) * 10_000);
+    } catch {
+      // the connection ended meanwhile
+    }
+  }
+  return out;
+}
 
 /**
  * Runs `workers` loops of `instance` (which returns the steps it persisted) for `seconds`, each
@@ -124,8 +157,9 @@ export async function measure(
   workers: number,
   seconds: number,
   instance: () => Promise<number>,
-  account?: { cpu: CpuAccount; server: string[] },
+  account?: { cpu: CpuAccount; server: string[]; threads?: () => Promise<Map<number, number>> },
 ): Promise<number> {
+  const threads0 = account?.threads === undefined ? undefined : await account.threads();
   const client0 = process.cpuUsage();
   const server0 = account === undefined ? NaN : serverCpu(account.server);
   let steps = 0;
@@ -145,6 +179,11 @@ export async function measure(
     account.cpu.steps += steps;
     account.cpu.client += client.user + client.system;
     account.cpu.server += serverCpu(account.server) - server0;
+    if (threads0 === undefined || threads0.size === 0) account.cpu.own = NaN;
+    else {
+      // Threads that served a connection all along: one opened meanwhile may be a reused thread with another's CPU.
+      for (const [tid, cpu] of await account.threads!()) if (threads0.has(tid)) account.cpu.own += cpu - threads0.get(tid)!;
+    }
   }
   return steps / elapsed;
 }

@@ -317,7 +317,7 @@ export class GroupCommitter {
     try {
       [results] = (await conn.query(text)) as unknown as [unknown[]];
     } catch (error) {
-      if (hasErrno(error, ER_TOO_MANY_ROWS)) {
+      if (hasErrno(error, ER_DATA_OUT_OF_RANGE)) {
         await conn.query('ROLLBACK');
         c.resolve(null);
         return;
@@ -337,13 +337,14 @@ export class GroupCommitter {
 }
 
 /**
- * Stops a multi-statement packet with ER_TOO_MANY_ROWS unless the statement just before it
- * changed (or, with the FOUND_ROWS flag of our pools, matched) exactly one row: the server runs
- * none of the packet's statements after an error. `INTO` before `FROM`: the place both MySQL 8
- * and MariaDB take without a deprecation warning.
+ * Stops a multi-statement packet unless the statement just before it changed (or, with the
+ * FOUND_ROWS flag of our pools, matched) exactly one row: 1 added to the largest BIGINT
+ * UNSIGNED fails with ER_DATA_OUT_OF_RANGE in every sql_mode, and the server runs none of the
+ * packet's statements after an error. A SELECT with no table costs the server a fraction of a
+ * two-row derived table (a temporary table per check); `DO` would swallow the error.
  */
-const MATCHED_ONE_ROW = 'SELECT 1 INTO @fsm_unmatched FROM (SELECT 1 UNION ALL SELECT 2) AS `two` WHERE ROW_COUNT() <> 1';
-const ER_TOO_MANY_ROWS = 1172;
+const MATCHED_ONE_ROW = 'SELECT (ROW_COUNT() <> 1) + 18446744073709551615 INTO @fsm_unmatched';
+const ER_DATA_OUT_OF_RANGE = 1690;
 
 /**
  * A commit as one packet: START TRANSACTION, each UPDATE followed by its check, the tail and

@@ -276,6 +276,42 @@ describe.skipIf(unavailable !== null)('GroupCommitter: round trips of a commit a
     ]);
   });
 
+  it('stops at an UPDATE that matched no row whatever the sql_mode', async () => {
+    for (const mode of ['', 'ANSI', 'TRADITIONAL', 'NO_BACKSLASH_ESCAPES,NO_UNSIGNED_SUBTRACTION']) {
+      await raw.query(`DELETE FROM \`${table}\``);
+      await raw.query(`INSERT INTO \`${table}\` VALUES (1, 1, 'a')`);
+      // One connection, its session in `mode`: the committer's packets run in it.
+      const single = createPool({ url: MYSQL_URL, poolSize: 1 });
+      try {
+        const conn = await single.getConnection();
+        await conn.query(`SET SESSION sql_mode = '${mode}'`);
+        conn.release();
+        const gc = new GroupCommitter({
+          pool: single,
+          timeoutMs: 10_000,
+          packetLimit: () => Promise.resolve(1 << 20),
+          abandon: async (c) => {
+            await c.query('ROLLBACK');
+            c.release();
+          },
+          kill: async (threadId) => void (await raw.query(`KILL CONNECTION ${threadId}`)),
+        });
+        expect(await gc.submit(prepared(5, 'stale'))).toBeNull();
+        expect(await rows()).toEqual([{ id: 1, v: 1, note: 'a' }]);
+        expect(await gc.submit(prepared(1, 'fresh'))).not.toBeNull();
+        expect(await rows()).toEqual([
+          { id: 1, v: 2, note: 'a' },
+          { id: 2, v: 2, note: 'fresh' },
+        ]);
+        const [[session]] = await single.query<RowDataPacket[]>('SELECT @@SESSION.sql_mode AS mode');
+        // Combined modes (ANSI, TRADITIONAL) read back as the modes they stand for.
+        expect(String(session!['mode']).split(',')).toEqual(expect.arrayContaining(mode.split(',')));
+      } finally {
+        await single.end();
+      }
+    }
+  });
+
   it('goes in two packets when one would not fit the packet limit', async () => {
     await raw.query(`DELETE FROM \`${table}\``);
     await raw.query(`INSERT INTO \`${table}\` VALUES (1, 1, 'a')`);
