@@ -224,11 +224,10 @@ export class MysqlOutbox {
   }
 
   /**
-   * Claims in one READ COMMITTED transaction: the candidates locked with SKIP LOCKED, each with
-   * a count of the unsent rows before it in its instance (a plain read), so that only each
-   * instance's start is kept; then the claim itself, checked once more against the instances'
-   * backlogs. On a pool that allows several statements per query (`createPool`'s), the
-   * transaction's start and end ride with the first and last statements: two round trips.
+   * Claims in one READ COMMITTED transaction: the candidates locked with SKIP LOCKED, a plain
+   * read of their instances' backlogs to keep only each one's start, then the claim itself. On a
+   * pool that allows several statements per query (`createPool`'s), the transaction's start and
+   * end ride with the first and last statements: three round trips instead of six.
    */
   async claim(owner: string, limit: number, leaseMs: number): Promise<MysqlOutboxRow[]> {
     await this.ensureFailedTable();
@@ -236,12 +235,10 @@ export class MysqlOutbox {
     // An instance is held while its refused row waits for its retry time, or for good once dead.
     const held = (o: string) =>
       `EXISTS (SELECT 1 FROM ${this.f} f WHERE f.instance_id = ${o}.instance_id AND (f.dead_at IS NOT NULL OR f.retry_at > UTC_TIMESTAMP(3)))`;
-    const before = (w: string, o: string) => `(${w}.\`sequence\` < ${o}.\`sequence\` OR (${w}.\`sequence\` = ${o}.\`sequence\` AND ${w}.id < ${o}.id))`;
     // Held instances are left out here, so their backlog never fills the LIMIT; the subqueries
     // are plain reads (a locking read locks only the outer table's rows).
     const select = `SELECT ${CLAIM_COLUMNS},
-        EXISTS (SELECT 1 FROM ${this.f} f WHERE f.instance_id = o.instance_id AND f.outbox_id = o.id) AS retried,
-        (SELECT COUNT(*) FROM ${this.q} w WHERE w.instance_id = o.instance_id AND w.sent_at IS NULL AND ${before('w', 'o')}) AS earlier
+        EXISTS (SELECT 1 FROM ${this.f} f WHERE f.instance_id = o.instance_id AND f.outbox_id = o.id) AS retried
       FROM ${this.q} o
       WHERE o.sent_at IS NULL AND (o.claimed_until IS NULL OR o.claimed_until < UTC_TIMESTAMP(3)) AND NOT ${held('o')}
       ORDER BY o.id LIMIT ? FOR UPDATE SKIP LOCKED`;
@@ -250,10 +247,6 @@ export class MysqlOutbox {
     const update = `UPDATE ${this.q} o SET o.claimed_by = ?, o.claimed_until = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND,
         o.attempts = o.attempts + 1 WHERE o.id IN (?) AND NOT ${held('o')}`;
     const late = `SELECT instance_id FROM ${this.q} o WHERE o.id IN (?) AND ${held('o')}`;
-    // The counts above may come from a read view older than some candidates: an earlier row
-    // committed in between is seen by this later read, and its instance is given up.
-    const overtaking = `SELECT DISTINCT w.instance_id FROM ${this.q} w JOIN ${this.q} o ON o.instance_id = w.instance_id
-      WHERE o.id IN (?) AND w.sent_at IS NULL AND w.id NOT IN (?) AND ${before('w', 'o')}`;
     const batched = this.multipleStatements;
     const conn = await this.connection(operation);
     let open = false;
@@ -268,50 +261,34 @@ export class MysqlOutbox {
         await conn.beginTransaction();
         [candidates] = await conn.query<RowDataPacket[]>(select, [limit]);
       }
-      let keep = backlogStarts(candidates);
+      let keep = candidates.length === 0 ? [] : await this.orderedPrefix(conn, candidates);
       if (keep.length === 0) {
         await conn.commit();
         open = false;
         conn.release();
         return [];
       }
-      let ids = keep.map((r) => r['id'] as unknown);
+      const ids = keep.map((r) => r['id'] as unknown);
+      const claimValues = [owner, Math.round(leaseMs * 1000), ids];
       let claimed: number;
       let lateRows: RowDataPacket[] = [];
-      let overtaken: RowDataPacket[] = [];
       if (batched) {
-        const [results] = await conn.query<RowDataPacket[][]>(`${update}; ${late}; ${overtaking}; COMMIT`, [owner, Math.round(leaseMs * 1000), ids, ids, ids, ids]);
+        const [results] = await conn.query<RowDataPacket[][]>(`${update}; ${late}; COMMIT`, [...claimValues, ids]);
         open = false;
         claimed = (results[0] as unknown as ResultSetHeader).affectedRows;
         lateRows = results[1]!;
-        overtaken = results[2]!;
       } else {
-        // Here the check goes first, so only rows that pass are claimed.
-        const [first] = await conn.query<RowDataPacket[]>(overtaking, [ids, ids]);
-        keep = without(keep, first);
-        ids = keep.map((r) => r['id'] as unknown);
-        claimed = 0;
-        if (keep.length > 0) {
-          const [result] = await conn.query<ResultSetHeader>(update, [owner, Math.round(leaseMs * 1000), ids]);
-          claimed = result.affectedRows;
-        }
+        const [result] = await conn.query<ResultSetHeader>(update, claimValues);
+        claimed = result.affectedRows;
         if (claimed < keep.length) [lateRows] = await conn.query<RowDataPacket[]>(late, [ids]);
         await conn.commit();
         open = false;
       }
-      if (claimed < keep.length) keep = without(keep, lateRows);
-      if (overtaken.length > 0) {
-        const mine = keep;
-        keep = without(mine, overtaken);
-        if (keep.length < mine.length) {
-          const back = mine.filter((r) => !keep.includes(r)).map((r) => r['id'] as unknown);
-          // Given back at once; should that fail, the lease ends and they are claimed again.
-          await conn
-            .query(`UPDATE ${this.q} SET claimed_by = NULL, claimed_until = NULL, attempts = attempts - 1 WHERE id IN (?) AND claimed_by = ? AND sent_at IS NULL`, [back, owner])
-            .catch(() => undefined);
-        }
-      }
       conn.release();
+      if (claimed < keep.length) {
+        const lateHeld = new Set(lateRows.map((r) => r['instance_id'] as string));
+        keep = keep.filter((r) => !lateHeld.has(r['instance_id'] as string));
+      }
       for (const r of keep) if (Number(r['retried']) === 1) this.heldIds.add(String(r['id']));
       return keep.map(toRow);
     } catch (cause) {
@@ -450,6 +427,34 @@ export class MysqlOutbox {
     });
   }
 
+  /**
+   * Keeps the candidates that start their instance's unsent backlog: per instance, the unsent
+   * rows in sequence order are walked and taken while they are candidates; the first one that
+   * is not (someone else holds it, or it was skipped or cut off) stops that instance.
+   */
+  private async orderedPrefix(conn: PoolConnection, candidates: RowDataPacket[]): Promise<RowDataPacket[]> {
+    const byId = new Map(candidates.map((r) => [String(r['id']), r]));
+    const instances = [...new Set(candidates.map((r) => r['instance_id'] as string))];
+    const maxSequence = Math.max(...candidates.map((r) => r['sequence'] as number));
+    // A plain read: under READ COMMITTED it sees rows other claims have locked or leased.
+    const [unsent] = await conn.query<RowDataPacket[]>(
+      `SELECT \`id\`, \`instance_id\` FROM ${this.q}
+        WHERE \`instance_id\` IN (?) AND \`sent_at\` IS NULL AND \`sequence\` <= ?
+        ORDER BY \`instance_id\`, \`sequence\`, \`id\``,
+      [instances, maxSequence],
+    );
+    const stopped = new Set<string>();
+    const keep: RowDataPacket[] = [];
+    for (const row of unsent) {
+      const instance = row['instance_id'] as string;
+      if (stopped.has(instance)) continue;
+      const candidate = byId.get(String(row['id']));
+      if (candidate) keep.push(candidate);
+      else stopped.add(instance);
+    }
+    return keep.sort((a, b) => compareIds(a['id'], b['id']));
+  }
+
   private async write(operation: string, sql: string, params: unknown[]): Promise<void> {
     await this.run(operation, (conn) => conn.query(sql, params));
   }
@@ -489,37 +494,6 @@ export class MysqlOutbox {
       throw storeError({ operation }, cause);
     }
   }
-}
-
-/**
- * Keeps the candidates that start their instance's unsent backlog: per instance in (sequence,
- * id) order, while each has as many unsent rows before it as candidates were kept before it.
- * The first one that does not (an earlier row is held by someone else, skipped or cut off)
- * stops that instance.
- */
-function backlogStarts(candidates: RowDataPacket[]): RowDataPacket[] {
-  const byInstance = new Map<string, RowDataPacket[]>();
-  for (const r of candidates) {
-    const instance = r['instance_id'] as string;
-    let list = byInstance.get(instance);
-    if (!list) byInstance.set(instance, (list = []));
-    list.push(r);
-  }
-  const keep: RowDataPacket[] = [];
-  for (const list of byInstance.values()) {
-    list.sort((a, b) => (a['sequence'] as number) - (b['sequence'] as number) || compareIds(a['id'], b['id']));
-    for (const [i, r] of list.entries()) {
-      if (Number(r['earlier']) !== i) break;
-      keep.push(r);
-    }
-  }
-  return keep.sort((a, b) => compareIds(a['id'], b['id']));
-}
-
-/** The rows whose instance is not among `instances` (rows with an `instance_id`). */
-function without(rows: RowDataPacket[], instances: RowDataPacket[]): RowDataPacket[] {
-  const out = new Set(instances.map((r) => r['instance_id'] as string));
-  return rows.filter((r) => !out.has(r['instance_id'] as string));
 }
 
 /** A connection whose socket failed goes away instead of back to the pool. */
