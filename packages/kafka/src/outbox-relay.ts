@@ -29,6 +29,12 @@ export interface OutboxRelayOptions extends KafkaOptions {
   maxMessageBytes?: number;
   /** A row the broker refuses this many times in a row becomes a dead letter (needs `Outbox.reject`). Default 10. */
   maxFailures?: number;
+  /**
+   * Claims being sent at once. The outbox never hands out a row of an instance still in
+   * flight, so concurrent sends hold distinct instances and each instance stays in order.
+   * Default 2; 1 sends one claim at a time.
+   */
+  maxSendsInFlight?: number;
   /** How long a claim protects rows from other relays. Default 60 000. */
   leaseMs?: number;
   /** Wait between polls of an empty outbox. Default 200. */
@@ -92,9 +98,9 @@ class TransientFailure {
 
 /**
  * Publishes outbox rows to Kafka and marks them sent. A claim is sent in requests cut to fit
- * the broker's limits, each instance's rows in sequence order, and marked sent before the next
- * claim, so with the outbox's claim contract an instance's events reach Kafka in order however
- * many relays run.
+ * the broker's limits, each instance's rows in sequence order, and marked sent before any
+ * later row of those instances can be claimed, so with the outbox's claim contract an
+ * instance's events reach Kafka in order however many relays and sends run at once.
  *
  * When the broker is away every row is released and retried with backoff: none is lost. When
  * it refuses some rows (a topic missing, invalid or denied; an event or batch too large), the
@@ -113,6 +119,7 @@ export class OutboxRelay {
   private readonly maxBatchBytes: number;
   private readonly maxMessageBytes: number;
   private readonly maxFailures: number;
+  private readonly maxSendsInFlight: number;
   private readonly leaseMs: number;
   private readonly pollIntervalMs: number;
   private readonly initialBackoffMs: number;
@@ -128,8 +135,8 @@ export class OutboxRelay {
   /** Set by `notify()` since the last claim began: rows may be waiting that it did not see. */
   private nudged = false;
   private unwatch: (() => void) | null = null;
-  /** The running loop's send of its previous claim, while it claims the next. */
-  private sending: Promise<SendResult> | null = null;
+  /** The running loop's sends in flight, oldest first, while it claims the next rows. */
+  private sending: Promise<SendResult>[] = [];
   private lastPurge = 0;
   /** Claims run one at a time: the loop and drainOnce never claim concurrently. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -143,6 +150,7 @@ export class OutboxRelay {
     this.maxBatchBytes = positive('maxBatchBytes', options.maxBatchBytes ?? 900_000);
     this.maxMessageBytes = positive('maxMessageBytes', options.maxMessageBytes ?? 1_000_000);
     this.maxFailures = positive('maxFailures', options.maxFailures ?? 10);
+    this.maxSendsInFlight = Math.floor(positive('maxSendsInFlight', options.maxSendsInFlight ?? 2));
     this.leaseMs = positive('leaseMs', options.leaseMs ?? 60_000);
     this.pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs ?? 200);
     this.initialBackoffMs = positive('backoff.initialMs', options.backoff?.initialMs ?? 250);
@@ -193,8 +201,8 @@ export class OutboxRelay {
    */
   drainOnce(): Promise<number> {
     return this.exclusive(async () => {
-      // The running loop's send in flight first: its rows are not claimable until it ends.
-      await this.sending?.catch(() => undefined);
+      // The running loop's sends in flight first: their rows are not claimable until they end.
+      await Promise.all(this.sending.map((s) => s.catch(() => undefined)));
       let total = 0;
       for (;;) {
         const { claimed, sent, held } = await this.sendOnce();
@@ -221,10 +229,11 @@ export class OutboxRelay {
   }
 
   /**
-   * Claims the next rows while the previous claim is being sent, so a commit waits for at most
-   * one claim before it is on its way. Sends run one after the other. The outbox never hands out
-   * a row while an earlier row of its instance is claimed, so a claim made during a send holds
-   * none of the instances in flight: per-instance order holds however the two overlap.
+   * Claims the next rows while earlier claims are being sent, and sends them at once unless
+   * `maxSendsInFlight` sends are already out, so a commit waits for at most one claim before it
+   * is on its way. The outbox never hands out a row while an earlier row of its instance is
+   * claimed, so a claim made during a send holds none of the instances in flight: per-instance
+   * order holds however the sends overlap.
    */
   private async run(): Promise<void> {
     let delay = this.initialBackoffMs;
@@ -233,11 +242,14 @@ export class OutboxRelay {
         await this.purgeWhenDue();
         const claimedAt = Date.now();
         const rows = await this.exclusive(() => this.claim());
-        const previous = await this.settleSending(rows);
+        // Nothing claimed, or no room for another send: wait for the oldest one, whose outcome
+        // also says whether to wait before claiming again.
+        const full = rows.length === 0 || this.sending.length >= this.maxSendsInFlight;
+        const previous = full ? await this.settleSending(rows) : null;
         if (rows.length > 0) {
           const sending = this.sendClaim(rows, claimedAt);
-          sending.catch(() => undefined); // awaited by the next turn, or at stop
-          this.sending = sending;
+          sending.catch(() => undefined); // awaited by a later turn, or at stop
+          this.sending.push(sending);
         }
         delay = this.initialBackoffMs;
         if (idleAfter(rows.length, previous)) await this.sleep(this.pollIntervalMs);
@@ -249,21 +261,22 @@ export class OutboxRelay {
         delay = Math.min(delay * 2, this.maxBackoffMs);
       }
     }
-    try {
-      await this.settleSending([]);
-    } catch (error) {
-      this.report('warn', `outbox relay ${this.owner}: publishing failed while stopping; the rows stay unsent`, error);
+    while (this.sending.length > 0) {
+      try {
+        await this.settleSending([]);
+      } catch (error) {
+        this.report('warn', `outbox relay ${this.owner}: publishing failed while stopping; the rows stay unsent`, error);
+      }
     }
   }
 
   /**
-   * Waits for the send in flight. When it failed, the rows claimed meanwhile are released
+   * Waits for the oldest send in flight. When it failed, the rows claimed meanwhile are released
    * unsent (the broker or the outbox is away: they would fail too) and its failure is thrown.
    */
   private async settleSending(claimed: OutboxRow[]): Promise<SendResult | null> {
-    const sending = this.sending;
+    const sending = this.sending.shift();
     if (!sending) return null;
-    this.sending = null;
     try {
       return await sending;
     } catch (error) {

@@ -71,13 +71,14 @@ export class KafkaPublisher implements BatchPublisher {
     if (count === 0) return;
     const scope: PublishScope = { brokers: this.brokers, topics: batch.map((t) => t.topic), count };
     if (!this.autoCreate) await this.checkTopics(scope);
+    const producing = this.connect();
     try {
-      const producer = await this.connect();
-      await producer.sendBatch({ topicMessages: batch, acks: -1 });
+      await (await producing).sendBatch({ topicMessages: batch, acks: -1 });
     } catch (error) {
       // A publish that failed may or may not have landed: a fresh producer (new producer id)
       // next time, so a resend of different rows is never taken for a duplicate and dropped.
-      await this.reset();
+      // Only the producer this publish used: a concurrent one may already have replaced it.
+      if (this.producer === producing) await this.reset();
       throw eventsError(scope, error);
     }
   }

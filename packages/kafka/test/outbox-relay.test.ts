@@ -138,7 +138,7 @@ describe('OutboxRelay over a MemoryOutbox', () => {
     expect(publisher.delivered.map((d) => d.sequence)).toEqual([1, 2, 3]);
   });
 
-  it('claims the next rows while a send is in flight; sends one at a time, each instance in order', async () => {
+  it('claims the next rows while a send is in flight; with maxSendsInFlight 1 sends one at a time, each instance in order', async () => {
     const outbox = new MemoryOutbox();
     const publisher = new RecordingPublisher();
     publisher.delayMs = 20;
@@ -152,7 +152,7 @@ describe('OutboxRelay over a MemoryOutbox', () => {
       markFailed: (...a) => outbox.markFailed(...a),
       watch: (listener) => outbox.watch(listener),
     };
-    const relay = new OutboxRelay({ outbox: watched, publisher, batchSize: 5, pollIntervalMs: 3_600_000 });
+    const relay = new OutboxRelay({ outbox: watched, publisher, batchSize: 5, pollIntervalMs: 3_600_000, maxSendsInFlight: 1 });
     relay.start();
     const instances = range(6).map((i) => `i${i}`);
     for (let seq = 1; seq <= 8; seq++) {
@@ -165,6 +165,41 @@ describe('OutboxRelay over a MemoryOutbox', () => {
     expect(publisher.maxInFlight).toBe(1);
     expect(new Set(publisher.delivered.map((d) => d.eventId)).size).toBe(48);
     for (const [, seqs] of perInstanceSequences(publisher.delivered)) expect(seqs).toEqual(range(8));
+  });
+
+  it('sends a claim of other instances while the previous send is in flight, never a later row of an instance in flight', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    publisher.delayMs = 30;
+    const relay = new OutboxRelay({ outbox, publisher, batchSize: 1, pollIntervalMs: 3_600_000 });
+    outbox.enqueue(interleaved(['a', 'b', 'c'], 4));
+    relay.start();
+    await until(() => outbox.size === 0);
+    await relay.stop();
+    // Each claim holds one row: a's and b's first rows go out together, never two rows of one instance.
+    expect(publisher.maxInFlight).toBe(2);
+    expect(new Set(publisher.delivered.map((d) => d.eventId)).size).toBe(12);
+    for (const [, seqs] of perInstanceSequences(publisher.delivered)) expect(seqs).toEqual(range(4));
+  });
+
+  it('three sends in flight, each instance in order, through failures', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher = new RecordingPublisher();
+    publisher.delayMs = 5;
+    publisher.jitterMs = 10;
+    publisher.failNext = 3;
+    const relay = new OutboxRelay({ outbox, publisher, batchSize: 2, maxSendsInFlight: 3, pollIntervalMs: 5, backoff: { initialMs: 1, maxMs: 5 } });
+    relay.start();
+    const instances = range(8).map((i) => `i${i}`);
+    for (let seq = 1; seq <= 6; seq++) {
+      outbox.enqueue(instances.map((id) => event(id, seq)));
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    await until(() => outbox.size === 0);
+    await relay.stop();
+    expect(publisher.maxInFlight).toBeLessThanOrEqual(3);
+    expect(new Set(publisher.delivered.map((d) => d.eventId)).size).toBe(48);
+    for (const [, seqs] of perInstanceSequences(publisher.delivered)) expect(seqs).toEqual(range(6));
   });
 
   it('a send that fails releases the rows claimed meanwhile: none is lost, each instance stays in order', async () => {
@@ -203,6 +238,7 @@ describe('OutboxRelay over a MemoryOutbox', () => {
 
   it('refuses nonsense options', () => {
     expect(() => new OutboxRelay({ outbox: new MemoryOutbox(), publisher: new RecordingPublisher(), batchSize: 0 })).toThrow(RangeError);
+    expect(() => new OutboxRelay({ outbox: new MemoryOutbox(), publisher: new RecordingPublisher(), maxSendsInFlight: 0 })).toThrow(RangeError);
   });
 
   it('is constructed without touching Kafka', () => {

@@ -1,6 +1,6 @@
 import type { ErrorInfo, FsmEvent } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { OUTBOX_COLUMNS, outboxValues } from './rows.js';
+import { OUTBOX_COLUMNS, outboxValues, type SqlValue } from './rows.js';
 import { outboxCommitted, watchOutbox } from './outbox-signal.js';
 import { outboxFailedDdl, outboxFailedTable, quoteId, sharedDdl, sharedTables, type SchemaOptions } from './schema.js';
 import { isConnectionError, storeError } from './store-error.js';
@@ -56,6 +56,20 @@ export interface MysqlRejectOptions {
 const SET_READ_COMMITTED = 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED';
 const BEGIN_READ_COMMITTED = `${SET_READ_COMMITTED}; START TRANSACTION`;
 
+/** INSERTs of `enqueue` in flight at once outside a transaction; callers arriving meanwhile are grouped. */
+const ENQUEUE_LANES = 2;
+/** Most rows, and payload characters, of one grouped INSERT (well under any `max_allowed_packet`). */
+const GROUP_ROWS = 256;
+const GROUP_CHARS = 1_000_000;
+
+/** An `enqueue` outside a transaction, waiting for a lane. */
+interface Enqueued {
+  values: SqlValue[][];
+  chars: number;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
 const CLAIM_COLUMNS = ['id', 'event_id', 'topic', 'message_key', 'instance_id', 'sequence', 'event_type', 'payload', 'headers']
   .map((c) => `o.${quoteId(c)}`)
   .join(', ');
@@ -80,6 +94,8 @@ export class MysqlOutbox {
   private failedReady: Promise<void> | null = null;
   /** Rows this object claimed whose instance has a refusal on record: sending them clears it. */
   private readonly heldIds = new Set<string>();
+  private readonly enqueued: Enqueued[] = [];
+  private inserting = 0;
 
   constructor(
     private readonly pool: Pool,
@@ -119,19 +135,84 @@ export class MysqlOutbox {
     return this.failedReady;
   }
 
-  /** Writes events as unsent rows, in the caller's transaction when given a connection. */
+  /**
+   * Writes events as unsent rows, in the caller's transaction when given a connection.
+   * Without one, calls that arrive while earlier ones are being written wait and go together
+   * in one INSERT (one commit for all); each resolves once that INSERT committed. When a
+   * grouped INSERT fails, each call is written again alone, so a refused row fails only its
+   * own call.
+   */
   async enqueue(events: FsmEvent[], conn?: PoolConnection): Promise<void> {
     if (events.length === 0) return;
     const now = new Date();
-    const values = events.map((event) => outboxValues({ event, payload: JSON.stringify(event) }, now));
-    const sql = `INSERT INTO ${this.q} (${OUTBOX_COLUMNS.map(quoteId).join(', ')}) VALUES ?`;
-    try {
-      await (conn ?? this.pool).query(sql, [values]);
-    } catch (cause) {
-      throw storeError({ operation: `write ${events.length} event(s) to ${this.table}` }, cause);
+    const payloads = events.map((event) => JSON.stringify(event));
+    const values = events.map((event, i) => outboxValues({ event, payload: payloads[i]! }, now));
+    if (conn) {
+      // In the caller's transaction the rows are not claimable before its commit: no wake-up yet.
+      await this.insert(values, conn).catch((cause: unknown) => {
+        throw this.enqueueError(values.length, cause);
+      });
+      return;
     }
-    // In the caller's transaction the rows are not claimable before its commit: no wake-up yet.
-    if (!conn) outboxCommitted(this.table);
+    const chars = payloads.reduce((n, p) => n + p.length, 0);
+    await new Promise<void>((resolve, reject) => {
+      this.enqueued.push({ values, chars, resolve, reject });
+      this.nextInsert();
+    });
+  }
+
+  /** Starts INSERTs of the waiting calls while a lane is free; a call goes alone when nothing waits with it. */
+  private nextInsert(): void {
+    while (this.inserting < ENQUEUE_LANES && this.enqueued.length > 0) {
+      const group = [this.enqueued.shift()!];
+      let rows = group[0]!.values.length;
+      let chars = group[0]!.chars;
+      for (let next = this.enqueued[0]; next; next = this.enqueued[0]) {
+        if (rows + next.values.length > GROUP_ROWS || chars + next.chars > GROUP_CHARS) break;
+        group.push(this.enqueued.shift()!);
+        rows += next.values.length;
+        chars += next.chars;
+      }
+      this.inserting++;
+      void this.insertGroup(group).finally(() => {
+        this.inserting--;
+        this.nextInsert();
+      });
+    }
+  }
+
+  private async insertGroup(group: Enqueued[]): Promise<void> {
+    try {
+      await this.insert(group.flatMap((g) => g.values));
+      for (const g of group) g.resolve();
+      outboxCommitted(this.table);
+      return;
+    } catch (cause) {
+      // A lost connection leaves the outcome unknown, as for a call alone: each caller is told.
+      if (group.length === 1 || isConnectionError(cause)) {
+        for (const g of group) g.reject(this.enqueueError(g.values.length, cause));
+        return;
+      }
+    }
+    let written = false;
+    for (const g of group) {
+      try {
+        await this.insert(g.values);
+        written = true;
+        g.resolve();
+      } catch (cause) {
+        g.reject(this.enqueueError(g.values.length, cause));
+      }
+    }
+    if (written) outboxCommitted(this.table);
+  }
+
+  private async insert(values: SqlValue[][], conn?: PoolConnection): Promise<void> {
+    await (conn ?? this.pool).query(`INSERT INTO ${this.q} (${OUTBOX_COLUMNS.map(quoteId).join(', ')}) VALUES ?`, [values]);
+  }
+
+  private enqueueError(count: number, cause: unknown): Error {
+    return storeError({ operation: `write ${count} event(s) to ${this.table}` }, cause);
   }
 
   /**
