@@ -3,6 +3,7 @@ import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { groupHead, type CommitHead } from './group-head.js';
 import { BACK_TO_STARTS, groupStarts, type GroupStarts, type SiblingStart } from './group-start.js';
 import { groupTail, type CommitTail } from './group-tail.js';
+import { ER_STOPPED, stopUnlessRows } from './row-count-check.js';
 import { withDeadline } from './pooled.js';
 import { isConnectionError, QueryTimeoutError } from './store-error.js';
 
@@ -274,7 +275,7 @@ export class GroupCommitter {
     try {
       [results] = (await conn.query([...inserts, ...starts.statements, ...others.statements, 'COMMIT'].join(';\n'))) as unknown as [unknown[]];
     } catch (error) {
-      if (!hasErrno(error, ER_TOO_MANY_ROWS)) throw error;
+      if (!hasErrno(error, ER_STOPPED)) throw error;
       const own = groupTail(pending.map(afterOf));
       const [back] = (await conn.query([BACK_TO_STARTS, ...own.statements, 'COMMIT'].join(';\n'))) as unknown as [unknown[]];
       this.counted(pending.length);
@@ -317,7 +318,7 @@ export class GroupCommitter {
     try {
       [results] = (await conn.query(text)) as unknown as [unknown[]];
     } catch (error) {
-      if (hasErrno(error, ER_DATA_OUT_OF_RANGE)) {
+      if (hasErrno(error, ER_STOPPED)) {
         await conn.query('ROLLBACK');
         c.resolve(null);
         return;
@@ -333,18 +334,9 @@ export class GroupCommitter {
     const from = 1 + 2 * c.updates!.length;
     c.resolve(c.finish ? c.finish(results.slice(from, from + c.tailStatements)) : c.asWritten);
   }
-
 }
 
-/**
- * Stops a multi-statement packet unless the statement just before it changed (or, with the
- * FOUND_ROWS flag of our pools, matched) exactly one row: 1 added to the largest BIGINT
- * UNSIGNED fails with ER_DATA_OUT_OF_RANGE in every sql_mode, and the server runs none of the
- * packet's statements after an error. A SELECT with no table costs the server a fraction of a
- * two-row derived table (a temporary table per check); `DO` would swallow the error.
- */
-const MATCHED_ONE_ROW = 'SELECT (ROW_COUNT() <> 1) + 18446744073709551615 INTO @fsm_unmatched';
-const ER_DATA_OUT_OF_RANGE = 1690;
+const MATCHED_ONE_ROW = stopUnlessRows(1);
 
 /**
  * A commit as one packet: START TRANSACTION, each UPDATE followed by its check, the tail and

@@ -5,6 +5,7 @@
  * parent. So a check after each UPDATE stops the packet unless it started them all, and the
  * group then goes back to a savepoint taken before them and sends each child's own statements.
  */
+import { stopUnlessRows } from './row-count-check.js';
 
 /** A child's end that starts its queued sibling leased to the writer and wakes nothing if it did. */
 export interface SiblingStart {
@@ -21,10 +22,6 @@ export interface SiblingStart {
 export const STARTS_SAVEPOINT = 'SAVEPOINT `fsm_starts`';
 export const BACK_TO_STARTS = 'ROLLBACK TO SAVEPOINT `fsm_starts`';
 
-/** Stops the packet with ER_TOO_MANY_ROWS unless the UPDATE just before changed `n` rows. */
-export function startedAll(n: number): string {
-  return `SELECT 1 INTO @fsm_unmatched FROM (SELECT 1 UNION ALL SELECT 2) AS \`two\` WHERE ROW_COUNT() <> ${n}`;
-}
 
 export interface GroupStarts {
   /** The savepoint, each key's UPDATE and check, then each key's SELECT. */
@@ -50,7 +47,7 @@ export function groupStarts(starts: ReadonlyArray<SiblingStart | undefined>): Gr
   }
   if (ids.size < 2) return null;
   const statements = [STARTS_SAVEPOINT];
-  for (const list of byKey.values()) statements.push(list[0]!.start(list.map((s) => s.id)), startedAll(list.length));
+  for (const list of byKey.values()) statements.push(list[0]!.start(list.map((s) => s.id)), stopUnlessRows(list.length));
   const reads: GroupStarts['reads'] = [];
   for (const list of byKey.values()) {
     const keyIds = list.map((s) => s.id);
