@@ -125,6 +125,8 @@ export class Worker {
       }
       // Claim again at once if the store may hold more; otherwise wait for a slot or the poll.
       if ((claimed > 0 && claimed === free) || (free > 0 && this.signalled)) continue;
+      // `stop()` during the claim found no wait to end.
+      if (this.stopRequested) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, free > 0 ? pollMs : 60_000);
         this.wake = done;
