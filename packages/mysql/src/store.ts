@@ -275,9 +275,10 @@ export class MysqlStore implements Store {
       }
       if (fenced && c.releaseLocks) await this.releaseFence(conn, scope, c.fence!);
       else if (fenced) await this.checkFence(conn, scope, c.fence!);
-      if (c.spawn !== undefined && c.spawn.length > 0) await this.spawn(conn, scope, c.spawn);
+      const fresh = c.spawn !== undefined && c.spawn.length > 0 && (await this.spawn(conn, scope, c.spawn));
       // The children first, then the parent's row: a child's end takes them in the same order.
-      const ended = c.joinCheck ? await this.countEnded(conn, record.id, c.joinCheck.machines) : null;
+      // Children all stored by this transaction have not ended (nor run): none to count.
+      const ended = c.joinCheck && !(fresh && c.joinCheck.ended === 0) ? await this.countEnded(conn, record.id, c.joinCheck.machines) : null;
       const written = received
         ? { ...(await this.update(conn, sql, { ...c, record: received }, this.encoder.instance(scope, received))), received: true }
         : await this.update(conn, sql, c, instance);
@@ -442,7 +443,9 @@ export class MysqlStore implements Store {
    * Stores children with their first events; INSERT IGNORE leaves a child that exists as it is
    * (a step run again after a crash derives the same ids), and then adds no events.
    */
-  private async spawn(conn: PoolConnection, scope: ErrorScope, spawn: NonNullable<Commit['spawn']>): Promise<void> {
+  /** Stores the children; true when none of them existed before. */
+  private async spawn(conn: PoolConnection, scope: ErrorScope, spawn: NonNullable<Commit['spawn']>): Promise<boolean> {
+    let fresh = true;
     const byMachine = new Map<string, NonNullable<Commit['spawn']>>();
     for (const child of spawn) {
       const list = byMachine.get(child.record.machine) ?? [];
@@ -462,10 +465,14 @@ export class MysqlStore implements Store {
         inserted += (await conn.query<ResultSetHeader>(inlineValues(sql.insertInstances(chunk.length), chunk.flat())))[0].affectedRows;
       }
       // A visit's children are stored all together or not at all: some existed, so all did, with their events.
-      if (inserted < children.length) continue;
+      if (inserted < children.length) {
+        fresh = false;
+        continue;
+      }
       const events = children.flatMap((child) => child.events.map((e) => this.encoder.event({ ...childScope, id: child.record.id }, e)));
       if (events.length > 0) await this.insertOutbox(conn, scope, events, new Date());
     }
+    return fresh;
   }
 
   /**

@@ -17,6 +17,7 @@ import { toInstance, type HistoryEntry, type Instance } from './instance.js';
 import { decodeTransfer } from './instance-transfer.js';
 import type { AcquireMode, Locker } from './locker.js';
 import { noopLogger, safeLogger, type Logger } from './logger.js';
+import { watchRunnable } from './runnable-signal.js';
 import { processLocker } from './memory-locker.js';
 import { MemoryStore } from './memory-store.js';
 import type { FsmEvent, InstanceRecord } from './records.js';
@@ -680,6 +681,7 @@ class Runner<TData, TState extends string, TInputs extends TransitionInputs> imp
           return intent.sibling ?? null;
         },
         adopt: (id, worker) => this.adopt(id, worker),
+        watch: (wake) => watchRunnable(store, this.model.name, wake),
         owner: this.owner,
         logger: this.logger,
       },

@@ -37,6 +37,8 @@ export interface WorkSource {
   drive(id: string, worker: Worker): Promise<unknown>;
   /** Drives an instance a drive left leased to this worker (see `drive`); may return another. */
   adopt?(id: string, worker: Worker): Promise<unknown>;
+  /** Calls `wake` when instances may have become runnable (claim now rather than at the poll); returns what stops it. */
+  watch?(wake: () => void): () => void;
   owner: string;
   logger: Logger;
 }
@@ -55,6 +57,8 @@ export class Worker {
   private readonly stopController = new AbortController();
   private readonly inflight = new Set<Promise<void>>();
   private wake: (() => void) | null = null;
+  /** A signal came while a claim was in flight: claim again rather than wait for the poll. */
+  private signalled = false;
   readonly done: Promise<void>;
   private readonly onSignal = () => void this.stop();
 
@@ -71,7 +75,11 @@ export class Worker {
       process.once('SIGTERM', this.onSignal);
       process.once('SIGINT', this.onSignal);
     }
-    this.done = this.loop();
+    const unwatch = source.watch?.(() => {
+      this.signalled = true;
+      this.wake?.();
+    });
+    this.done = this.loop().finally(() => unwatch?.());
   }
 
   /** True once `stop()` was called: drives end at the next step boundary. */
@@ -102,6 +110,7 @@ export class Worker {
       const free = concurrency - this.inflight.size;
       let claimed = 0;
       if (free > 0) {
+        this.signalled = false;
         try {
           const oldest = agingSlots(slots, free, agingEvery);
           slots += free;
@@ -115,7 +124,9 @@ export class Worker {
         }
       }
       // Claim again at once if the store may hold more; otherwise wait for a slot or the poll.
-      if (claimed > 0 && claimed === free) continue;
+      if ((claimed > 0 && claimed === free) || (free > 0 && this.signalled)) continue;
+      // `stop()` during the claim found no wait to end.
+      if (this.stopRequested) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, free > 0 ? pollMs : 60_000);
         this.wake = done;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRunner, MemoryLocker, MemoryStore } from '../src/index.js';
+import { createRunner, MemoryLocker, MemoryStore, noopLogger, Worker } from '../src/index.js';
 import { gate, machine } from './support/machines.js';
 
 async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {
@@ -28,6 +28,28 @@ describe('workers on the memory store', () => {
     expect([...runs.values()].every((count) => count === 1)).toBe(true);
     expect(runs.size).toBe(30);
     expect(workers.every((w) => w.stats.driven > 0)).toBe(true);
+  });
+
+  it('stop() while a claim is in flight ends the worker when the claim returns, not at the next poll', async () => {
+    const claimed = gate();
+    let claims = 0;
+    const worker = new Worker(
+      {
+        claim: async () => {
+          claims++;
+          await claimed.wait;
+          return [];
+        },
+        drive: () => Promise.resolve(null),
+        owner: 'w',
+        logger: noopLogger,
+      },
+      { pollMs: 3_600_000 },
+    );
+    const stopped = worker.stop();
+    claimed.open();
+    await stopped;
+    expect(claims).toBe(1);
   });
 
   it('keeps retry backoff as a durable timer that a worker honours', async () => {

@@ -18,6 +18,7 @@ import type { Lease } from '../locker.js';
 import type { Logger } from '../logger.js';
 import type { FsmEvent, FsmEventType, HistoryRecord, InstanceRecord, InstanceStatus } from '../records.js';
 import { deserialize, deserializeNow, serialize, serializeNow, type Serializer } from '../serializer.js';
+import { runnableCommitted } from '../runnable-signal.js';
 import { RunningStepContext, type SpawnRequest } from '../step-context.js';
 import type { Commit, CommitResult, Store } from '../store.js';
 import { RunningTransitionContext } from '../transition-context.js';
@@ -289,11 +290,14 @@ export class Drive<TData> {
       rec.attempts = 0;
     }
 
+    // No handler runs before it rests (a joined parent whose join was its last step): the final
+    // commit, conditional on the same version, is the only one.
+    const resting = !intent.transition && !intent.backward && rec.waitingFor === null && restingStatus(e.graph, rec.currentState) !== null;
     // Mark it running under this drive's lease: the conditional commit that makes this drive the owner.
     if (intent.marked) {
       this.state.version = rec.version;
       this.state.running = true;
-    } else {
+    } else if (!resting) {
       const marked = await this.commit('running');
       if ('data' in marked) return marked;
       if (marked.pauseRequested && !intent.resume) this.pauseWanted = { reason: marked.pauseReason };
@@ -775,6 +779,9 @@ export class Drive<TData> {
     const { rec, state, e } = this;
     if (commit.releaseLocks && result.locksReleased) state.over = true;
     if (result.started !== undefined) this.intent.siblingRecord = result.started;
+    if (commit.spawn !== undefined) for (const machine of new Set(commit.spawn.map((s) => s.record.machine))) runnableCommitted(e.store, machine);
+    // A child that started no sibling may have woken its parent.
+    if (commit.childEnded !== undefined && result.started === undefined) runnableCommitted(e.store, commit.childEnded.parentMachine);
     this.spawns = [];
     this.joinCheck = null;
     if (result.received) {
@@ -848,8 +855,17 @@ export class Drive<TData> {
     // Children this commit stores are not stored yet (or, run again after a crash, were stored
     // by the same commit before): none to read; the commit's join check counts those that ended.
     const stored = first && this.spawns.length > 0 ? [] : machines;
+    // A map's parent is woken once its children all ended: read them whole at once, statuses
+    // and results, rather than their statuses first and then again for the results.
+    const whole = !first && wait.into !== null && wait.runs.every((r) => r.stride > 0) ? new Map<string, InstanceRecord>() : null;
     for (const machine of stored) {
-      for (const child of await e.store.children!(machine, rec.id)) {
+      let rows: Array<{ id: string; status: InstanceStatus }>;
+      if (whole !== null) {
+        const records = await e.store.list(machine, { parentId: rec.id });
+        for (const r of records) whole.set(r.id, r);
+        rows = records;
+      } else rows = await e.store.children!(machine, rec.id);
+      for (const child of rows) {
         statuses.set(child.id, child.status);
         if (ENDED.has(child.status)) ended++;
       }
@@ -884,7 +900,7 @@ export class Drive<TData> {
       return this.stop('failed', 'instance.failed', wait.step);
     }
     if (wait.into !== null) {
-      const results = await this.results(wait, children, machines);
+      const results = await this.results(wait, children, machines, whole);
       this.data = { ...this.data, [wait.into]: results } as TData;
       this.serialized = await serialize(e.serializer, this.data, this.ctxInfo);
     }
@@ -892,10 +908,18 @@ export class Drive<TData> {
   }
 
   /** The children's final data (or `field` of it), in spawn order; with `collect`, with each one's status or error. */
-  private async results(wait: ChildrenWait, children: Array<{ machine: string; id: string }>, machines: string[]): Promise<unknown[]> {
+  private async results(
+    wait: ChildrenWait,
+    children: Array<{ machine: string; id: string }>,
+    machines: string[],
+    read: Map<string, InstanceRecord> | null,
+  ): Promise<unknown[]> {
     const { rec, e } = this;
-    const records = new Map<string, InstanceRecord>();
-    for (const machine of machines) for (const r of await e.store.list(machine, { parentId: rec.id })) records.set(r.id, r);
+    let records = read;
+    if (records === null) {
+      records = new Map<string, InstanceRecord>();
+      for (const machine of machines) for (const r of await e.store.list(machine, { parentId: rec.id })) records.set(r.id, r);
+    }
     const out: unknown[] = [];
     for (const c of children) {
       const r = records.get(c.id)!;

@@ -13,6 +13,7 @@ import {
   type MachineDefinition,
   type MachineRunner,
   type RunnerOptions,
+  type Store,
   type Worker,
 } from '../../src/index.js';
 import type { StoreFactory, StoreFixture } from './behaviour-suite.js';
@@ -223,6 +224,54 @@ export function childrenSuite(label: string, factory: StoreFactory): void {
       // the drive returned: stopping the worker waits for that).
       await parentWorker.stop();
       expect(parentWorker.stats.driven).toBe(1);
+    });
+
+    it("a map runs with workers that poll once an hour: the spawn and the last chain's end wake them; the parent reads its children once and ends in one commit", async () => {
+      const child = doubler(unique('signalled'));
+      const parent = mapper('signalling', child.model.name, 4);
+      const fixture = await factory([parent.model.name, child.model.name]);
+      fixtures.push(fixture);
+      const real = fixture.store;
+      const calls = { commits: 0, reads: 0 };
+      // The real store, counting the parent's commits and its reads of the children.
+      const counted: Partial<Store> = {
+        commit: (c) => {
+          if (c.record.machine === parent.model.name) calls.commits++;
+          return real.commit(c);
+        },
+        list: (m, f) => {
+          if (f?.parentId !== undefined) calls.reads++;
+          return real.list(m, f);
+        },
+        children: (m, id) => {
+          calls.reads++;
+          return real.children!(m, id);
+        },
+      };
+      const store = new Proxy(real, {
+        get: (target, key) => {
+          const own = counted[key as keyof Store];
+          if (own !== undefined) return own;
+          const value: unknown = Reflect.get(target, key, target);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const base = { store, locker: new MemoryLocker() };
+      const kids = createRunner(child, base);
+      const runner = createRunner<Parent>(parent, { ...base, machines: [kids as never] });
+      const hour = 3_600_000;
+      const parentWorker = runner.work({ concurrency: 1, pollMs: hour });
+      workers.push(parentWorker, kids.work({ concurrency: 8, pollMs: hour }));
+      const items = Array.from({ length: 22 }, (_, i) => i);
+      const started = await runner.start({ items, log: [] });
+      expect(started.status).toBe('waiting');
+      const before = { ...calls };
+      const done = await settled(runner, started.id);
+      expect(done.data.results).toEqual(items.map((n) => n * 2));
+      await parentWorker.stop();
+      expect(parentWorker.stats.driven).toBe(1);
+      expect(calls.commits - before.commits).toBe(1);
+      expect(calls.reads - before.reads).toBe(1);
     });
 
     it('chains of a map that end at once in two processes still wake their parent (repeated)', async () => {
