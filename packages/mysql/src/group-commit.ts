@@ -192,7 +192,7 @@ export class GroupCommitter {
         let at = 1;
         for (const h of heads) {
           for (let i = 0; i < h.statements; i++) {
-            if (results[at + i]?.affectedRows === h.commits.length) continue;
+            if (results[at + i]?.affectedRows === h.matches) continue;
             if (h.commits.length === 1) refused.add(pending[h.commits[0]!]!);
             else unknown = true;
           }

@@ -829,9 +829,10 @@ export class MysqlStore implements Store {
       bytes = Math.max(Buffer.byteLength(headText), Buffer.byteLength(tailText)) + COMMIT_OVERHEAD;
       if (bytes > limit) return null;
     }
-    // Unfenced, its head is the instance UPDATE alone, which a group merges with others on its table.
-    const row = fence.length === 0 ? sql.updateRow(c.clearPauseRequest ? 'clearing' : 'unpaused', columns, update.values) : undefined;
-    if (row !== undefined) bytes += mergeOverhead(row);
+    // Its fence and instance UPDATEs in parts: a group merges them with those of others.
+    const row = sql.updateRow(c.clearPauseRequest ? 'clearing' : 'unpaused', columns, update.values);
+    const fences = fence.map((f) => this.shared.fenceParts(f.key === GLOBAL_KEY, release, storedLockKey(f.key), f.token));
+    bytes += mergeOverhead(row, fences);
     try {
       return await this.grouper.submit({
         head: headText,
@@ -841,7 +842,8 @@ export class MysqlStore implements Store {
         tailStatements: tailStatements.length,
         rows,
         after: ended,
-        ...(row !== undefined ? { row } : {}),
+        row,
+        ...(fences.length > 0 ? { fences } : {}),
         bytes,
         asWritten: update.asWritten,
         // A child's end that started its sibling leased to the writer reads it back last (see `withStarted`).
