@@ -1,5 +1,7 @@
 import { FsmError, uuidv7, type AcquireOptions, type Lease, type Locker } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { GroupCommitter } from './group-commit.js';
+import { inlineValues } from './inline-values.js';
 import { LockAnnouncer } from './lock-announce.js';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { notifyLockName, notifyScope } from './lock-session.js';
@@ -109,8 +111,16 @@ export class MysqlLocker implements Locker {
   private readonly scope: string | null;
   private readonly announcer: LockAnnouncer | null;
   private readonly watch: LockWatch | null;
+  private readonly takeover: { global: string; local: string };
 
-  constructor(options: MysqlLockerOptions = {}) {
+  /**
+   * `group`: the group committer of the store whose pool this is (`store.locker()`), through
+   * which takeovers share transactions and log flushes with each other and with commits.
+   */
+  constructor(
+    options: MysqlLockerOptions = {},
+    private readonly group?: GroupCommitter,
+  ) {
     const tables = checkedSharedTables(options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix });
     this.global = quoteId(tables.globalLock);
     this.local = quoteId(tables.localLock);
@@ -128,6 +138,11 @@ export class MysqlLocker implements Locker {
     this.scope = url === undefined ? null : notifyScope(url, tables.localLock);
     this.announcer = session && announceSessions > 0 ? new LockAnnouncer(session, announceSessions, Math.max(1, options.announceEveryMs ?? 50), this.timeout) : null;
     this.watch = session && waitSessions > 0 ? new LockWatch(session, waitSessions, this.timeout) : null;
+    const takeover = (table: string) =>
+      `UPDATE ${table} SET \`state_machine_id\` = ?, \`machine\` = ?, \`owner\` = ?, \`lock_timestamp\` = UTC_TIMESTAMP(3),
+           \`token\` = LAST_INSERT_ID(GREATEST(\`token\` + 1, ${NOW_US})), \`expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND
+         WHERE \`lock_key\` = ? AND ${EXPIRED}`;
+    this.takeover = { global: takeover(this.global), local: takeover(this.local) };
   }
 
   async acquire(key: string, owner: string, options: AcquireOptions): Promise<Lease | null> {
@@ -315,15 +330,13 @@ export class MysqlLocker implements Locker {
     const machine = options.machine?.slice(0, MACHINE_CHARS) ?? null;
     const who = owner.slice(0, OWNER_CHARS);
     const leaseUs = Math.round(options.leaseMs * 1000);
-    const [takeover] = await this.run('acquire', key, (conn) =>
-      conn.execute<ResultSetHeader>(
-        `UPDATE ${table} SET \`state_machine_id\` = ?, \`machine\` = ?, \`owner\` = ?, \`lock_timestamp\` = UTC_TIMESTAMP(3),
-           \`token\` = LAST_INSERT_ID(GREATEST(\`token\` + 1, ${NOW_US})), \`expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND
-         WHERE \`lock_key\` = ? AND ${EXPIRED}`,
-        [instanceId, machine, who, leaseUs, key],
-      ),
-    );
-    if (takeover.affectedRows === 1) return Number(takeover.insertId);
+    const update = table === this.global ? this.takeover.global : this.takeover.local;
+    const values = [instanceId, machine, who, leaseUs, key];
+    const grouped = this.group === undefined ? null : await this.groupedTakeover(key, inlineValues(update, values));
+    if (grouped === null) {
+      const [takeover] = await this.run('acquire', key, (conn) => conn.execute<ResultSetHeader>(update, values));
+      if (takeover.affectedRows === 1) return Number(takeover.insertId);
+    } else if (grouped !== 0) return grouped;
     // No row, or a live one: a duplicate key (someone holds it, or inserted it just now) is ignored.
     const [inserted] = await this.run('acquire', key, (conn) =>
       conn.execute<ResultSetHeader>(
@@ -333,6 +346,28 @@ export class MysqlLocker implements Locker {
       ),
     );
     return inserted.affectedRows === 1 ? Number(inserted.insertId) : 0;
+  }
+
+  /**
+   * The takeover through the store's group committer: its token, 0 when the key is held or has
+   * no row, null when it was not written (its group failed as a whole, or a deadlock or a lost
+   * connection that the caller's own statement retries).
+   */
+  private async groupedTakeover(key: string, text: string): Promise<number | null> {
+    try {
+      return await this.group!.submit<number>({
+        head: text,
+        statements: 1,
+        tail: '',
+        tailStatements: 0,
+        bytes: 3 * text.length + 32,
+        asWritten: 0,
+        lenient: (result) => (result.affectedRows === 1 ? Number(result.insertId) : 0),
+      });
+    } catch (error) {
+      if ((error as { errno?: unknown }).errno === ER_LOCK_DEADLOCK || isConnectionError(error)) return null;
+      throw storeError({ operation: `acquire lock ${key}` }, error);
+    }
   }
 
   private async refusal(key: string, options: AcquireOptions): Promise<FsmError> {

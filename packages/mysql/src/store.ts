@@ -55,7 +55,7 @@ import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { mergeOverhead } from './group-head.js';
 import { groupTail } from './group-tail.js';
-import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './locker.js';
+import { MysqlLocker, type MysqlLockerOptions } from './locker.js';
 import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince } from './layout.js';
 import { machineDdl, machineTables, sharedDdl, type SchemaOptions, type TableNames } from './schema.js';
 import { isConnectionError, QueryTimeoutError, storeError, type ErrorScope } from './store-error.js';
@@ -673,7 +673,8 @@ export class MysqlStore implements Store {
   locker(options: Omit<MysqlLockerOptions, 'pool' | 'tablePrefix' | keyof PoolSettings> = {}): MysqlLocker {
     const shared = Object.keys(options).length === 0;
     if (shared && this.sharedLocker !== undefined) return this.sharedLocker;
-    const locker = createMysqlLocker({ queryTimeoutMs: this.timeout, ...options, ...this.sessionSettings, ...this.schema, pool: this.pool });
+    // On a pool of ours (multi-statement, FOUND_ROWS), its takeovers go with the commits.
+    const locker = new MysqlLocker({ queryTimeoutMs: this.timeout, ...options, ...this.sessionSettings, ...this.schema, pool: this.pool }, this.ownsPool ? this.grouper : undefined);
     this.lockers.add(locker);
     if (shared) this.sharedLocker = locker;
     return locker;
