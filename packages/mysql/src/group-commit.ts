@@ -16,8 +16,12 @@ import { isConnectionError, QueryTimeoutError } from './store-error.js';
  * - a commit whose UPDATEs do not all match (stale version, lost fence, pending pause) is taken
  *   out: the transaction is rolled back, that commit is answered `null` (its caller takes the
  *   store's full path, which says why) and the others are sent again without it;
+ * - a lenient one (a lock takeover) is one UPDATE that may match no row (the key is held): that
+ *   is its answer, not a refusal, and the others' UPDATEs stand; sent again with the others
+ *   after a rollback, it is answered from the attempt that committed;
  * - any other failure of a group (a deadlock, a refused row) answers every commit `null`: each
- *   then runs alone on the full path, so one bad commit fails only its own instance;
+ *   then runs alone on the full path (a takeover: its own statement), so one bad commit fails
+ *   only its own instance;
  * - a connection lost before COMMIT was sent means nothing was written: the group is sent once
  *   more on a fresh connection; lost during COMMIT, the outcome is unknown and each caller gets
  *   the error, as a single commit would.
@@ -28,7 +32,9 @@ import { isConnectionError, QueryTimeoutError } from './store-error.js';
  * outcome; only a connection that was closed before anything was sent is tried again. One that
  * runs out of time (an UPDATE waiting for a row lock, say) has its server session killed before
  * its caller is told: the server would otherwise run the rest of the packet, COMMIT included,
- * once the lock came free. It committed only if COMMIT had begun by then.
+ * once the lock came free. It committed only if COMMIT had begun by then. Takeovers alone in a
+ * group go the same way (one packet, nothing to check before COMMIT); a takeover alone in its
+ * group is its UPDATE, autocommitted.
  * Per-instance order holds because an instance has one owner, which waits for its commit
  * before it writes again.
  */

@@ -85,7 +85,10 @@ export function createMysqlLocker(options: MysqlLockerOptions = {}): MysqlLocker
  * Locks as leases in the `global_lock` (key `global`) and `local_lock` (every other key) tables.
  *
  * - Acquire takes the key's row over when its lease has ended by the database clock, so hosts
- *   with skewed clocks agree: one UPDATE, or an INSERT for a key without a row. Each acquisition
+ *   with skewed clocks agree: one UPDATE, or an INSERT for a key without a row. A store's
+ *   locker (`store.locker()`) sends that UPDATE through the store's group committer: takeovers
+ *   arriving together share a transaction and a log flush with each other and with commits,
+ *   and a held key refuses only its own. Each acquisition
  *   gets a new token, at least one more than the row's last and never below the database clock
  *   in microseconds, so tokens keep growing even when a row is deleted and inserted again.
  * - Release ends the lease (no owner, expiry now) and keeps the row with its token: deleting and
