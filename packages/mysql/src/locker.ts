@@ -110,6 +110,8 @@ export class MysqlLocker implements Locker {
   private readonly timeout: number;
   private nextSweep: number;
   private readonly waiters = new Map<string, Set<(released: boolean) => void>>();
+  /** Attempts under way by key; the first is told of a release of the key meanwhile that woke no waiter. */
+  private readonly attempts = new Map<string, Set<{ released: boolean }>>();
   /** What the names of this locker's announcements start from; null: it has no sessions of its own. */
   private readonly scope: string | null;
   private readonly announcer: LockAnnouncer | null;
@@ -155,15 +157,36 @@ export class MysqlLocker implements Locker {
     const deadline = Date.now() + options.timeoutMs;
     this.maybeSweep();
     let pause = this.pollMs;
+    // Whether the key has a row: unknown (null) until a read or an attempt tells.
+    let exists: boolean | null = null;
     // Try at once the first time and when a release woke us; after a timed pause, a plain
     // read tells first whether another attempt can succeed, without locking the row.
     for (let tryNow = true; ; ) {
       if (options.signal?.aborted) return null;
-      if (tryNow || !(await this.holder(key))?.live) {
-        const token = await this.tryAcquire(table, stored, owner, options);
+      let free = tryNow;
+      if (!free) {
+        const holder = await this.holder(key);
+        exists = holder !== null;
+        free = !holder?.live;
+      }
+      if (free) {
+        const missed = this.trying(key);
+        let token: number;
+        try {
+          token = await this.tryAcquire(table, stored, owner, options, exists !== true);
+        } finally {
+          missed.done();
+        }
         if (token !== 0) {
           if (name !== null) this.announcer?.announce(name, token, Date.now() + options.leaseMs);
           return { key, owner, token, expiresAt: new Date(Date.now() + options.leaseMs) };
+        }
+        exists = true;
+        // A release of the key in this process while we tried woke nobody: try again now.
+        if (missed.released() && options.mode === 'wait' && Date.now() < deadline) {
+          tryNow = true;
+          pause = this.pollMs;
+          continue;
         }
       }
       if (options.mode === 'skip') return null;
@@ -274,6 +297,26 @@ export class MysqlLocker implements Locker {
     const queue = this.waiters.get(key);
     const first = queue?.values().next().value;
     if (first) first(true);
+    else {
+      // Else one trying now, which would have missed it and waited for its next poll, tries again.
+      const trying = this.attempts.get(key)?.values().next().value;
+      if (trying) trying.released = true;
+    }
+  }
+
+  /** An attempt on `key` under way: `released()` says whether a release came meanwhile that woke nobody. */
+  private trying(key: string): { done(): void; released(): boolean } {
+    let set = this.attempts.get(key);
+    if (set === undefined) this.attempts.set(key, (set = new Set()));
+    const attempt = { released: false };
+    set.add(attempt);
+    return {
+      done: () => {
+        set.delete(attempt);
+        if (set.size === 0 && this.attempts.get(key) === set) this.attempts.delete(key);
+      },
+      released: () => attempt.released,
+    };
   }
 
   /**
@@ -328,7 +371,7 @@ export class MysqlLocker implements Locker {
    * release), else inserts it when the key has none; 0 when it is held. The new token comes
    * back as the statement's insert id, through LAST_INSERT_ID(expr).
    */
-  private async tryAcquire(table: string, key: string, owner: string, options: AcquireOptions): Promise<number> {
+  private async tryAcquire(table: string, key: string, owner: string, options: AcquireOptions, mayBeNew: boolean): Promise<number> {
     const instanceId = STORABLE_ID.test(options.instanceId) ? options.instanceId : null;
     const machine = options.machine?.slice(0, MACHINE_CHARS) ?? null;
     const who = owner.slice(0, OWNER_CHARS);
@@ -340,6 +383,7 @@ export class MysqlLocker implements Locker {
       const [takeover] = await this.run('acquire', key, (conn) => conn.execute<ResultSetHeader>(update, values));
       if (takeover.affectedRows === 1) return Number(takeover.insertId);
     } else if (grouped !== 0) return grouped;
+    if (!mayBeNew) return 0;
     // No row, or a live one: a duplicate key (someone holds it, or inserted it just now) is ignored.
     const [inserted] = await this.run('acquire', key, (conn) =>
       conn.execute<ResultSetHeader>(

@@ -162,4 +162,35 @@ describe.skipIf(unavailable !== null)('MysqlStore group commit: locks', () => {
     const stored = await versions(records.map((r) => r.id));
     records.forEach((r, i) => expect(stored.get(r.id)).toBe(i === victim ? 2 : 3));
   });
+
+  it('a release in the same group as a waiter\'s refused takeover wakes that waiter, which would otherwise sleep until its next poll', async () => {
+    // Polls once in ten minutes and watches nothing: only a release in this process wakes a waiter in time.
+    const slow = createMysqlStore({ tablePrefix: prefix, poolSize: 4, groupCommit: { lanes: 1 } });
+    const blocker = await rawConnection();
+    try {
+      const waiting = slow.locker({ pollMs: 600_000, maxPollMs: 600_000, waitSessions: 0 });
+      const [r, busy] = await inserted(2);
+      const held = (await waiting.acquire(`user:${r!.userId}`, 'holder', opts(r!.id)))!;
+      // The one lane is held up by a commit waiting for a row lock, so that what comes next queues into one group.
+      await blocker.query('START TRANSACTION');
+      await blocker.query(`SELECT id FROM \`${prefix}${M}\` WHERE id = ? FOR UPDATE`, [busy!.id]);
+      const blocked = slow.commit({ record: nextRecord(busy!), previous: busy!, expectedVersion: 1, history: [historyRecord(busy!, 1)], events: [] });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The waiter's takeover first (refused: the lease is live), then the commit ending that lease.
+      const waiter = waiting.acquire(held.key, 'waiter', { ...opts('w'), mode: 'wait', timeoutMs: 600_000 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const ending = slow.commit({ record: nextRecord(r!), previous: r!, expectedVersion: 1, history: [], events: [], fence: [{ key: held.key, token: held.token }], releaseLocks: true });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await blocker.query('COMMIT');
+      await blocked;
+      expect((await ending).locksReleased).toBe(true);
+      const lease = (await waiter)!;
+      expect(lease.token).toBeGreaterThan(held.token);
+      expect(await slow.locker().holder(held.key)).toMatchObject({ owner: 'waiter', token: lease.token, live: true });
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      await blocker.end();
+      await slow.close();
+    }
+  }, 30_000);
 });
