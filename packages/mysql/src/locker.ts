@@ -110,8 +110,8 @@ export class MysqlLocker implements Locker {
   private readonly timeout: number;
   private nextSweep: number;
   private readonly waiters = new Map<string, Set<(released: boolean) => void>>();
-  /** Attempts under way by key; the first is told of a release of the key meanwhile that woke no waiter. */
-  private readonly attempts = new Map<string, Set<{ released: boolean }>>();
+  /** Attempts under way by key; the first in `wait` mode is told of a release of the key meanwhile that woke no waiter. */
+  private readonly attempts = new Map<string, Set<{ waits: boolean; released: boolean }>>();
   /** What the names of this locker's announcements start from; null: it has no sessions of its own. */
   private readonly scope: string | null;
   private readonly announcer: LockAnnouncer | null;
@@ -170,7 +170,7 @@ export class MysqlLocker implements Locker {
         free = !holder?.live;
       }
       if (free) {
-        const missed = this.trying(key);
+        const missed = this.trying(key, options.mode === 'wait');
         let token: number;
         try {
           token = await this.tryAcquire(table, stored, owner, options, exists !== true);
@@ -183,7 +183,7 @@ export class MysqlLocker implements Locker {
         }
         exists = true;
         // A release of the key in this process while we tried woke nobody: try again now.
-        if (missed.released() && options.mode === 'wait' && Date.now() < deadline) {
+        if (missed.released() && Date.now() < deadline) {
           tryNow = true;
           pause = this.pollMs;
           continue;
@@ -299,16 +299,19 @@ export class MysqlLocker implements Locker {
     if (first) first(true);
     else {
       // Else one trying now, which would have missed it and waited for its next poll, tries again.
-      const trying = this.attempts.get(key)?.values().next().value;
-      if (trying) trying.released = true;
+      for (const attempt of this.attempts.get(key) ?? []) {
+        if (!attempt.waits) continue;
+        attempt.released = true;
+        break;
+      }
     }
   }
 
   /** An attempt on `key` under way: `released()` says whether a release came meanwhile that woke nobody. */
-  private trying(key: string): { done(): void; released(): boolean } {
+  private trying(key: string, waits: boolean): { done(): void; released(): boolean } {
     let set = this.attempts.get(key);
     if (set === undefined) this.attempts.set(key, (set = new Set()));
-    const attempt = { released: false };
+    const attempt = { waits, released: false };
     set.add(attempt);
     return {
       done: () => {
