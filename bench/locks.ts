@@ -16,12 +16,15 @@
  * have), the waiter polling once a minute, so that only the release's announcement wakes it:
  * from the holder's release to the waiter's acquire, median and 99th percentile of WAKE_ROUNDS
  * (default 50), each after a step of 200 ms.
+ * With each side's cycles: the CPU they cost, in this process and in the server threads of its
+ * connections (see support/own-threads.ts), which other jobs on a shared machine disturb less.
  * Last line: the JSON result (DESIGN.md section 10).
  */
 import { randomBytes } from 'node:crypto';
 import type { InstanceRecord, Lease } from '@fsmkit/runtime';
 import { createMysqlStore, createPool } from '@fsmkit/mysql';
 import type { RowDataPacket } from 'mysql2/promise';
+import { ownCpu } from './support/own-threads.js';
 import { benchHistory, benchRecord } from './support/records.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
@@ -82,10 +85,21 @@ async function raw(r: InstanceRecord): Promise<void> {
   }
 }
 
-/** Runs CONCURRENCY loops of `cycle` for SECONDS, each on its own instance; returns cycles per second. */
-async function measure(cycle: (r: InstanceRecord) => Promise<void>, machine: string, contended: boolean): Promise<number> {
+/** CPU microseconds spent by a side, summed over its measured rounds, to divide by its cycles. */
+interface CpuAccount {
+  cycles: number;
+  client: number;
+  server: number;
+}
+
+/**
+ * Runs CONCURRENCY loops of `cycle` for SECONDS, each on its own instance; returns cycles per
+ * second. With `account`, adds the cycles and the CPU they cost.
+ */
+async function measure(cycle: (r: InstanceRecord) => Promise<void>, machine: string, contended: boolean, account?: CpuAccount): Promise<number> {
   const records = Array.from({ length: CONCURRENCY }, (_, i) => benchRecord(machine, state, { userId: contended ? 'hot' : `u${i}`, isLocalLock: true }));
   for (const r of records) await store.insert(r, []);
+  const cpu = account === undefined ? undefined : await ownCpu(store.pool);
   let cycles = 0;
   const t0 = performance.now();
   const deadline = t0 + SECONDS * 1000;
@@ -97,9 +111,17 @@ async function measure(cycle: (r: InstanceRecord) => Promise<void>, machine: str
       }
     }),
   );
-  return cycles / ((performance.now() - t0) / 1000);
+  const rate = cycles / ((performance.now() - t0) / 1000);
+  if (account !== undefined) {
+    const spent = await cpu!.stop();
+    account.cycles += cycles;
+    account.client += spent.client;
+    account.server += spent.server;
+  }
+  return rate;
 }
 
+const cpuAccount = (): CpuAccount => ({ cycles: 0, client: 0, server: 0 });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (xs: number[]) => xs.map((v) => v.toFixed(0)).join(', ');
 
@@ -111,11 +133,12 @@ async function alternate(contended: boolean, rounds: number) {
   const ratios: number[] = [];
   const silentRatios: number[] = [];
   const cycles = { ours, silent, raw };
+  const cpu = { ours: cpuAccount(), silent: cpuAccount(), raw: cpuAccount() };
   for (let round = 0; round < rounds; round++) {
     // Rotate who goes first so that machine noise hits every side alike.
     const order = (['raw', 'ours', 'silent'] as const).map((_, i, all) => all[(i + round) % 3]!);
     const got: Record<string, number> = {};
-    for (const side of order) got[side] = await measure(cycles[side], side === 'raw' ? 'raw' : 'ours', contended);
+    for (const side of order) got[side] = await measure(cycles[side], side === 'raw' ? 'raw' : 'ours', contended, cpu[side]);
     for (const side of order) sides[side].push(got[side]!);
     ratios.push(got['ours']! / got['raw']!);
     silentRatios.push(got['silent']! / got['raw']!);
@@ -123,7 +146,12 @@ async function alternate(contended: boolean, rounds: number) {
   console.log(
     `${contended ? 'contended (one user)' : 'distinct users'}, concurrency ${CONCURRENCY}: ours ${fmt(sides.ours)} cycles/s; silent ${fmt(sides.silent)}; GET_LOCK ${fmt(sides.raw)} cycles/s; median ratio ${median(ratios).toFixed(3)} (silent ${median(silentRatios).toFixed(3)})`,
   );
-  return { ours: median(sides.ours), raw: median(sides.raw), ratio: median(ratios), silentRatio: median(silentRatios) };
+  const perCycle = (side: keyof typeof cpu) => ({ client: Math.round(cpu[side].client / cpu[side].cycles), server: Math.round(cpu[side].server / cpu[side].cycles) });
+  const usPerCycle = { ours: perCycle('ours'), silent: perCycle('silent'), raw: perCycle('raw') };
+  console.log(
+    `  CPU per cycle (this process + the server threads of its connections): ${(['ours', 'silent', 'raw'] as const).map((s) => `${s === 'raw' ? 'GET_LOCK' : s} ${usPerCycle[s].client} + ${usPerCycle[s].server} µs`).join('; ')}`,
+  );
+  return { ours: median(sides.ours), raw: median(sides.raw), ratio: median(ratios), silentRatio: median(silentRatios), usPerCycle };
 }
 
 /** Milliseconds from a release to the acquire of a waiter on another store's locker, WAKE_ROUNDS times. */
@@ -183,6 +211,7 @@ console.log(
     contendedCyclesPerS: Math.round(contended.ours),
     contendedBaselineCyclesPerS: Math.round(contended.raw),
     silentRatio: Number(distinct.silentRatio.toFixed(3)),
+    cpuPerCycleUs: distinct.usPerCycle,
     wakeMedianMs: Number(wake[Math.floor(wake.length / 2)]!.toFixed(1)),
     wakeP99Ms: Number(wake[Math.min(wake.length - 1, Math.floor(wake.length * 0.99))]!.toFixed(1)),
   }),

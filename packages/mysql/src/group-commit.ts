@@ -18,8 +18,12 @@ import { isConnectionError, QueryTimeoutError } from './store-error.js';
  * - a commit whose UPDATEs do not all match (stale version, lost fence, pending pause) is taken
  *   out: the transaction is rolled back, that commit is answered `null` (its caller takes the
  *   store's full path, which says why) and the others are sent again without it;
+ * - a lenient one (a lock takeover) is one UPDATE that may match no row (the key is held): that
+ *   is its answer, not a refusal, and the others' UPDATEs stand; sent again with the others
+ *   after a rollback, it is answered from the attempt that committed;
  * - any other failure of a group (a deadlock, a refused row) answers every commit `null`: each
- *   then runs alone on the full path, so one bad commit fails only its own instance;
+ *   then runs alone on the full path (a takeover: its own statement), so one bad commit fails
+ *   only its own instance;
  * - a connection lost before COMMIT was sent means nothing was written: the group is sent once
  *   more on a fresh connection; lost during COMMIT, the outcome is unknown and each caller gets
  *   the error, as a single commit would.
@@ -30,7 +34,9 @@ import { isConnectionError, QueryTimeoutError } from './store-error.js';
  * outcome; only a connection that was closed before anything was sent is tried again. One that
  * runs out of time (an UPDATE waiting for a row lock, say) has its server session killed before
  * its caller is told: the server would otherwise run the rest of the packet, COMMIT included,
- * once the lock came free. It committed only if COMMIT had begun by then.
+ * once the lock came free. It committed only if COMMIT had begun by then. Takeovers alone in a
+ * group go the same way (one packet, nothing to check before COMMIT); a takeover alone in its
+ * group is its UPDATE, autocommitted.
  * Per-instance order holds because an instance has one owner, which waits for its commit
  * before it writes again.
  */
@@ -47,7 +53,7 @@ export interface GroupCommitOptions {
  * and its `after` statements follow them (see `groupTail`); without `rows`, its whole `tail`
  * follows them.
  */
-export interface PreparedCommit extends CommitHead, Partial<CommitTail> {
+export interface PreparedCommit<T = CommitResult> extends CommitHead, Partial<CommitTail> {
   /** The UPDATEs of `head` one by one, for a commit that may go in one packet alone (see `onePacket`); absent: always two. */
   updates?: string[];
   /** The INSERTs (and other statements after the UPDATEs), `;`-separated; empty when none. */
@@ -58,18 +64,27 @@ export interface PreparedCommit extends CommitHead, Partial<CommitTail> {
    * Makes the commit's result, once committed, from the results of its statements: alone, those
    * of `tail`; in a group, those of `after`. Default `asWritten`.
    */
-  finish?: (results: unknown[]) => CommitResult;
+  finish?: (results: unknown[]) => T;
+  /**
+   * A head of one UPDATE that may match no row, and a tail of nothing: matching none is not a
+   * refusal (the others' UPDATEs are kept and nothing of this one is written), and the result,
+   * once committed, is made from that UPDATE's own (an acquire, whose condition matches no row
+   * while the key is held).
+   */
+  lenient?: (head: ResultSetHeader) => T;
   /** Bytes the larger of the two packets (UPDATEs; the rest) may take (an upper bound). */
   bytes: number;
-  asWritten: CommitResult;
+  asWritten: T;
   /** A child's end that starts its sibling: in a group, such starts go together (see `groupStarts`). */
   start?: SiblingStart;
 }
 
-interface Waiting extends PreparedCommit {
-  resolve(result: CommitResult | null): void;
+interface Waiting<T = unknown> extends PreparedCommit<T> {
+  resolve(result: T | null): void;
   reject(error: unknown): void;
   answered: boolean;
+  /** A lenient head's result, from the attempt that committed. */
+  headResult?: ResultSetHeader;
 }
 
 export interface GroupCommitHost {
@@ -101,10 +116,13 @@ export class GroupCommitter {
     this.maxSize = Math.max(1, Math.floor(options.maxSize ?? 64));
   }
 
-  /** Resolves once the commit's transaction committed; `null` when its UPDATEs did not all match (nothing of it was written). */
-  submit(commit: PreparedCommit): Promise<CommitResult | null> {
+  /**
+   * Resolves once the commit's transaction committed; `null` when its UPDATEs did not all match
+   * (nothing of it was written), or, for a lenient one, when its group failed as a whole.
+   */
+  submit<T = CommitResult>(commit: PreparedCommit<T>): Promise<T | null> {
     return new Promise((resolve, reject) => {
-      const waiting: Waiting = {
+      const waiting: Waiting<T> = {
         ...commit,
         answered: false,
         resolve: (result) => {
@@ -116,7 +134,7 @@ export class GroupCommitter {
           reject(error);
         },
       };
-      this.queue.push(waiting);
+      this.queue.push(waiting as Waiting);
       this.pump();
     });
   }
@@ -171,7 +189,9 @@ export class GroupCommitter {
         // Only while no other transaction is in flight (always, for a single caller): under
         // load, one-packet commits free their lane sooner, so fewer commits queue into groups,
         // and more, smaller transactions cost the server more per commit (measured at 32).
-        const alone = pending.length === 1 && this.inFlight === 1 ? onePacket(pending[0]!, limit) : null;
+        // A lenient one alone is its UPDATE alone, autocommitted.
+        const single = pending.length === 1 ? pending[0]! : undefined;
+        const alone = single?.lenient ? single.head : single !== undefined && this.inFlight === 1 ? onePacket(single, limit) : null;
         if (alone !== null) {
           committing = alonePacket = true;
           return this.commitAlone(acquired, pending[0]!, alone, retry, () => {
@@ -179,6 +199,14 @@ export class GroupCommitter {
             acquired.destroy();
             return attempt(pending, false);
           });
+        }
+        if (pending.every((c) => c.lenient)) {
+          // Nothing to check before COMMIT: one packet, killed on a timeout as a commit alone is.
+          committing = alonePacket = true;
+          const [all] = await acquired.query<ResultSetHeader[]>(['START TRANSACTION', ...pending.map((c) => c.head), 'COMMIT'].join(';\n'));
+          this.counted(pending.length);
+          pending.forEach((c, i) => c.resolve(c.lenient!(all[1 + i]!)));
+          return;
         }
         const heads = groupHead(pending, merge && pending.length > 1);
         let results: ResultSetHeader[];
@@ -195,8 +223,14 @@ export class GroupCommitter {
         let unknown = false;
         let at = 1;
         for (const h of heads) {
+          const lenient = h.commits.length === 1 ? pending[h.commits[0]!]! : undefined;
+          if (lenient?.lenient) {
+            lenient.headResult = results[at]!;
+            at += h.statements;
+            continue;
+          }
           for (let i = 0; i < h.statements; i++) {
-            if (results[at + i]?.affectedRows === h.commits.length) continue;
+            if (results[at + i]?.affectedRows === h.matches) continue;
             if (h.commits.length === 1) refused.add(pending[h.commits[0]!]!);
             else unknown = true;
           }
@@ -221,22 +255,21 @@ export class GroupCommitter {
         const tails = merged?.statements ?? pending.map((c) => c.tail).filter((t) => t !== '');
         committing = true;
         const [tailResults] = await acquired.query([...tails, 'COMMIT'].join(';\n'));
-        this.counts.transactions++;
-        this.counts.commits += pending.length;
-        this.counts.largest = Math.max(this.counts.largest, pending.length);
+        this.counted(pending.length);
         // One result per statement, the tail's in order, then COMMIT's.
         const perStatement = Array.isArray(tailResults) && tails.length > 0 ? (tailResults as unknown[]) : [];
         if (merged !== undefined) {
           pending.forEach((c, i) => {
             const at = merged.afterAt[i]!;
-            c.resolve(c.finish ? c.finish(perStatement.slice(at, merged.afterAt[i + 1] ?? perStatement.length - 1)) : c.asWritten);
+            if (c.lenient) c.resolve(c.lenient(c.headResult!));
+            else c.resolve(c.finish ? c.finish(perStatement.slice(at, merged.afterAt[i + 1] ?? perStatement.length - 1)) : c.asWritten);
           });
           return;
         }
         let from = 0;
         for (const c of pending) {
           if (c.tail === '') {
-            c.resolve(c.asWritten);
+            c.resolve(c.lenient ? c.lenient(c.headResult!) : c.asWritten);
             continue;
           }
           const mine = perStatement.slice(from, from + c.tailStatements);
@@ -261,6 +294,12 @@ export class GroupCommitter {
         for (const c of unanswered) c.reject(error);
       }
     }
+  }
+
+  private counted(commits: number): void {
+    this.counts.transactions++;
+    this.counts.commits += commits;
+    this.counts.largest = Math.max(this.counts.largest, commits);
   }
 
   /**
@@ -296,12 +335,6 @@ export class GroupCommitter {
     });
   }
 
-  private counted(commits: number): void {
-    this.counts.transactions++;
-    this.counts.commits += commits;
-    this.counts.largest = Math.max(this.counts.largest, commits);
-  }
-
   /**
    * A commit alone, in one packet (see `onePacket`). A check that stopped it means an UPDATE
    * matched no row: COMMIT was never reached, so the transaction is rolled back and the answer
@@ -317,6 +350,10 @@ export class GroupCommitter {
     let results: unknown[];
     try {
       [results] = (await conn.query(text)) as unknown as [unknown[]];
+      if (c.lenient) {
+        this.counted(1);
+        return c.resolve(c.lenient(results as unknown as ResultSetHeader));
+      }
     } catch (error) {
       if (hasErrno(error, ER_STOPPED)) {
         await conn.query('ROLLBACK');
@@ -326,9 +363,7 @@ export class GroupCommitter {
       if (retry && isUnsent(error)) return resend();
       throw error;
     }
-    this.counts.transactions++;
-    this.counts.commits++;
-    this.counts.largest = Math.max(this.counts.largest, 1);
+    this.counted(1);
     if (c.tail === '') return c.resolve(c.asWritten);
     // START TRANSACTION, each UPDATE and its check, then the tail's statements.
     const from = 1 + 2 * c.updates!.length;
@@ -343,7 +378,7 @@ const MATCHED_ONE_ROW = stopUnlessRows(1);
  * COMMIT, so that nothing is written unless every UPDATE matched its row. Null when the text
  * may not fit the server's packet limit: it then goes in two packets.
  */
-export function onePacket(c: PreparedCommit, limit: number): string | null {
+export function onePacket(c: PreparedCommit<unknown>, limit: number): string | null {
   if (c.updates === undefined) return null;
   const parts = ['START TRANSACTION'];
   for (const update of c.updates) parts.push(update, MATCHED_ONE_ROW);
@@ -364,7 +399,7 @@ function hasErrno(error: unknown, errno: number): boolean {
 }
 
 /** A commit's statements after its rows, for a group's tail that holds no rows. */
-function afterOf(c: PreparedCommit): CommitTail {
+function afterOf(c: PreparedCommit<unknown>): CommitTail {
   return { rows: [], after: c.after ?? [], ...(c.afterStatements !== undefined ? { afterStatements: c.afterStatements } : {}) };
 }
 
@@ -374,7 +409,7 @@ function finishWith(c: Waiting, results: unknown[], from: number, to: number): v
 }
 
 /** A commit's part of a group's tail: its rows and statements after them, or its whole tail when it gave no rows. */
-function tailOf(c: PreparedCommit): CommitTail {
+function tailOf(c: PreparedCommit<unknown>): CommitTail {
   if (c.rows !== undefined) return { rows: c.rows, after: c.after ?? [] };
   return { rows: [], after: c.tail === '' ? [] : [c.tail], afterStatements: c.tailStatements };
 }

@@ -1,5 +1,7 @@
 import { FsmError, uuidv7, type AcquireOptions, type Lease, type Locker } from '@fsmkit/runtime';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { GroupCommitter } from './group-commit.js';
+import { inlineValues } from './inline-values.js';
 import { LockAnnouncer } from './lock-announce.js';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { notifyLockName, notifyScope } from './lock-session.js';
@@ -83,7 +85,10 @@ export function createMysqlLocker(options: MysqlLockerOptions = {}): MysqlLocker
  * Locks as leases in the `global_lock` (key `global`) and `local_lock` (every other key) tables.
  *
  * - Acquire takes the key's row over when its lease has ended by the database clock, so hosts
- *   with skewed clocks agree: one UPDATE, or an INSERT for a key without a row. Each acquisition
+ *   with skewed clocks agree: one UPDATE, or an INSERT for a key without a row. A store's
+ *   locker (`store.locker()`) sends that UPDATE through the store's group committer: takeovers
+ *   arriving together share a transaction and a log flush with each other and with commits,
+ *   and a held key refuses only its own. Each acquisition
  *   gets a new token, at least one more than the row's last and never below the database clock
  *   in microseconds, so tokens keep growing even when a row is deleted and inserted again.
  * - Release ends the lease (no owner, expiry now) and keeps the row with its token: deleting and
@@ -105,12 +110,22 @@ export class MysqlLocker implements Locker {
   private readonly timeout: number;
   private nextSweep: number;
   private readonly waiters = new Map<string, Set<(released: boolean) => void>>();
+  /** Attempts under way by key; the first in `wait` mode is told of a release of the key meanwhile that woke no waiter. */
+  private readonly attempts = new Map<string, Set<{ waits: boolean; released: boolean }>>();
   /** What the names of this locker's announcements start from; null: it has no sessions of its own. */
   private readonly scope: string | null;
   private readonly announcer: LockAnnouncer | null;
   private readonly watch: LockWatch | null;
+  private readonly takeover: { global: string; local: string };
 
-  constructor(options: MysqlLockerOptions = {}) {
+  /**
+   * `group`: the group committer of the store whose pool this is (`store.locker()`), through
+   * which takeovers share transactions and log flushes with each other and with commits.
+   */
+  constructor(
+    options: MysqlLockerOptions = {},
+    private readonly group?: GroupCommitter,
+  ) {
     const tables = checkedSharedTables(options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix });
     this.global = quoteId(tables.globalLock);
     this.local = quoteId(tables.localLock);
@@ -128,6 +143,11 @@ export class MysqlLocker implements Locker {
     this.scope = url === undefined ? null : notifyScope(url, tables.localLock);
     this.announcer = session && announceSessions > 0 ? new LockAnnouncer(session, announceSessions, Math.max(1, options.announceEveryMs ?? 50), this.timeout) : null;
     this.watch = session && waitSessions > 0 ? new LockWatch(session, waitSessions, this.timeout) : null;
+    const takeover = (table: string) =>
+      `UPDATE ${table} SET \`state_machine_id\` = ?, \`machine\` = ?, \`owner\` = ?, \`lock_timestamp\` = UTC_TIMESTAMP(3),
+           \`token\` = LAST_INSERT_ID(GREATEST(\`token\` + 1, ${NOW_US})), \`expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND
+         WHERE \`lock_key\` = ? AND ${EXPIRED}`;
+    this.takeover = { global: takeover(this.global), local: takeover(this.local) };
   }
 
   async acquire(key: string, owner: string, options: AcquireOptions): Promise<Lease | null> {
@@ -137,15 +157,36 @@ export class MysqlLocker implements Locker {
     const deadline = Date.now() + options.timeoutMs;
     this.maybeSweep();
     let pause = this.pollMs;
+    // Whether the key has a row: unknown (null) until a read or an attempt tells.
+    let exists: boolean | null = null;
     // Try at once the first time and when a release woke us; after a timed pause, a plain
     // read tells first whether another attempt can succeed, without locking the row.
     for (let tryNow = true; ; ) {
       if (options.signal?.aborted) return null;
-      if (tryNow || !(await this.holder(key))?.live) {
-        const token = await this.tryAcquire(table, stored, owner, options);
+      let free = tryNow;
+      if (!free) {
+        const holder = await this.holder(key);
+        exists = holder !== null;
+        free = !holder?.live;
+      }
+      if (free) {
+        const missed = this.trying(key, options.mode === 'wait');
+        let token: number;
+        try {
+          token = await this.tryAcquire(table, stored, owner, options, exists !== true);
+        } finally {
+          missed.done();
+        }
         if (token !== 0) {
           if (name !== null) this.announcer?.announce(name, token, Date.now() + options.leaseMs);
           return { key, owner, token, expiresAt: new Date(Date.now() + options.leaseMs) };
+        }
+        exists = true;
+        // A release of the key in this process while we tried woke nobody: try again now.
+        if (missed.released() && Date.now() < deadline) {
+          tryNow = true;
+          pause = this.pollMs;
+          continue;
         }
       }
       if (options.mode === 'skip') return null;
@@ -256,6 +297,29 @@ export class MysqlLocker implements Locker {
     const queue = this.waiters.get(key);
     const first = queue?.values().next().value;
     if (first) first(true);
+    else {
+      // Else one trying now, which would have missed it and waited for its next poll, tries again.
+      for (const attempt of this.attempts.get(key) ?? []) {
+        if (!attempt.waits) continue;
+        attempt.released = true;
+        break;
+      }
+    }
+  }
+
+  /** An attempt on `key` under way: `released()` says whether a release came meanwhile that woke nobody. */
+  private trying(key: string, waits: boolean): { done(): void; released(): boolean } {
+    let set = this.attempts.get(key);
+    if (set === undefined) this.attempts.set(key, (set = new Set()));
+    const attempt = { waits, released: false };
+    set.add(attempt);
+    return {
+      done: () => {
+        set.delete(attempt);
+        if (set.size === 0 && this.attempts.get(key) === set) this.attempts.delete(key);
+      },
+      released: () => attempt.released,
+    };
   }
 
   /**
@@ -310,20 +374,19 @@ export class MysqlLocker implements Locker {
    * release), else inserts it when the key has none; 0 when it is held. The new token comes
    * back as the statement's insert id, through LAST_INSERT_ID(expr).
    */
-  private async tryAcquire(table: string, key: string, owner: string, options: AcquireOptions): Promise<number> {
+  private async tryAcquire(table: string, key: string, owner: string, options: AcquireOptions, mayBeNew: boolean): Promise<number> {
     const instanceId = STORABLE_ID.test(options.instanceId) ? options.instanceId : null;
     const machine = options.machine?.slice(0, MACHINE_CHARS) ?? null;
     const who = owner.slice(0, OWNER_CHARS);
     const leaseUs = Math.round(options.leaseMs * 1000);
-    const [takeover] = await this.run('acquire', key, (conn) =>
-      conn.execute<ResultSetHeader>(
-        `UPDATE ${table} SET \`state_machine_id\` = ?, \`machine\` = ?, \`owner\` = ?, \`lock_timestamp\` = UTC_TIMESTAMP(3),
-           \`token\` = LAST_INSERT_ID(GREATEST(\`token\` + 1, ${NOW_US})), \`expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND
-         WHERE \`lock_key\` = ? AND ${EXPIRED}`,
-        [instanceId, machine, who, leaseUs, key],
-      ),
-    );
-    if (takeover.affectedRows === 1) return Number(takeover.insertId);
+    const update = table === this.global ? this.takeover.global : this.takeover.local;
+    const values = [instanceId, machine, who, leaseUs, key];
+    const grouped = this.group === undefined ? null : await this.groupedTakeover(key, inlineValues(update, values));
+    if (grouped === null) {
+      const [takeover] = await this.run('acquire', key, (conn) => conn.execute<ResultSetHeader>(update, values));
+      if (takeover.affectedRows === 1) return Number(takeover.insertId);
+    } else if (grouped !== 0) return grouped;
+    if (!mayBeNew) return 0;
     // No row, or a live one: a duplicate key (someone holds it, or inserted it just now) is ignored.
     const [inserted] = await this.run('acquire', key, (conn) =>
       conn.execute<ResultSetHeader>(
@@ -333,6 +396,28 @@ export class MysqlLocker implements Locker {
       ),
     );
     return inserted.affectedRows === 1 ? Number(inserted.insertId) : 0;
+  }
+
+  /**
+   * The takeover through the store's group committer: its token, 0 when the key is held or has
+   * no row, null when it was not written (its group failed as a whole, or a deadlock or a lost
+   * connection that the caller's own statement retries).
+   */
+  private async groupedTakeover(key: string, text: string): Promise<number | null> {
+    try {
+      return await this.group!.submit<number>({
+        head: text,
+        statements: 1,
+        tail: '',
+        tailStatements: 0,
+        bytes: 3 * text.length + 32,
+        asWritten: 0,
+        lenient: (result) => (result.affectedRows === 1 ? Number(result.insertId) : 0),
+      });
+    } catch (error) {
+      if ((error as { errno?: unknown }).errno === ER_LOCK_DEADLOCK || isConnectionError(error)) return null;
+      throw storeError({ operation: `acquire lock ${key}` }, error);
+    }
   }
 
   private async refusal(key: string, options: AcquireOptions): Promise<FsmError> {

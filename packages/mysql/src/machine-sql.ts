@@ -1,6 +1,6 @@
 import { FsmError, type LockModel } from '@fsmkit/runtime';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
-import type { RowUpdate } from './group-head.js';
+import type { FenceUpdate, RowUpdate } from './group-head.js';
 import { inlineValues, sqlLiteral } from './inline-values.js';
 import { ALL_UPDATE_COLUMNS, HISTORY_COLUMNS, INSTANCE_COLUMNS, OUTBOX_COLUMNS, PLACEHOLDERS, UPDATE_COLUMNS, type SqlValue } from './rows.js';
 import { machineTables, quoteId, sharedTables, type SchemaOptions, type SharedTableNames, type TableNames } from './schema.js';
@@ -375,8 +375,20 @@ export class SharedSql {
    * locked until the commit ends, so nobody takes the lock meanwhile.
    */
   fenceUpdate(global: boolean, release: boolean): string {
-    const table = quoteId(global ? this.tables.globalLock : this.tables.localLock);
-    const set = release ? '`owner` = NULL, `expires_at` = UTC_TIMESTAMP(3)' : '`token` = `token`';
-    return `UPDATE ${table} SET ${set} WHERE \`lock_key\` = ? AND \`token\` = ? AND \`expires_at\` > UTC_TIMESTAMP(3)`;
+    return `UPDATE ${this.lockTable(global)} SET ${fenceSet(release)} WHERE \`lock_key\` = ? AND \`token\` = ? AND \`expires_at\` > UTC_TIMESTAMP(3)`;
   }
+
+  /** The fence UPDATE of one key in parts, for a group to merge with others (see `mergedFence`). */
+  fenceParts(global: boolean, release: boolean, key: string, token: number): FenceUpdate {
+    return { table: this.lockTable(global), set: fenceSet(release), key: sqlLiteral(key), token: sqlLiteral(token) };
+  }
+
+  private lockTable(global: boolean): string {
+    return quoteId(global ? this.tables.globalLock : this.tables.localLock);
+  }
+}
+
+/** What a fence UPDATE writes: ending the lease, or nothing (the row still counts as matched on our pools). */
+function fenceSet(release: boolean): string {
+  return release ? '`owner` = NULL, `expires_at` = UTC_TIMESTAMP(3)' : '`token` = `token`';
 }

@@ -56,7 +56,7 @@ import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { mergeOverhead } from './group-head.js';
 import { groupTail } from './group-tail.js';
 import type { SiblingStart } from './group-start.js';
-import { createMysqlLocker, type MysqlLocker, type MysqlLockerOptions } from './locker.js';
+import { MysqlLocker, type MysqlLockerOptions } from './locker.js';
 import { addColumnSql, addIndexSql, columnsAddedSince, indexesAddedSince } from './layout.js';
 import { machineDdl, machineTables, sharedDdl, type SchemaOptions, type TableNames } from './schema.js';
 import { isConnectionError, QueryTimeoutError, storeError, type ErrorScope } from './store-error.js';
@@ -701,7 +701,8 @@ export class MysqlStore implements Store {
   locker(options: Omit<MysqlLockerOptions, 'pool' | 'tablePrefix' | keyof PoolSettings> = {}): MysqlLocker {
     const shared = Object.keys(options).length === 0;
     if (shared && this.sharedLocker !== undefined) return this.sharedLocker;
-    const locker = createMysqlLocker({ queryTimeoutMs: this.timeout, ...options, ...this.sessionSettings, ...this.schema, pool: this.pool });
+    // On a pool of ours (multi-statement, FOUND_ROWS), its takeovers go with the commits.
+    const locker = new MysqlLocker({ queryTimeoutMs: this.timeout, ...options, ...this.sessionSettings, ...this.schema, pool: this.pool }, this.ownsPool ? this.grouper : undefined);
     this.lockers.add(locker);
     if (shared) this.sharedLocker = locker;
     return locker;
@@ -857,9 +858,10 @@ export class MysqlStore implements Store {
       bytes = Math.max(Buffer.byteLength(headText), Buffer.byteLength(tailText)) + COMMIT_OVERHEAD;
       if (bytes > limit) return null;
     }
-    // Unfenced, its head is the instance UPDATE alone, which a group merges with others on its table.
-    const row = fence.length === 0 ? sql.updateRow(c.clearPauseRequest ? 'clearing' : 'unpaused', columns, update.values) : undefined;
-    if (row !== undefined) bytes += mergeOverhead(row);
+    // Its fence and instance UPDATEs in parts: a group merges them with those of others.
+    const row = sql.updateRow(c.clearPauseRequest ? 'clearing' : 'unpaused', columns, update.values);
+    const fences = fence.map((f) => this.shared.fenceParts(f.key === GLOBAL_KEY, release, storedLockKey(f.key), f.token));
+    bytes += mergeOverhead(row, fences);
     const start = this.siblingStart(c);
     try {
       return await this.grouper.submit({
@@ -870,8 +872,9 @@ export class MysqlStore implements Store {
         tailStatements: tailStatements.length,
         rows,
         after: ended,
+        row,
+        ...(fences.length > 0 ? { fences } : {}),
         ...(start !== undefined ? { start } : {}),
-        ...(row !== undefined ? { row } : {}),
         bytes,
         asWritten: update.asWritten,
         // A child's end that started its sibling leased to the writer reads it back last (see `withStarted`).
