@@ -480,26 +480,9 @@ const EPOCH = Date.now();
  * the milliseconds it took, numbers that (for 24 days) need no heap object of their own. Most
  * rows are never read back, and the objects a kept row holds are what the collector copies.
  */
-interface StoredRow {
-  id: string;
-  instanceId: string;
-  machine: string;
-  seq: number;
-  handler: string;
-  step: string;
-  direction: HistoryRecord['direction'];
-  stateBefore: string;
-  stateAfter: string;
-  dataBefore: string;
-  dataAfter: string;
-  metadata: Record<string, unknown>;
-  error: HistoryRecord['error'];
-  attempt: number;
+interface StoredRow extends Omit<HistoryRecord, 'startedAt' | 'finishedAt'> {
   startedAt: number;
   took: number;
-  transition: string | null;
-  actor: string | null;
-  result: string | null;
 }
 
 /** The store's own copy of a committed row: the writer may change its objects afterwards. */
