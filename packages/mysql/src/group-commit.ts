@@ -158,9 +158,13 @@ export class GroupCommitter {
   private async take(): Promise<{ group: Waiting[]; limit: number }> {
     const limit = await this.host.packetLimit().catch(() => 0);
     this.taking--;
+    // Lanes starting together share the queue: one lane taking it all would leave the others,
+    // and the server's other cores, idle while it writes (callers answered together come back
+    // together, so the convoy would never break up).
+    const share = Math.min(this.maxSize, Math.ceil(this.queue.length / (this.taking + 1)));
     const group: Waiting[] = [];
     let bytes = 0;
-    while (this.queue.length > 0 && group.length < this.maxSize) {
+    while (this.queue.length > 0 && group.length < share) {
       const next = this.queue[0]!;
       if (group.length > 0 && bytes + next.bytes > limit) break;
       group.push(this.queue.shift()!);

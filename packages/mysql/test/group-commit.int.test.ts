@@ -65,6 +65,28 @@ describe.skipIf(unavailable !== null)('MysqlStore group commit', () => {
     for (const r of records) expect(rows.get(r.id)).toEqual({ version: 2, history: 1, events: 1 });
   });
 
+  it('commits arriving together share the free lanes: no lane takes them all while another idles', async () => {
+    const twoLanes = createMysqlStore({ tablePrefix: prefix, poolSize: 8, groupCommit: { lanes: 2 } });
+    try {
+      const records = Array.from({ length: 32 }, (_, i) => instanceRecord(M, { userId: `l${i}` }));
+      for (const r of records) await twoLanes.insert(r, []);
+      // Callers answered by one transaction come back together: one lane taking them all would
+      // leave the other lane idle, and the convoy would never break up.
+      for (let round = 0; round < 3; round++) {
+        const before = { ...twoLanes.groupCommits };
+        await Promise.all(records.map((r) => twoLanes.commit({ record: nextRecord(r), expectedVersion: r.version, previous: r, history: [historyRecord(r, round + 1)], events: [] })));
+        records.forEach((r, i) => (records[i] = nextRecord(r)));
+        expect(twoLanes.groupCommits.commits - before.commits).toBe(32);
+        expect(twoLanes.groupCommits.transactions - before.transactions).toBeGreaterThanOrEqual(2);
+      }
+      expect(twoLanes.groupCommits.largest).toBeLessThanOrEqual(16);
+      const rows = await stored(records.map((r) => r.id));
+      for (const r of records) expect(rows.get(r.id)).toEqual({ version: 4, history: 3, events: 0 });
+    } finally {
+      await twoLanes.close();
+    }
+  });
+
   it('a stale commit in a group fails alone: the others of its group commit', async () => {
     const records = await inserted(COUNT);
     const stale = records[COUNT / 2]!;
