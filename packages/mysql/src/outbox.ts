@@ -236,10 +236,12 @@ export class MysqlOutbox {
     const held = (o: string) =>
       `EXISTS (SELECT 1 FROM ${this.f} f WHERE f.instance_id = ${o}.instance_id AND (f.dead_at IS NOT NULL OR f.retry_at > UTC_TIMESTAMP(3)))`;
     // Held instances are left out here, so their backlog never fills the LIMIT; the subqueries
-    // are plain reads (a locking read locks only the outer table's rows).
+    // are plain reads (a locking read locks only the outer table's rows). By the pending index:
+    // left to itself, the optimizer may walk the primary key in id order, through every sent
+    // row kept (a day's worth, by default) before the first unsent one.
     const select = `SELECT ${CLAIM_COLUMNS},
         EXISTS (SELECT 1 FROM ${this.f} f WHERE f.instance_id = o.instance_id AND f.outbox_id = o.id) AS retried
-      FROM ${this.q} o
+      FROM ${this.q} o FORCE INDEX (\`ix_pending\`)
       WHERE o.sent_at IS NULL AND (o.claimed_until IS NULL OR o.claimed_until < UTC_TIMESTAMP(3)) AND NOT ${held('o')}
       ORDER BY o.id LIMIT ? FOR UPDATE SKIP LOCKED`;
     // Checked again once the rows are locked: a relay that held them until then may have
@@ -435,13 +437,17 @@ export class MysqlOutbox {
   private async orderedPrefix(conn: PoolConnection, candidates: RowDataPacket[]): Promise<RowDataPacket[]> {
     const byId = new Map(candidates.map((r) => [String(r['id']), r]));
     const instances = [...new Set(candidates.map((r) => r['instance_id'] as string))];
-    const maxSequence = Math.max(...candidates.map((r) => r['sequence'] as number));
+    // An instance's rows are committed one after another by its one owner, so the rows before a
+    // candidate have smaller ids: the unsent rows up to the last candidate are all there is to
+    // walk. Read by the pending index, which holds no sent row however long they are kept (by
+    // instance, each claim would walk every row its instances ever sent).
+    const lastId = candidates.reduce((max, r) => (compareIds(r['id'], max) > 0 ? r['id'] : max), candidates[0]!['id']);
     // A plain read: under READ COMMITTED it sees rows other claims have locked or leased.
     const [unsent] = await conn.query<RowDataPacket[]>(
-      `SELECT \`id\`, \`instance_id\` FROM ${this.q}
-        WHERE \`instance_id\` IN (?) AND \`sent_at\` IS NULL AND \`sequence\` <= ?
+      `SELECT \`id\`, \`instance_id\` FROM ${this.q} FORCE INDEX (\`ix_pending\`)
+        WHERE \`sent_at\` IS NULL AND \`id\` <= ? AND \`instance_id\` IN (?)
         ORDER BY \`instance_id\`, \`sequence\`, \`id\``,
-      [instances, maxSequence],
+      [String(lastId), instances],
     );
     const stopped = new Set<string>();
     const keep: RowDataPacket[] = [];
