@@ -6,7 +6,7 @@ import { LockAnnouncer } from './lock-announce.js';
 import { GLOBAL_KEY, storedLockKey } from './lock-key.js';
 import { notifyLockName, notifyScope } from './lock-session.js';
 import { LockWatch, type WatchOutcome } from './lock-watch.js';
-import { checkedSharedTables } from './machine-sql.js';
+import { checkedSharedTables, type LeaseHandover } from './machine-sql.js';
 import { createPool, defaultUrl, type PoolSettings } from './pool.js';
 import { pooledStatement } from './pooled.js';
 import { quoteId } from './schema.js';
@@ -110,6 +110,18 @@ export class MysqlLocker implements Locker {
   private readonly timeout: number;
   private nextSweep: number;
   private readonly waiters = new Map<string, Set<(released: boolean) => void>>();
+  /** Waiters in `wait` mode by key, oldest first, that a releasing commit may hand the lease to (see `handover`). */
+  private readonly offers = new Map<string, Set<Offer>>();
+  /**
+   * Leases this locker handed out and has not seen end, by key, with when they run out. A new
+   * acquire of one of them waits (offering to take it over) at once, rather than first trying a
+   * takeover that cannot succeed, and reads the row again only once the lease has run out: until
+   * then its release or handover in this process is what ends the wait. One that ran out unseen
+   * costs an acquire a poll, no more.
+   */
+  private readonly heldHere = new Map<string, { token: number; expiresAt: number }>();
+  /** Keys handed over by a commit, with the token that commit ended: its `released` call wakes nobody. */
+  private readonly handedOver = new Map<string, number>();
   /** Attempts under way by key; the first in `wait` mode is told of a release of the key meanwhile that woke no waiter. */
   private readonly attempts = new Map<string, Set<{ waits: boolean; released: boolean }>>();
   /** What the names of this locker's announcements start from; null: it has no sessions of its own. */
@@ -156,15 +168,20 @@ export class MysqlLocker implements Locker {
     const name = this.nameOf(stored);
     const deadline = Date.now() + options.timeoutMs;
     this.maybeSweep();
+    // While it waits, a commit of this process ending the lease may hand it over at once.
+    const offer = options.mode === 'wait' ? leaseValues(owner, options) : undefined;
     let pause = this.pollMs;
     // Whether the key has a row: unknown (null) until a read or an attempt tells.
     let exists: boolean | null = null;
     // Try at once the first time and when a release woke us; after a timed pause, a plain
-    // read tells first whether another attempt can succeed, without locking the row.
-    for (let tryNow = true; ; ) {
+    // read tells first whether another attempt can succeed, without locking the row. A key
+    // this process holds is neither tried nor read first by a waiter: its release or handover
+    // comes here.
+    let heldHere = options.mode === 'wait' && this.heldHere.has(key);
+    for (let tryNow = !heldHere; ; heldHere = false) {
       if (options.signal?.aborted) return null;
       let free = tryNow;
-      if (!free) {
+      if (!free && !heldHere) {
         const holder = await this.holder(key);
         exists = holder !== null;
         free = !holder?.live;
@@ -179,7 +196,9 @@ export class MysqlLocker implements Locker {
         }
         if (token !== 0) {
           if (name !== null) this.announcer?.announce(name, token, Date.now() + options.leaseMs);
-          return { key, owner, token, expiresAt: new Date(Date.now() + options.leaseMs) };
+          const expiresAt = Date.now() + options.leaseMs;
+          this.heldHere.set(key, { token, expiresAt });
+          return { key, owner, token, expiresAt: new Date(expiresAt) };
         }
         exists = true;
         // A release of the key in this process while we tried woke nobody: try again now.
@@ -195,7 +214,8 @@ export class MysqlLocker implements Locker {
       // Another process's lease: block until it ends (or this process's release comes first).
       const watch = this.watchFor(table, stored, name);
       if (watch !== null) {
-        const waited = await this.pauseFor(key, deadline - now, options.signal, watch);
+        const waited = await this.pauseFor(key, deadline - now, options.signal, watch, offer);
+        if (typeof waited === 'number') return this.handed(key, owner, waited, options);
         // Nobody announces the lease: it ended before the watch began (try now), or its holder
         // has not announced it yet, or cannot (poll).
         if (waited === 'released' || waited === 'lapsed' || (waited === 'unannounced' && !(await this.holder(key))?.live)) {
@@ -204,8 +224,14 @@ export class MysqlLocker implements Locker {
           continue;
         }
       }
-      tryNow = (await this.pauseFor(key, Math.min(pause * (0.5 + Math.random()), deadline - now), options.signal)) === 'released';
-      pause = Math.min(pause * 2, this.maxPollMs);
+      // A lease of this process ends here, by its release or handover: no read before it runs out.
+      const here = this.heldHere.get(key);
+      const localUntil = here !== undefined && here.expiresAt > now ? here.expiresAt : null;
+      const ms = localUntil !== null ? localUntil - now + 1 : pause * (0.5 + Math.random());
+      const paused = await this.pauseFor(key, Math.min(ms, deadline - now), options.signal, undefined, offer);
+      if (typeof paused === 'number') return this.handed(key, owner, paused, options);
+      tryNow = paused === 'released';
+      if (localUntil === null) pause = Math.min(pause * 2, this.maxPollMs);
     }
   }
 
@@ -220,9 +246,12 @@ export class MysqlLocker implements Locker {
     const name = this.announcer ? this.nameOf(storedLockKey(lease.key)) : null;
     if (result.affectedRows !== 1) {
       if (name !== null) this.announcer!.withdraw(name, lease.token);
+      this.forget(lease.key, lease.token);
       return false;
     }
     lease.expiresAt = new Date(Date.now() + leaseMs);
+    const here = this.heldHere.get(lease.key);
+    if (here?.token === lease.token) here.expiresAt = lease.expiresAt.getTime();
     if (name !== null) this.announcer!.renewed(name, lease.token, lease.expiresAt.getTime());
     return true;
   }
@@ -293,6 +322,12 @@ export class MysqlLocker implements Locker {
    * when a commit released the key.
    */
   released(key: string, token?: number): void {
+    // Handed over by that commit: the lease goes on under its next holder, announced by it.
+    if (token !== undefined && this.handedOver.get(key) === token) {
+      this.handedOver.delete(key);
+      return;
+    }
+    this.forget(key, token);
     if (this.announcer) this.announcer.withdraw(this.nameOf(storedLockKey(key))!, token);
     const queue = this.waiters.get(key);
     const first = queue?.values().next().value;
@@ -305,6 +340,46 @@ export class MysqlLocker implements Locker {
         break;
       }
     }
+  }
+
+  /**
+   * For a commit that ends the lease of `key` at `token`: the oldest waiter of this process in
+   * `wait` mode, taken out of its wait, and what the commit's fence UPDATE writes to hand it the
+   * lease (the ended token plus one) in the same statement. One transaction and one log flush
+   * then do what a release and the waiter's takeover did in two. The commit must call `settle`
+   * once its outcome is known, with `true` only when it committed. Null when nobody waits here.
+   */
+  handover(key: string, token: number): { next: LeaseHandover; settle(committed: boolean): void } | null {
+    for (const offer of this.offers.get(key) ?? []) {
+      if (!offer.take()) continue;
+      return {
+        next: offer.values,
+        settle: (committed) => {
+          if (committed) this.handedOver.set(key, token);
+          // Not written: the waiter tries at once, as after a release.
+          offer.settle(committed ? token + 1 : 0);
+        },
+      };
+    }
+    return null;
+  }
+
+  /** A lease handed over by a commit of this process (see `handover`): announced, or given back when the wait was aborted meanwhile. */
+  private async handed(key: string, owner: string, token: number, options: AcquireOptions): Promise<Lease | null> {
+    const lease: Lease = { key, owner, token, expiresAt: new Date(Date.now() + options.leaseMs) };
+    this.heldHere.set(key, { token, expiresAt: lease.expiresAt.getTime() });
+    const name = this.nameOf(storedLockKey(key));
+    if (name !== null) this.announcer?.announce(name, token, lease.expiresAt.getTime());
+    if (options.signal?.aborted) {
+      await this.release(lease);
+      return null;
+    }
+    return lease;
+  }
+
+  /** The lease of `token` on `key` (any, without a token) ended, as far as this locker knows. */
+  private forget(key: string, token?: number): void {
+    if (token === undefined || this.heldHere.get(key)?.token === token) this.heldHere.delete(key);
   }
 
   /** An attempt on `key` under way: `released()` says whether a release came meanwhile that woke nobody. */
@@ -333,9 +408,11 @@ export class MysqlLocker implements Locker {
 
   /**
    * Sleeps until the next poll or an abort (`lapsed`), a release of `key` in this process
-   * (`released`), or the end of `watch` (its outcome), whichever comes first.
+   * (`released`), or the end of `watch` (its outcome), whichever comes first. With `offer`, a
+   * commit of this process ending the lease may hand it over meanwhile: then the new token.
+   * Once a commit took the offer, only that commit's outcome ends the pause.
    */
-  private pauseFor(key: string, ms: number, signal: AbortSignal | undefined, watch?: Promise<WatchOutcome>): Promise<WatchOutcome> {
+  private pauseFor(key: string, ms: number, signal: AbortSignal | undefined, watch?: Promise<WatchOutcome>, offer?: LeaseHandover): Promise<WatchOutcome | number> {
     return new Promise((resolve) => {
       let queue = this.waiters.get(key);
       if (!queue) this.waiters.set(key, (queue = new Set()));
@@ -345,20 +422,52 @@ export class MysqlLocker implements Locker {
       const wake = (released: boolean) => done(released ? 'released' : 'lapsed');
       queue.add(wake);
       void watch?.then(done);
-      const waiters = this.waiters;
+      const { waiters, offers } = this;
       let settled = false;
-      function done(outcome: WatchOutcome = 'lapsed') {
-        if (settled) return;
-        settled = true;
+      let handing = false;
+      let offered: Set<Offer> | undefined;
+      const mine: Offer | undefined =
+        offer === undefined
+          ? undefined
+          : {
+              values: offer,
+              take: () => {
+                if (settled || handing) return false;
+                handing = true;
+                leave();
+                return true;
+              },
+              settle: (token) => {
+                if (settled) return;
+                settled = true;
+                resolve(token > 0 ? token : 'released');
+              },
+            };
+      if (mine !== undefined) {
+        offered = offers.get(key);
+        if (!offered) offers.set(key, (offered = new Set()));
+        offered.add(mine);
+      }
+      function leave() {
         clearTimeout(timer);
         signal?.removeEventListener('abort', aborted);
         queue!.delete(wake);
         if (queue!.size === 0 && waiters.get(key) === queue) waiters.delete(key);
+        if (offered !== undefined) {
+          offered.delete(mine!);
+          if (offered.size === 0 && offers.get(key) === offered) offers.delete(key);
+        }
+      }
+      function done(outcome: WatchOutcome = 'lapsed') {
+        if (settled || handing) return;
+        settled = true;
+        leave();
         resolve(outcome);
       }
+      // Aborted while it tried: the abort event has come and gone.
+      if (signal?.aborted) done();
     });
   }
-
 
   /** The user-level lock that announces a lease of the key (see LockAnnouncer). */
   private nameOf(storedKey: string): string | null {
@@ -375,10 +484,7 @@ export class MysqlLocker implements Locker {
    * back as the statement's insert id, through LAST_INSERT_ID(expr).
    */
   private async tryAcquire(table: string, key: string, owner: string, options: AcquireOptions, mayBeNew: boolean): Promise<number> {
-    const instanceId = STORABLE_ID.test(options.instanceId) ? options.instanceId : null;
-    const machine = options.machine?.slice(0, MACHINE_CHARS) ?? null;
-    const who = owner.slice(0, OWNER_CHARS);
-    const leaseUs = Math.round(options.leaseMs * 1000);
+    const { instanceId, machine, owner: who, leaseUs } = leaseValues(owner, options);
     const update = table === this.global ? this.takeover.global : this.takeover.local;
     const values = [instanceId, machine, who, leaseUs, key];
     const grouped = this.group === undefined ? null : await this.groupedTakeover(key, inlineValues(update, values));
@@ -458,4 +564,23 @@ export class MysqlLocker implements Locker {
       }
     }
   }
+}
+
+/** A waiter's offer to take a lease over from a commit of this process (see `MysqlLocker.handover`). */
+interface Offer {
+  values: LeaseHandover;
+  /** Takes the waiter out of its wait for the commit; false when the wait ended meanwhile. */
+  take(): boolean;
+  /** The commit's outcome: the new token, or 0 when nothing was handed over. */
+  settle(token: number): void;
+}
+
+/** What a lease row records of its holder, cut to fit its columns. */
+function leaseValues(owner: string, options: AcquireOptions): LeaseHandover {
+  return {
+    instanceId: STORABLE_ID.test(options.instanceId) ? options.instanceId : null,
+    machine: options.machine?.slice(0, MACHINE_CHARS) ?? null,
+    owner: owner.slice(0, OWNER_CHARS),
+    leaseUs: Math.round(options.leaseMs * 1000),
+  };
 }

@@ -371,15 +371,16 @@ export class SharedSql {
 
   /**
    * A fence as one UPDATE that matches the lock's row only while the writer's lease is live:
-   * ending it (`release`, a drive's last commit) or leaving it as it is. Either way the row stays
-   * locked until the commit ends, so nobody takes the lock meanwhile.
+   * ending it (`release`, a drive's last commit), handing it to the next holder (a waiter of the
+   * same process), or leaving it as it is. Either way the row stays locked until the commit
+   * ends, so nobody takes the lock meanwhile.
    */
-  fenceUpdate(global: boolean, release: boolean): string {
+  fenceUpdate(global: boolean, release: boolean | LeaseHandover): string {
     return `UPDATE ${this.lockTable(global)} SET ${fenceSet(release)} WHERE \`lock_key\` = ? AND \`token\` = ? AND \`expires_at\` > UTC_TIMESTAMP(3)`;
   }
 
   /** The fence UPDATE of one key in parts, for a group to merge with others (see `mergedFence`). */
-  fenceParts(global: boolean, release: boolean, key: string, token: number): FenceUpdate {
+  fenceParts(global: boolean, release: boolean | LeaseHandover, key: string, token: number): FenceUpdate {
     return { table: this.lockTable(global), set: fenceSet(release), key: sqlLiteral(key), token: sqlLiteral(token) };
   }
 
@@ -388,7 +389,23 @@ export class SharedSql {
   }
 }
 
-/** What a fence UPDATE writes: ending the lease, or nothing (the row still counts as matched on our pools). */
-function fenceSet(release: boolean): string {
-  return release ? '`owner` = NULL, `expires_at` = UTC_TIMESTAMP(3)' : '`token` = `token`';
+/** The next holder of a lease a commit ends, as its row records it (see `MysqlLocker.handover`). */
+export interface LeaseHandover {
+  instanceId: string | null;
+  machine: string | null;
+  owner: string;
+  leaseUs: number;
+}
+
+/**
+ * What a fence UPDATE writes: nothing (the row still counts as matched on our pools), the
+ * lease's end, or its handover to the next holder, whose token is the ended one's plus one.
+ */
+function fenceSet(release: boolean | LeaseHandover): string {
+  if (release === false) return '`token` = `token`';
+  if (release === true) return '`owner` = NULL, `expires_at` = UTC_TIMESTAMP(3)';
+  return (
+    `\`state_machine_id\` = ${sqlLiteral(release.instanceId)}, \`machine\` = ${sqlLiteral(release.machine)}, \`owner\` = ${sqlLiteral(release.owner)}, ` +
+    `\`lock_timestamp\` = UTC_TIMESTAMP(3), \`token\` = \`token\` + 1, \`expires_at\` = UTC_TIMESTAMP(3) + INTERVAL ${Math.round(release.leaseUs)} MICROSECOND`
+  );
 }

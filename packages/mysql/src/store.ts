@@ -836,53 +836,73 @@ export class MysqlStore implements Store {
       const text = inlineValues(update.text, update.values);
       return (await this.writeText(scope, text)).affectedRows === 1 ? update.asWritten : null;
     }
-    const release = c.releaseLocks === true;
-    const updates = [
-      ...fence.map((f) => inlineValues(this.shared.fenceUpdate(f.key === GLOBAL_KEY, release), [storedLockKey(f.key), f.token])),
-      inlineValues(update.text, update.values),
-    ];
     const rowValues = [history.map(historyValues), events.map((e) => outboxValues(e, c.record.updatedAt))];
     let chars = 0;
     for (const v of [...update.values, ...rowValues.flat(2)]) if (typeof v === 'string') chars += v.length;
     if (chars > BATCH_CHARS) return null;
-    const headText = updates.join(';\n');
-    // Rows inlined one by one, so that a group can put them in its own multi-row INSERTs.
-    const rows = [sql.historyRows, this.shared.outboxRows].map((insert, i) => ({ into: insert.into, tuples: rowValues[i]!.map((v) => inlineValues(insert.row, v)) }));
-    const tailStatements = groupTail([{ rows, after: ended }]).statements;
-    const tailText = tailStatements.join(';\n');
-    // A UTF-16 unit is at most 3 bytes of UTF-8: measure the texts only when that bound does not
-    // fit the packet limit. Too large: the full path, whose INSERTs are split to fit.
-    const limit = (await this.maxPacket(scope)) - PACKET_MARGIN;
-    let bytes = 3 * Math.max(headText.length, tailText.length) + COMMIT_OVERHEAD;
-    if (bytes > limit) {
-      bytes = Math.max(Buffer.byteLength(headText), Buffer.byteLength(tailText)) + COMMIT_OVERHEAD;
-      if (bytes > limit) return null;
-    }
-    // Its fence and instance UPDATEs in parts: a group merges them with those of others.
-    const row = sql.updateRow(c.clearPauseRequest ? 'clearing' : 'unpaused', columns, update.values);
-    const fences = fence.map((f) => this.shared.fenceParts(f.key === GLOBAL_KEY, release, storedLockKey(f.key), f.token));
-    bytes += mergeOverhead(row, fences);
-    const start = this.siblingStart(c);
+    // Each lease it ends goes, in the same UPDATE, to a waiter of this process when there is one.
+    const release = c.releaseLocks === true;
+    const handovers = release ? fence.map((f) => this.handoverOf(f.key, f.token)) : [];
+    const ends = fence.map((_, i) => handovers[i]?.next ?? release);
+    let committed = false;
     try {
-      return await this.grouper.submit({
-        head: headText,
-        statements: updates.length,
-        updates,
-        tail: tailText,
-        tailStatements: tailStatements.length,
-        rows,
-        after: ended,
-        row,
-        ...(fences.length > 0 ? { fences } : {}),
-        ...(start !== undefined ? { start } : {}),
-        bytes,
-        asWritten: update.asWritten,
-        // A child's end that started its sibling leased to the writer reads it back last (see `withStarted`).
-        ...(c.childEnded?.lease ? { finish: (results: unknown[]) => withStarted(update.asWritten, results) } : {}),
-      });
-    } catch (error) {
-      throw storeError(scope, error);
+      const updates = [
+        ...fence.map((f, i) => inlineValues(this.shared.fenceUpdate(f.key === GLOBAL_KEY, ends[i]!), [storedLockKey(f.key), f.token])),
+        inlineValues(update.text, update.values),
+      ];
+      const headText = updates.join(';\n');
+      // Rows inlined one by one, so that a group can put them in its own multi-row INSERTs.
+      const rows = [sql.historyRows, this.shared.outboxRows].map((insert, i) => ({ into: insert.into, tuples: rowValues[i]!.map((v) => inlineValues(insert.row, v)) }));
+      const tailStatements = groupTail([{ rows, after: ended }]).statements;
+      const tailText = tailStatements.join(';\n');
+      // A UTF-16 unit is at most 3 bytes of UTF-8: measure the texts only when that bound does not
+      // fit the packet limit. Too large: the full path, whose INSERTs are split to fit.
+      const limit = (await this.maxPacket(scope)) - PACKET_MARGIN;
+      let bytes = 3 * Math.max(headText.length, tailText.length) + COMMIT_OVERHEAD;
+      if (bytes > limit) {
+        bytes = Math.max(Buffer.byteLength(headText), Buffer.byteLength(tailText)) + COMMIT_OVERHEAD;
+        if (bytes > limit) return null;
+      }
+      // Its fence and instance UPDATEs in parts: a group merges them with those of others.
+      const row = sql.updateRow(c.clearPauseRequest ? 'clearing' : 'unpaused', columns, update.values);
+      const fences = fence.map((f, i) => this.shared.fenceParts(f.key === GLOBAL_KEY, ends[i]!, storedLockKey(f.key), f.token));
+      bytes += mergeOverhead(row, fences);
+      const start = this.siblingStart(c);
+      const written = await this.grouper
+        .submit({
+          head: headText,
+          statements: updates.length,
+          updates,
+          tail: tailText,
+          tailStatements: tailStatements.length,
+          rows,
+          after: ended,
+          row,
+          ...(fences.length > 0 ? { fences } : {}),
+          ...(start !== undefined ? { start } : {}),
+          bytes,
+          asWritten: update.asWritten,
+          // A child's end that started its sibling leased to the writer reads it back last (see `withStarted`).
+          ...(c.childEnded?.lease ? { finish: (results: unknown[]) => withStarted(update.asWritten, results) } : {}),
+        })
+        .catch((error: unknown) => {
+          throw storeError(scope, error);
+        });
+      committed = written !== null;
+      return written;
+    } finally {
+      // Not written (the full path then ends the leases as a release does), or failed: each waiter tries again itself.
+      for (const h of handovers) h?.settle(committed);
     }
+  }
+
+  /** A waiter on `key` in one of this store's lockers, to hand the lease to (see `MysqlLocker.handover`). */
+  private handoverOf(key: string, token: number): ReturnType<MysqlLocker['handover']> {
+    for (const locker of this.lockers) {
+      const handover = locker.handover(key, token);
+      if (handover !== null) return handover;
+    }
+    return null;
   }
 
   private async checkFence(conn: PoolConnection, scope: ErrorScope, fence: NonNullable<Commit['fence']>): Promise<void> {

@@ -1,0 +1,185 @@
+/**
+ * Lease handover: a commit that ends a lease while a waiter of the same process waits for the
+ * key hands the lease to that waiter in the same UPDATE (its token the ended one plus one), so
+ * one transaction does what a release and a takeover did in two. Waiters poll once a minute
+ * here: only the handover, or a release in this process, can end their wait in time.
+ */
+import type { InstanceRecord, Lease } from '@fsmkit/runtime';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMysqlStore, type MysqlLocker, type MysqlStore } from '../src/index.js';
+import { dropTablesWithPrefix, mysqlUnavailable, rawConnection, uniquePrefix } from './support/db.js';
+import { historyRecord, instanceRecord, nextRecord } from './support/records.js';
+
+const unavailable = await mysqlUnavailable();
+const M = 'order';
+
+describe.skipIf(unavailable !== null)('MysqlLocker: lease handover in a releasing commit', () => {
+  const prefix = uniquePrefix();
+  let raw: Connection;
+  let store: MysqlStore;
+  let locker: MysqlLocker;
+  let run = 0;
+
+  beforeAll(async () => {
+    raw = await rawConnection();
+    store = createMysqlStore({ tablePrefix: prefix, poolSize: 4 });
+    await store.ensureSchema([{ name: M }]);
+    locker = store.locker({ pollMs: 60_000, maxPollMs: 60_000 });
+  });
+  afterAll(async () => {
+    await store?.close();
+    await raw?.end();
+    await dropTablesWithPrefix(prefix);
+  });
+
+  const waitFor = (instanceId: string, extra: { signal?: AbortSignal; timeoutMs?: number; leaseMs?: number } = {}) => ({
+    instanceId,
+    machine: M,
+    leaseMs: extra.leaseMs ?? 30_000,
+    mode: 'wait' as const,
+    timeoutMs: extra.timeoutMs ?? 20_000,
+    ...(extra.signal ? { signal: extra.signal } : {}),
+  });
+
+  async function inserted(): Promise<InstanceRecord> {
+    const r = instanceRecord(M, { userId: `h${++run}` });
+    await store.insert(r, []);
+    return r;
+  }
+
+  /** The last commit of a drive: a step fenced by the lease, ending it. */
+  function finish(r: InstanceRecord, lease: Lease, expectedVersion = r.version) {
+    return store.commit({
+      record: nextRecord(r),
+      previous: r,
+      expectedVersion,
+      history: [historyRecord(r, r.historySeq + 1)],
+      events: [],
+      fence: [{ key: lease.key, token: lease.token }],
+      releaseLocks: true,
+    });
+  }
+
+  async function row(key: string) {
+    const [rows] = await raw.query<RowDataPacket[]>(
+      `SELECT owner, state_machine_id AS instance, token, expires_at > UTC_TIMESTAMP(3) AS live FROM \`${prefix}local_lock\` WHERE lock_key = ?`,
+      [key],
+    );
+    const r = rows[0]!;
+    return { owner: r['owner'] as string | null, instance: r['instance'] as string | null, token: Number(r['token']), live: Number(r['live']) === 1 };
+  }
+
+  /** Resolves once a waiter on `key` has registered its offer (its acquire is waiting). */
+  async function waiting(key: string, count = 1): Promise<void> {
+    const offers = (locker as unknown as { offers: Map<string, Set<unknown>> }).offers;
+    for (let i = 0; i < 500 && (offers.get(key)?.size ?? 0) < count; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(offers.get(key)?.size ?? 0).toBe(count);
+  }
+
+  it('the releasing commit hands the lease to the waiter in its own transaction: the next token, its owner, no takeover', async () => {
+    const r = await inserted();
+    const key = `user:${r.userId}`;
+    const held = (await locker.acquire(key, 'first', waitFor('first')))!;
+    const next = locker.acquire(key, 'second', waitFor('second'));
+    await waiting(key);
+    const before = { ...store.groupCommits };
+    const result = await finish(r, held);
+    const lease = (await next)!;
+    expect(result.locksReleased).toBe(true);
+    expect(lease).toMatchObject({ key, owner: 'second', token: held.token + 1 });
+    // One transaction: the commit and the handover; the waiter sent no takeover of its own.
+    expect(store.groupCommits.transactions - before.transactions).toBe(1);
+    expect(await row(key)).toEqual({ owner: 'second', instance: 'second', token: held.token + 1, live: true });
+    // The old token writes nothing any more; the new one does, and ends the lease.
+    await expect(finish(nextRecord(r), held, r.version + 1)).rejects.toMatchObject({ code: 'FSM_LOCK_LOST' });
+    await locker.release(lease);
+    expect(await row(key)).toMatchObject({ owner: null, live: false });
+  });
+
+  it('waiters take the lease in the order they came, one handover per commit', async () => {
+    const r = await inserted();
+    const key = `user:${r.userId}`;
+    const held = (await locker.acquire(key, 'w0', waitFor('w0')))!;
+    const order: string[] = [];
+    const waiters = ['w1', 'w2', 'w3'].map((name) => locker.acquire(key, name, waitFor(name)).then((l) => (order.push(name), l!)));
+    await waiting(key, 3);
+    let lease = held;
+    let record = r;
+    for (let i = 0; i < 3; i++) {
+      await finish(record, lease);
+      record = nextRecord(record);
+      lease = await waiters[i]!;
+      expect(lease.token).toBe(held.token + i + 1);
+    }
+    expect(order).toEqual(['w1', 'w2', 'w3']);
+    await locker.release(lease);
+    expect(await row(key)).toMatchObject({ owner: null, token: held.token + 3, live: false });
+  });
+
+  it('a commit refused (stale version) hands nothing over: the waiter gets the lock once the lease really ends', async () => {
+    const r = await inserted();
+    const key = `user:${r.userId}`;
+    const held = (await locker.acquire(key, 'first', waitFor('first')))!;
+    const next = locker.acquire(key, 'second', waitFor('second'));
+    await waiting(key);
+    await expect(finish(r, held, r.version + 5)).rejects.toMatchObject({ code: 'FSM_STALE_VERSION' });
+    // Still held by the first, unchanged; the waiter went back to waiting.
+    expect(await row(key)).toEqual({ owner: 'first', instance: 'first', token: held.token, live: true });
+    await waiting(key);
+    await locker.release(held);
+    const lease = (await next)!;
+    expect(lease.owner).toBe('second');
+    expect(lease.token).toBeGreaterThan(held.token);
+    expect(await row(key)).toMatchObject({ owner: 'second', token: lease.token, live: true });
+    await locker.release(lease);
+  });
+
+  it('a waiter that gave up (aborted, or timed out) is not handed anything: the commit ends the lease', async () => {
+    const r = await inserted();
+    const key = `user:${r.userId}`;
+    const held = (await locker.acquire(key, 'first', waitFor('first')))!;
+    const abort = new AbortController();
+    const aborted = locker.acquire(key, 'aborted', waitFor('aborted', { signal: abort.signal }));
+    const timedOut = locker.acquire(key, 'late', waitFor('late', { timeoutMs: 50 }));
+    await waiting(key, 2);
+    abort.abort();
+    expect(await aborted).toBeNull();
+    await expect(timedOut).rejects.toMatchObject({ code: 'FSM_LOCK_TIMEOUT' });
+    await finish(r, held);
+    expect(await row(key)).toMatchObject({ owner: null, token: held.token, live: false });
+  });
+
+  it('an abort that comes while the acquire is trying ends its wait: it does not sleep through to its next poll', async () => {
+    const r = await inserted();
+    const key = `user:${r.userId}`;
+    // Held by another locker, as by another runner: the waiter tries a takeover first.
+    const other = store.locker();
+    const held = (await other.acquire(key, 'other', waitFor('other')))!;
+    const abort = new AbortController();
+    const slow = store.locker({ pollMs: 600_000, maxPollMs: 600_000 });
+    const acquiring = slow.acquire(key, 'aborted', waitFor('aborted', { signal: abort.signal, timeoutMs: 600_000 }));
+    abort.abort();
+    // Its locker polls every ten minutes: a missed abort would hold this test past its time limit.
+    expect(await acquiring).toBeNull();
+    await other.release(held);
+    expect(await row(key)).toMatchObject({ owner: null, live: false });
+  });
+
+  it('a fail-mode acquire of a key whose lease ran out unseen takes it: what the locker remembers of its own leases only spares waiters a read', async () => {
+    const r = await inserted();
+    const key = `user:${r.userId}`;
+    // Never released: it runs out by the database clock.
+    const lapsed = (await locker.acquire(key, 'gone', waitFor('gone', { leaseMs: 100 })))!;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const lease = await locker.acquire(key, 'next', { instanceId: 'next', machine: M, leaseMs: 30_000, mode: 'fail', timeoutMs: 0 });
+    expect(lease).toMatchObject({ owner: 'next' });
+    expect(lease!.token).toBeGreaterThan(lapsed.token);
+    // And a waiter on a key whose local lease ran out reads the row once it has, and takes it.
+    const held = (await locker.acquire(`${key}:w`, 'gone', waitFor('gone', { leaseMs: 100 })))!;
+    const waiter = (await locker.acquire(`${key}:w`, 'waiter', waitFor('waiter')))!;
+    expect(waiter.token).toBeGreaterThan(held.token);
+    await locker.release(lease!);
+    await locker.release(waiter);
+  });
+});
