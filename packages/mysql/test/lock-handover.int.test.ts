@@ -150,6 +150,29 @@ describe.skipIf(unavailable !== null)('MysqlLocker: lease handover in a releasin
     expect(await row(key)).toMatchObject({ owner: null, token: held.token, live: false });
   });
 
+  it('a waiter aborted after the commit took it gets nothing: the lease it was handed is given back', async () => {
+    const r = await inserted();
+    const key = `user:${r.userId}`;
+    const held = (await locker.acquire(key, 'first', waitFor('first')))!;
+    const abort = new AbortController();
+    const next = locker.acquire(key, 'second', waitFor('second', { signal: abort.signal }));
+    await waiting(key);
+    // The abort lands between the commit taking the waiter and the commit's outcome.
+    const handover = locker.handover.bind(locker);
+    locker.handover = (k, t) => {
+      const taken = handover(k, t);
+      abort.abort();
+      return taken;
+    };
+    try {
+      await finish(r, held);
+    } finally {
+      locker.handover = handover;
+    }
+    expect(await next).toBeNull();
+    expect(await row(key)).toMatchObject({ owner: null, token: held.token + 1, live: false });
+  });
+
   it('an abort that comes while the acquire is trying ends its wait: it does not sleep through to its next poll', async () => {
     const r = await inserted();
     const key = `user:${r.userId}`;
