@@ -117,6 +117,35 @@ describe.skipIf(unavailable !== null)('MysqlLocker: lease handover in a releasin
     expect(await row(key)).toMatchObject({ owner: null, token: held.token + 3, live: false });
   });
 
+  it('commits grouped in one transaction each hand their own lease over, beside a stale one that hands nothing', async () => {
+    const records = await Promise.all(Array.from({ length: 8 }, () => inserted()));
+    const keys = records.map((r) => `user:${r.userId}`);
+    const held = await Promise.all(keys.map((key, i) => locker.acquire(key, `first-${i}`, waitFor(`first-${i}`))));
+    const next = keys.map((key, i) => locker.acquire(key, `next-${i}`, waitFor(`next-${i}`)));
+    for (const key of keys) await waiting(key);
+    const stale = 5;
+    const before = { ...store.groupCommits };
+    const results = await Promise.allSettled(records.map((r, i) => finish(r, held[i]!, i === stale ? r.version + 5 : r.version)));
+    expect(store.groupCommits.largest).toBeGreaterThan(1);
+    expect(store.groupCommits.transactions - before.transactions).toBeLessThan(records.length);
+    expect(results.map((r) => r.status)).toEqual(records.map((_, i) => (i === stale ? 'rejected' : 'fulfilled')));
+    for (const [i, key] of keys.entries()) {
+      if (i === stale) {
+        expect(await row(key)).toMatchObject({ owner: `first-${i}`, token: held[i]!.token, live: true });
+        continue;
+      }
+      const lease = (await next[i])!;
+      expect(lease).toMatchObject({ owner: `next-${i}`, token: held[i]!.token + 1 });
+      expect(await row(key)).toEqual({ owner: `next-${i}`, instance: `next-${i}`, token: held[i]!.token + 1, live: true });
+      await locker.release(lease);
+    }
+    // The stale one's waiter gets the key once its holder lets go.
+    await locker.release(held[stale]!);
+    const last = (await next[stale])!;
+    expect(last.owner).toBe(`next-${stale}`);
+    await locker.release(last);
+  });
+
   it('a commit refused (stale version) hands nothing over: the waiter gets the lock once the lease really ends', async () => {
     const r = await inserted();
     const key = `user:${r.userId}`;
