@@ -164,6 +164,28 @@ describe.skipIf(unavailable !== null)('MysqlLocker: lease handover in a releasin
     await locker.release(lease);
   });
 
+  it('a commit the server refuses (a duplicate history row) hands nothing over: the lease stays with its holder until it lets go', async () => {
+    const r = await inserted();
+    const key = `user:${r.userId}`;
+    const held = (await locker.acquire(key, 'first', waitFor('first')))!;
+    const next = locker.acquire(key, 'second', waitFor('second'));
+    await waiting(key);
+    // The history row the commit would write is there already: its INSERT fails, on every path.
+    await raw.query(
+      `INSERT INTO \`${prefix}${M}_history\` (id, instance_id, seq, handler, step, direction, state_before, state_after, data_before, data_after, started_at, finished_at)
+       VALUES (UUID(), ?, ?, 'x', 'x', 'forward', 'x', 'x', '', '', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))`,
+      [r.id, r.historySeq + 1],
+    );
+    await expect(finish(r, held)).rejects.toThrow();
+    expect(await row(key)).toEqual({ owner: 'first', instance: 'first', token: held.token, live: true });
+    await waiting(key);
+    await locker.release(held);
+    const lease = (await next)!;
+    expect(lease.owner).toBe('second');
+    expect(await row(key)).toMatchObject({ owner: 'second', token: lease.token, live: true });
+    await locker.release(lease);
+  });
+
   it('a waiter that gave up (aborted, or timed out) is not handed anything: the commit ends the lease', async () => {
     const r = await inserted();
     const key = `user:${r.userId}`;
