@@ -215,7 +215,11 @@ export class MysqlLocker implements Locker {
       const watch = this.watchFor(table, stored, name);
       if (watch !== null) {
         const waited = await this.pauseFor(key, deadline - now, options.signal, watch, offer);
-        if (typeof waited === 'number') return this.handed(key, owner, waited, options);
+        if (typeof waited === 'number' && (await this.handedToMe(key, waited, offer!))) return this.handed(key, owner, Math.abs(waited), options);
+        if (typeof waited === 'number') {
+          tryNow = true;
+          continue;
+        }
         // Nobody announces the lease: it ended before the watch began (try now), or its holder
         // has not announced it yet, or cannot (poll).
         if (waited === 'released' || waited === 'lapsed' || (waited === 'unannounced' && !(await this.holder(key))?.live)) {
@@ -229,8 +233,8 @@ export class MysqlLocker implements Locker {
       const localUntil = here !== undefined && here.expiresAt > now ? here.expiresAt : null;
       const ms = localUntil !== null ? localUntil - now + 1 : pause * (0.5 + Math.random());
       const paused = await this.pauseFor(key, Math.min(ms, deadline - now), options.signal, undefined, offer);
-      if (typeof paused === 'number') return this.handed(key, owner, paused, options);
-      tryNow = paused === 'released';
+      if (typeof paused === 'number' && (await this.handedToMe(key, paused, offer!))) return this.handed(key, owner, Math.abs(paused), options);
+      tryNow = paused === 'released' || typeof paused === 'number';
       if (localUntil === null) pause = Math.min(pause * 2, this.maxPollMs);
     }
   }
@@ -347,21 +351,34 @@ export class MysqlLocker implements Locker {
    * `wait` mode, taken out of its wait, and what the commit's fence UPDATE writes to hand it the
    * lease (the ended token plus one) in the same statement. One transaction and one log flush
    * then do what a release and the waiter's takeover did in two. The commit must call `settle`
-   * once its outcome is known, with `true` only when it committed. Null when nobody waits here.
+   * once its outcome is known: `true` when it committed, `false` when nothing was written, and
+   * `'unknown'` when it failed in a way that leaves that open (a connection lost under COMMIT):
+   * the waiter then reads the row, and takes the lease if the row names it. Null when nobody
+   * waits here.
    */
-  handover(key: string, token: number): { next: LeaseHandover; settle(committed: boolean): void } | null {
+  handover(key: string, token: number): { next: LeaseHandover; settle(outcome: boolean | 'unknown'): void } | null {
     for (const offer of this.offers.get(key) ?? []) {
       if (!offer.take()) continue;
       return {
         next: offer.values,
-        settle: (committed) => {
-          if (committed) this.handedOver.set(key, token);
+        settle: (outcome) => {
+          if (outcome === true) this.handedOver.set(key, token);
           // Not written: the waiter tries at once, as after a release.
-          offer.settle(committed ? token + 1 : 0);
+          offer.settle(outcome === true ? token + 1 : outcome === 'unknown' ? -(token + 1) : 0);
         },
       };
     }
     return null;
+  }
+
+  /**
+   * Whether the lease of `token` is this waiter's: a handover that committed (a positive token),
+   * or one of unknown outcome (negative) whose row names this waiter, live, at that token.
+   */
+  private async handedToMe(key: string, token: number, offer: LeaseHandover): Promise<boolean> {
+    if (token > 0) return true;
+    const row = await this.holder(key).catch(() => null);
+    return row !== null && row.live && row.token === -token && row.owner === offer.owner && row.instanceId === offer.instanceId;
   }
 
   /** A lease handed over by a commit of this process (see `handover`): announced, or given back when the wait was aborted meanwhile. */
@@ -409,7 +426,8 @@ export class MysqlLocker implements Locker {
   /**
    * Sleeps until the next poll or an abort (`lapsed`), a release of `key` in this process
    * (`released`), or the end of `watch` (its outcome), whichever comes first. With `offer`, a
-   * commit of this process ending the lease may hand it over meanwhile: then the new token.
+   * commit of this process ending the lease may hand it over meanwhile: then the new token
+   * (negative when the commit's outcome is unknown: the row tells).
    * Once a commit took the offer, only that commit's outcome ends the pause.
    */
   private pauseFor(key: string, ms: number, signal: AbortSignal | undefined, watch?: Promise<WatchOutcome>, offer?: LeaseHandover): Promise<WatchOutcome | number> {
@@ -440,7 +458,7 @@ export class MysqlLocker implements Locker {
               settle: (token) => {
                 if (settled) return;
                 settled = true;
-                resolve(token > 0 ? token : 'released');
+                resolve(token === 0 ? 'released' : token);
               },
             };
       if (mine !== undefined) {
@@ -571,7 +589,7 @@ interface Offer {
   values: LeaseHandover;
   /** Takes the waiter out of its wait for the commit; false when the wait ended meanwhile. */
   take(): boolean;
-  /** The commit's outcome: the new token, or 0 when nothing was handed over. */
+  /** The commit's outcome: the new token; 0 when nothing was handed over; minus the token when that is not known. */
   settle(token: number): void;
 }
 

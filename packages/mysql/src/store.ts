@@ -844,7 +844,7 @@ export class MysqlStore implements Store {
     const release = c.releaseLocks === true;
     const handovers = release ? fence.map((f) => this.handoverOf(f.key, f.token)) : [];
     const ends = fence.map((_, i) => handovers[i]?.next ?? release);
-    let committed = false;
+    let outcome: boolean | 'unknown' = false;
     try {
       const updates = [
         ...fence.map((f, i) => inlineValues(this.shared.fenceUpdate(f.key === GLOBAL_KEY, ends[i]!), [storedLockKey(f.key), f.token])),
@@ -886,13 +886,15 @@ export class MysqlStore implements Store {
           ...(c.childEnded?.lease ? { finish: (results: unknown[]) => withStarted(update.asWritten, results) } : {}),
         })
         .catch((error: unknown) => {
+          // A connection lost under COMMIT leaves open whether it was written: the waiters read the row.
+          outcome = 'unknown';
           throw storeError(scope, error);
         });
-      committed = written !== null;
+      outcome = written !== null;
       return written;
     } finally {
-      // Not written (the full path then ends the leases as a release does), or failed: each waiter tries again itself.
-      for (const h of handovers) h?.settle(committed);
+      // Not written (the full path then ends the leases as a release does): each waiter tries again itself.
+      for (const h of handovers) h?.settle(outcome);
     }
   }
 

@@ -186,6 +186,39 @@ describe.skipIf(unavailable !== null)('MysqlLocker: lease handover in a releasin
     await locker.release(lease);
   });
 
+  it('a commit whose outcome is unknown (connection lost under COMMIT): the waiter reads the row and takes the lease only if it names it', async () => {
+    const grouper = (store as unknown as { grouper: { submit: (c: unknown) => Promise<unknown> } }).grouper;
+    const submit = grouper.submit.bind(grouper);
+    const lost = () => Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true });
+    for (const landed of [true, false]) {
+      const r = await inserted();
+      const key = `user:${r.userId}`;
+      const held = (await locker.acquire(key, 'first', waitFor('first')))!;
+      const next = locker.acquire(key, 'second', waitFor('second'));
+      await waiting(key);
+      // The connection goes after the COMMIT landed, or before anything was sent.
+      grouper.submit = async (c) => {
+        if (landed) await submit(c);
+        throw lost();
+      };
+      try {
+        await expect(finish(r, held)).rejects.toThrow();
+      } finally {
+        grouper.submit = submit;
+      }
+      if (landed) {
+        expect(await next).toMatchObject({ owner: 'second', token: held.token + 1 });
+      } else {
+        expect(await row(key)).toEqual({ owner: 'first', instance: 'first', token: held.token, live: true });
+        await waiting(key);
+        await locker.release(held);
+        expect((await next)!.owner).toBe('second');
+      }
+      expect(await row(key)).toMatchObject({ owner: 'second', live: true });
+      await locker.release((await next)!);
+    }
+  });
+
   it('a waiter that gave up (aborted, or timed out) is not handed anything: the commit ends the lease', async () => {
     const r = await inserted();
     const key = `user:${r.userId}`;
