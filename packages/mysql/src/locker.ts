@@ -195,8 +195,8 @@ export class MysqlLocker implements Locker {
           missed.done();
         }
         if (token !== 0) {
-          if (name !== null) this.announcer?.announce(name, token, Date.now() + options.leaseMs);
           const expiresAt = Date.now() + options.leaseMs;
+          if (name !== null) this.announcer?.announce(name, token, expiresAt);
           this.heldHere.set(key, { token, expiresAt });
           return { key, owner, token, expiresAt: new Date(expiresAt) };
         }
@@ -216,13 +216,9 @@ export class MysqlLocker implements Locker {
       if (watch !== null) {
         const waited = await this.pauseFor(key, deadline - now, options.signal, watch, offer);
         if (typeof waited === 'number' && (await this.handedToMe(key, waited, offer!))) return this.handed(key, owner, Math.abs(waited), options);
-        if (typeof waited === 'number') {
-          tryNow = true;
-          continue;
-        }
         // Nobody announces the lease: it ended before the watch began (try now), or its holder
-        // has not announced it yet, or cannot (poll).
-        if (waited === 'released' || waited === 'lapsed' || (waited === 'unannounced' && !(await this.holder(key))?.live)) {
+        // has not announced it yet, or cannot (poll). A handover that did not happen: try now.
+        if (typeof waited === 'number' || waited === 'released' || waited === 'lapsed' || (waited === 'unannounced' && !(await this.holder(key))?.live)) {
           tryNow = true;
           pause = this.pollMs;
           continue;
